@@ -1,0 +1,296 @@
+//! `reelforge`: the local server and the operator's tool. Output is one JSON object on
+//! stdout; errors are one JSON object on stderr and a non-zero exit.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reelforge::api::{App, Ports};
+use reelforge::backend::aws::AwsStore;
+use reelforge::backend::local::LocalStore;
+use reelforge::clock::SystemClock;
+use reelforge::guard::TargetPolicy;
+use reelforge::plans::Plan;
+use reelforge::ports::StoreError;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "reelforge", version, about = "Product page to demo videos: local server and operator tool")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Where the local backend keeps its files.
+    #[arg(long, global = true, env = "REELFORGE_DATA", default_value = "./.reelforge")]
+    data: PathBuf,
+    /// `local` (SQLite in --data) or `aws` (DynamoDB/SQS via the standard AWS config chain).
+    #[arg(long, global = true, env = "REELFORGE_BACKEND", default_value = "local")]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Backend {
+    Local,
+    Aws,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API on the local backend.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Development only: allow loopback/private `url` and `webhook_url` targets and
+        /// plain-http webhooks.
+        #[arg(long)]
+        allow_private_targets: bool,
+    },
+    /// Manage accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create the DynamoDB table and SQS queue (for the local AWS emulator or a first deploy
+    /// without SAM); prints their names.
+    Setup {
+        #[arg(long, default_value = "reelforge-collect")]
+        queue: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        plan: Plan,
+        /// Enterprise only (default 1000).
+        #[arg(long)]
+        videos_per_month: Option<u32>,
+    },
+    Show {
+        #[arg(long)]
+        account: String,
+    },
+    SetPlan {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        plan: Plan,
+        #[arg(long)]
+        videos_per_month: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Mint a key; the only time the key itself is shown.
+    Create {
+        #[arg(long)]
+        account: String,
+    },
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+struct Failure(String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure(match e {
+            StoreError::NotFound => "not found".to_string(),
+            StoreError::LimitReached(m) => m,
+            other => other.to_string(),
+        })
+    }
+}
+
+async fn ports(args: &StoreArgs) -> Result<(Ports, Option<Arc<AwsStore>>), Failure> {
+    Ok(match args.backend {
+        Backend::Local => (Ports::from_store(Arc::new(LocalStore::open(&args.data)?)), None),
+        Backend::Aws => {
+            let store = Arc::new(AwsStore::from_env().await);
+            (Ports::from_store(store.clone()), Some(store))
+        }
+    })
+}
+
+fn key_json(k: &reelforge::model::ApiKeyRecord) -> Value {
+    json!({
+        "id": k.id,
+        "display": k.display,
+        "account_id": k.account_id,
+        "scopes": k.scopes,
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+    })
+}
+
+async fn run(cli: Cli) -> Result<Value, Failure> {
+    let clock = SystemClock;
+    let (ports, aws) = ports(&cli.store).await?;
+    match cli.command {
+        Command::Serve {
+            addr,
+            allow_private_targets,
+        } => {
+            if cli.store.backend != Backend::Local {
+                return Err(Failure("serve runs on the local backend only".into()));
+            }
+            let app = Arc::new(App::new(ports).with_policy(TargetPolicy {
+                allow_private: allow_private_targets,
+            }));
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure(format!("cannot listen on {addr}: {e}")))?;
+            let local = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
+            println!(
+                "{}",
+                json!({"listening": local.to_string(), "url": format!("http://{local}"), "data": cli.store.data})
+            );
+            reelforge::server::serve(app, listener, shutdown_signal())
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            Ok(json!({"stopped": true}))
+        }
+        Command::Accounts { command } => match command {
+            AccountsCommand::Create {
+                name,
+                plan,
+                videos_per_month,
+            } => {
+                let a = reelforge::admin::create_account(
+                    &*ports.accounts,
+                    &clock,
+                    &name,
+                    plan,
+                    videos_per_month,
+                )
+                .await?;
+                Ok(json!({
+                    "account_id": a.id,
+                    "name": a.name,
+                    "plan": a.plan,
+                    "videos_per_month": a.videos_quota(),
+                    "webhook_secret": a.webhook_secret,
+                    "created_at": a.created_at,
+                }))
+            }
+            AccountsCommand::Show { account } => {
+                let a = ports
+                    .accounts
+                    .get_account(&account)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(json!({
+                    "account_id": a.id,
+                    "name": a.name,
+                    "plan": a.plan,
+                    "videos_per_month": a.videos_quota(),
+                    "created_at": a.created_at,
+                }))
+            }
+            AccountsCommand::SetPlan {
+                account,
+                plan,
+                videos_per_month,
+            } => {
+                ports
+                    .accounts
+                    .set_plan(&account, plan, videos_per_month)
+                    .await?;
+                Ok(json!({"account_id": account, "plan": plan}))
+            }
+        },
+        Command::Keys { command } => match command {
+            KeysCommand::Create { account } => {
+                let (minted, record) = reelforge::admin::create_key(
+                    &*ports.accounts,
+                    &*ports.keys,
+                    &clock,
+                    &account,
+                )
+                .await?;
+                let mut out = key_json(&record);
+                out["key"] = json!(minted.secret);
+                Ok(out)
+            }
+            KeysCommand::List { account } => {
+                let keys = ports.keys.list_keys(&account).await?;
+                Ok(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}))
+            }
+            KeysCommand::Revoke { id } => {
+                let revoked = ports.keys.revoke_key(&id, chrono::Utc::now()).await?;
+                if !revoked {
+                    return Err(Failure("no such key, or already revoked".into()));
+                }
+                Ok(json!({"id": id, "revoked": true}))
+            }
+        },
+        Command::Setup { queue } => {
+            let Some(store) = aws else {
+                return Ok(json!({"data": cli.store.data, "ready": true}));
+            };
+            store.create_table().await?;
+            let queue_url = store.create_queue(&queue).await?;
+            Ok(json!({"ready": true, "queue_url": queue_url}))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    reelforge::telemetry::init_text();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{}", json!({"error": format!("cannot start runtime: {e}")}));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(out) => {
+            println!("{out}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(Failure(message)) => {
+            eprintln!("{}", json!({"error": message}));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The IP layers and the key check (SPEC §1, §3). Missing and malformed credentials are
+//! judged without touching the store and count only in the unauthenticated layer. A
+//! well-formed key is metered by the authenticated layer *before* its lookup, so no store
+//! read happens ahead of an IP check; if the lookup then finds it unknown or revoked, the
+//! request is also charged to the unauthenticated layer (10/min), which caps key guessing.
+
+use super::{ApiRequest, ApiResponse, App};
+use crate::keys::{self, Credential};
+use crate::limiter::{self, IP_AUTHENTICATED_LIMIT, IP_UNAUTHENTICATED_LIMIT, WINDOW_MS};
+use crate::model::Principal;
+use crate::ports::StoreError;
+use http::StatusCode;
+
+/// Admits through one window or returns the response that refuses the request.
+pub(super) async fn admit(
+    app: &App,
+    key: &str,
+    limit: u32,
+) -> Result<limiter::Decision, ApiResponse> {
+    let now = app.clock.now_ms();
+    match app.ports.windows.admit(key, limit, WINDOW_MS, now).await {
+        Ok(d) if d.admitted => Ok(d),
+        Ok(d) => Err(ApiResponse::too_many_requests(&d, now)),
+        Err(e) => {
+            tracing::error!(error = %e, window = key, "rate limiter store failed");
+            Err(ApiResponse::limiter_unavailable())
+        }
+    }
+}
+
+async fn refuse_unauthenticated(app: &App, ip: &str, message: &str) -> ApiResponse {
+    match admit(app, &limiter::ip_window_key(false, ip), IP_UNAUTHENTICATED_LIMIT).await {
+        Ok(_) => ApiResponse::error(StatusCode::UNAUTHORIZED, message),
+        Err(resp) => resp,
+    }
+}
+
+pub(super) fn store_failure(e: &StoreError) -> ApiResponse {
+    tracing::error!(error = %e, "store call failed");
+    match e {
+        StoreError::Unavailable(_) => ApiResponse::limiter_unavailable(),
+        _ => ApiResponse::internal(),
+    }
+}
+
+pub(super) async fn authenticate(app: &App, req: &ApiRequest) -> Result<Principal, ApiResponse> {
+    let ip = req
+        .source_ip
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let key = match keys::credential(&req.headers) {
+        Credential::Missing => {
+            return Err(refuse_unauthenticated(
+                app,
+                &ip,
+                "Missing API key: send Authorization: Bearer sk_live_…",
+            )
+            .await)
+        }
+        Credential::Malformed => {
+            return Err(refuse_unauthenticated(app, &ip, "Invalid API key").await)
+        }
+        Credential::Key(k) => k,
+    };
+    admit(app, &limiter::ip_window_key(true, &ip), IP_AUTHENTICATED_LIMIT).await?;
+    let principal = app
+        .ports
+        .keys
+        .lookup_key(&keys::hash_key(&key))
+        .await
+        .map_err(|e| store_failure(&e))?;
+    match principal {
+        None => Err(refuse_unauthenticated(app, &ip, "Invalid API key").await),
+        Some(p) if p.revoked => {
+            Err(refuse_unauthenticated(app, &ip, "API key has been revoked").await)
+        }
+        Some(p) => Ok(p),
+    }
+}

@@ -1,0 +1,282 @@
+//! POST /api/v1/campaigns and GET /api/v1/campaigns/:id (SPEC §4, §5).
+
+use super::auth::{admit, store_failure};
+use super::{ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
+use crate::clock::quota_period;
+use crate::create_body::{parse_create_body, CreateBody};
+use crate::limiter;
+use crate::model::{
+    videos_quota, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
+    StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE,
+};
+use crate::ports::CreateOutcome;
+use chrono::SecondsFormat;
+use http::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// A repeat's body matches the first when it is the same JSON value, whatever the key
+/// order or white space; a body that is not JSON is compared byte for byte.
+fn body_fingerprint(body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<Value>(body)
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    hex::encode(Sha256::digest(&canonical))
+}
+
+fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiResponse> {
+    let Some(raw) = req.headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    match raw.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiResponse::error(
+            StatusCode::BAD_REQUEST,
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+fn replay(record: &IdempotencyRecord) -> ApiResponse {
+    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::CREATED);
+    let body: Value = serde_json::from_str(&record.response_body).unwrap_or(Value::Null);
+    ApiResponse::json(status, &body).header("idempotent-replayed", "true")
+}
+
+pub(super) async fn create(app: &App, req: &ApiRequest, principal: &Principal) -> ApiResponse {
+    if let Some(refused) = plan_gate(principal) {
+        return refused;
+    }
+    create_on_plan(app, req, principal)
+        .await
+        .with_plan(principal.plan)
+}
+
+async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> ApiResponse {
+    if !principal.scopes.iter().any(|s| s == SCOPE_CAMPAIGNS_CREATE) {
+        return ApiResponse::error(
+            StatusCode::FORBIDDEN,
+            "This API key lacks the campaigns:create scope",
+        );
+    }
+    if req.body_too_large || req.body.len() > MAX_BODY_BYTES {
+        return ApiResponse::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is larger than 16 KiB",
+        );
+    }
+    let idem_key = match idempotency_key(req) {
+        Ok(k) => k,
+        Err(resp) => return resp,
+    };
+    let fingerprint = body_fingerprint(&req.body);
+    let now_ms = app.clock.now_ms();
+    if let Some(key) = &idem_key {
+        match app
+            .ports
+            .campaigns
+            .get_idempotency(&principal.account_id, key, now_ms)
+            .await
+        {
+            Ok(Some(rec)) if rec.body_sha256 == fingerprint => return replay(&rec),
+            Ok(Some(_)) => return idempotency_conflict(),
+            Ok(None) => {}
+            Err(e) => return store_failure(&e),
+        }
+    }
+    let body = match parse_create_body(&req.body, principal.plan, app.policy, &*app.resolver).await
+    {
+        Ok(b) => b,
+        Err(message) => return ApiResponse::error(StatusCode::BAD_REQUEST, &message),
+    };
+    let window = limiter::account_window_key(&principal.account_id);
+    let decision = match admit(app, &window, principal.plan.create_per_minute()).await {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let campaign = new_campaign(app, principal, body);
+    let reservation = QuotaReservation {
+        account_id: principal.account_id.clone(),
+        period: campaign.quota_period.clone(),
+        videos: campaign.videos_reserved,
+        quota: videos_quota(principal.plan, principal.videos_per_month),
+    };
+    let response_body = json!({
+        "success": true,
+        "campaign_id": campaign.id,
+        "job_id": campaign.job_id,
+        "status": campaign.status,
+    });
+    let record = idem_key.map(|key| IdempotencyRecord {
+        account_id: principal.account_id.clone(),
+        key,
+        body_sha256: fingerprint,
+        status: StatusCode::CREATED.as_u16(),
+        response_body: response_body.to_string(),
+        campaign_id: campaign.id.to_string(),
+        created_at_ms: now_ms,
+        expires_at_ms: now_ms + IDEMPOTENCY_TTL_MS,
+    });
+    let outcome = app
+        .ports
+        .campaigns
+        .create_campaign(&campaign, &reservation, record.as_ref())
+        .await;
+    match outcome {
+        Ok(CreateOutcome::Created) => {}
+        Ok(CreateOutcome::QuotaExceeded { used }) => {
+            return ApiResponse::json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({
+                    "success": false,
+                    "error": "Monthly video quota exceeded",
+                    "videos_used": used,
+                    "videos_quota": reservation.quota,
+                }),
+            )
+        }
+        Ok(CreateOutcome::IdempotencyTaken) => {
+            // A concurrent request with the same key won; answer as its repeat would be.
+            let Some(mine) = record.as_ref() else {
+                return ApiResponse::internal();
+            };
+            return match app
+                .ports
+                .campaigns
+                .get_idempotency(&mine.account_id, &mine.key, now_ms)
+                .await
+            {
+                Ok(Some(rec)) if rec.body_sha256 == mine.body_sha256 => replay(&rec),
+                Ok(_) => idempotency_conflict(),
+                Err(e) => store_failure(&e),
+            };
+        }
+        Err(e) => return store_failure(&e),
+    }
+    let message = StageMessage {
+        stage: "collect".to_string(),
+        campaign_id: campaign.id,
+    };
+    if let Err(e) = app.ports.queue.send(&message).await {
+        // The campaign and its reservation are committed; the stage reaper picks up
+        // campaigns whose first message never arrived, so the 201 stands.
+        tracing::error!(error = %e, campaign_id = %campaign.id, "enqueue of collect failed");
+    }
+    tracing::info!(campaign_id = %campaign.id, account_id = %principal.account_id, videos = campaign.videos_reserved, "campaign created");
+    ApiResponse::json(StatusCode::CREATED, &response_body)
+        .header("x-ratelimit-remaining", decision.remaining)
+        .header("x-ratelimit-reset", decision.reset_ms)
+}
+
+/// Free and Starter keys are answered 403 on every route, with the plan headers.
+fn plan_gate(principal: &Principal) -> Option<ApiResponse> {
+    let plan = principal.plan;
+    (!plan.api_access()).then(|| {
+        ApiResponse::error(
+            StatusCode::FORBIDDEN,
+            &format!("The {plan} plan does not include API access; API access starts on Growth"),
+        )
+        .with_plan(plan)
+    })
+}
+
+fn idempotency_conflict() -> ApiResponse {
+    ApiResponse::error(
+        StatusCode::CONFLICT,
+        "Idempotency-Key was already used with a different request body",
+    )
+}
+
+fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign {
+    let now = app.clock.now();
+    let videos: Vec<Video> = body
+        .languages
+        .iter()
+        .flat_map(|&language| {
+            body.platforms.iter().map(move |&platform| Video {
+                id: Uuid::new_v4(),
+                platform,
+                language,
+                status: VideoStatus::Queued,
+                file_key: None,
+                duration_seconds: None,
+                published_at: None,
+                credits_cost: None,
+            })
+        })
+        .collect();
+    Campaign {
+        id: Uuid::new_v4(),
+        job_id: ulid::Ulid::generate().to_string(),
+        account_id: principal.account_id.clone(),
+        status: CampaignStatus::Collecting,
+        url: body.url,
+        title: body.title,
+        languages: body.languages,
+        platforms: body.platforms,
+        webhook_url: body.webhook_url,
+        playlist_id: body.playlist_id,
+        created_at: now,
+        updated_at: now,
+        videos_reserved: videos.len() as u32,
+        videos,
+        error: None,
+        failed_stage: None,
+        quota_period: quota_period(now),
+    }
+}
+
+/// The video shape shared by GET and the webhook body.
+pub fn video_json(v: &Video, file_url: Option<String>) -> Value {
+    json!({
+        "id": v.id,
+        "platform": v.platform,
+        "language": v.language,
+        "status": v.status,
+        "file_url": file_url,
+        "duration_seconds": v.duration_seconds,
+        "published_at": v.published_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "credits_cost": v.credits_cost,
+    })
+}
+
+pub fn campaign_json(c: &Campaign) -> Value {
+    let mut body = json!({
+        "success": true,
+        "campaign_id": c.id,
+        "status": c.status,
+        "url": c.url,
+        "title": c.title,
+        "languages": c.languages,
+        "created_at": c.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "videos": c.videos.iter().map(|v| video_json(v, None)).collect::<Vec<_>>(),
+    });
+    if c.status == CampaignStatus::Failed {
+        body["error"] = json!(c.error);
+        body["failed_stage"] = json!(c.failed_stage);
+    }
+    body
+}
+
+pub(super) async fn get(app: &App, principal: &Principal, id: &str) -> ApiResponse {
+    if let Some(refused) = plan_gate(principal) {
+        return refused;
+    }
+    // Unknown, malformed and foreign ids get the same answer, so ids can't be probed.
+    let not_found = || ApiResponse::error(StatusCode::NOT_FOUND, "Campaign not found");
+    let Ok(id) = Uuid::parse_str(id) else {
+        return not_found();
+    };
+    match app.ports.campaigns.get_campaign(id).await {
+        Ok(Some(c)) if c.account_id == principal.account_id => {
+            ApiResponse::json(StatusCode::OK, &campaign_json(&c))
+        }
+        Ok(_) => not_found(),
+        Err(e) => store_failure(&e),
+    }
+}

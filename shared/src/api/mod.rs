@@ -1,0 +1,117 @@
+//! The HTTP API as plain data in, plain data out. The local server (`server.rs`) and the
+//! Lambda adapter (`lambda.rs`) both translate to `ApiRequest` and call `handle`, so the
+//! local behaviour is the Lambda behaviour.
+
+mod auth;
+mod campaigns;
+mod response;
+
+pub use response::ApiResponse;
+
+use crate::clock::{Clock, SystemClock};
+use crate::guard::{Resolver, SystemResolver, TargetPolicy};
+use crate::ports::{AccountStore, CampaignStore, KeyStore, StageQueue, WindowCounters};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Request bodies above this are refused with 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Set when the transport stopped reading because the body exceeded `MAX_BODY_BYTES`.
+    pub body_too_large: bool,
+    /// The connection's source address (API Gateway `requestContext.http.sourceIp`),
+    /// never a client-supplied header.
+    pub source_ip: Option<IpAddr>,
+}
+
+/// Every port the API needs, as trait objects.
+#[derive(Clone)]
+pub struct Ports {
+    pub accounts: Arc<dyn AccountStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub campaigns: Arc<dyn CampaignStore>,
+    pub windows: Arc<dyn WindowCounters>,
+    pub queue: Arc<dyn StageQueue>,
+}
+
+impl Ports {
+    /// All ports from one backend object that implements them all.
+    pub fn from_store<S>(store: Arc<S>) -> Self
+    where
+        S: AccountStore + KeyStore + CampaignStore + WindowCounters + StageQueue + 'static,
+    {
+        Ports {
+            accounts: store.clone(),
+            keys: store.clone(),
+            campaigns: store.clone(),
+            windows: store.clone(),
+            queue: store,
+        }
+    }
+}
+
+pub struct App {
+    pub ports: Ports,
+    pub clock: Arc<dyn Clock>,
+    pub resolver: Arc<dyn Resolver>,
+    pub policy: TargetPolicy,
+}
+
+impl App {
+    pub fn new(ports: Ports) -> Self {
+        App {
+            ports,
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver::default()),
+            policy: TargetPolicy::default(),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: TargetPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+}
+
+/// Routes one request. Every `/api/v1` request passes the IP layer and key check first.
+pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
+    let path = req.path.trim_end_matches('/');
+    let Some(rest) = path.strip_prefix("/api/v1") else {
+        return ApiResponse::error(StatusCode::NOT_FOUND, "Not found");
+    };
+    let principal = match auth::authenticate(app, &req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let resp = match (rest, &req.method) {
+        ("/campaigns", &Method::POST) => campaigns::create(app, &req, &principal).await,
+        ("/campaigns", _) => ApiResponse::method_not_allowed("POST"),
+        (r, m) if r.starts_with("/campaigns/") && !r["/campaigns/".len()..].contains('/') => {
+            if m == Method::GET {
+                campaigns::get(app, &principal, &r["/campaigns/".len()..]).await
+            } else {
+                ApiResponse::method_not_allowed("GET")
+            }
+        }
+        _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
+    };
+    resp.with_scopes(&principal.scopes)
+}

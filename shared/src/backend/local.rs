@@ -1,0 +1,566 @@
+//! The embedded backend: one SQLite file holds records, counters and the stage queue.
+//! One connection behind a mutex serialises writers inside the process, and every
+//! multi-step write is one `IMMEDIATE` transaction, so another process (the CLI beside a
+//! running server) can never interleave with a read-modify-write. WAL with
+//! `synchronous=NORMAL`: commits don't wait for fsync, a crash loses at most the last
+//! moments of counters, never consistency.
+
+use crate::limiter::{decide, Decision};
+use crate::model::{
+    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+};
+use crate::plans::Plan;
+use crate::ports::{
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, StoreResult,
+    WindowCounters,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    videos_per_month INTEGER,
+    webhook_secret TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    display TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys(account_id, created_at);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS campaigns_by_account ON campaigns(account_id);
+CREATE TABLE IF NOT EXISTS quota (
+    account_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (account_id, period)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+CREATE TABLE IF NOT EXISTS windows (
+    key TEXT PRIMARY KEY,
+    log BLOB NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stage TEXT NOT NULL,
+    body TEXT NOT NULL,
+    visible_at_ms INTEGER NOT NULL,
+    receives INTEGER NOT NULL DEFAULT 0
+);
+"#;
+
+/// Windows idle longer than this many admits are swept in passing.
+const SWEEP_EVERY: u64 = 4096;
+
+pub struct LocalStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    admits: AtomicU64,
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+            ) =>
+        {
+            StoreError::Unavailable(code.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Other(format!("corrupt record: {e}"))
+}
+
+fn parse_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Other(format!("corrupt time: {e}")))
+}
+
+fn parse_plan(s: &str) -> StoreResult<Plan> {
+    s.parse().map_err(StoreError::Other)
+}
+
+fn encode_log(log: &[i64]) -> Vec<u8> {
+    log.iter().flat_map(|t| t.to_le_bytes()).collect()
+}
+
+fn decode_log(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+impl LocalStore {
+    /// Opens (creating when needed) `reelforge.db` in `dir`.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        Self::open_with_busy_timeout(dir, Duration::from_secs(2))
+    }
+
+    /// `busy_timeout`: how long a write waits for another process's lock before the
+    /// store counts as unavailable (the limiter then answers 503, never a pass).
+    pub fn open_with_busy_timeout(dir: &Path, busy_timeout: Duration) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("data dir: {e}")))?;
+        let path = dir.join("reelforge.db");
+        let conn = Connection::open(&path).map_err(db_err)?;
+        conn.busy_timeout(busy_timeout).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+            admits: AtomicU64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent (the open
+        // transaction rolls back on drop), so a poisoned mutex is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Messages waiting in the stage queue, oldest first.
+    pub fn pending_messages(&self) -> StoreResult<Vec<StageMessage>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM queue ORDER BY id")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| {
+            r.map_err(db_err)
+                .and_then(|body| serde_json::from_str(&body).map_err(json_err))
+        })
+        .collect()
+    }
+}
+
+#[async_trait]
+impl AccountStore for LocalStore {
+    async fn create_account(&self, a: &Account) -> StoreResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO accounts (id, name, plan, videos_per_month, webhook_secret, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.id,
+                    a.name,
+                    a.plan.as_str(),
+                    a.videos_per_month,
+                    a.webhook_secret,
+                    a.created_at.to_rfc3339()
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, name, plan, videos_per_month, webhook_secret, created_at
+                 FROM accounts WHERE id = ?1",
+            )
+            .map_err(db_err)?;
+        let row = stmt
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<u32>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)?;
+        row.map(|(id, name, plan, vpm, secret, created)| {
+            Ok(Account {
+                id,
+                name,
+                plan: parse_plan(&plan)?,
+                videos_per_month: vpm,
+                webhook_secret: secret,
+                created_at: parse_time(&created)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_plan(
+        &self,
+        id: &str,
+        plan: Plan,
+        videos_per_month: Option<u32>,
+    ) -> StoreResult<()> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE accounts SET plan = ?2, videos_per_month = ?3 WHERE id = ?1",
+                params![id, plan.as_str(), videos_per_month],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn key_record(
+    (id, account_id, display, scopes, created, revoked): (String, String, String, String, String, Option<String>),
+) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id,
+        account_id,
+        display,
+        scopes: serde_json::from_str(&scopes).map_err(json_err)?,
+        created_at: parse_time(&created)?,
+        revoked_at: revoked.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for LocalStore {
+    async fn create_key(&self, key: &ApiKeyRecord, cap: Option<u32>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+                [&key.account_id],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(cap) = cap {
+            let active: u32 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM api_keys WHERE account_id = ?1 AND revoked_at IS NULL",
+                    [&key.account_id],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if active >= cap {
+                return Err(StoreError::LimitReached(format!(
+                    "the plan allows {cap} active keys"
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT INTO api_keys (id, account_id, display, scopes, created_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                key.id,
+                key.account_id,
+                key.display,
+                serde_json::to_string(&key.scopes).map_err(json_err)?,
+                key.created_at.to_rfc3339(),
+                key.revoked_at.map(|t| t.to_rfc3339()),
+            ],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    async fn lookup_key(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT k.account_id, k.scopes, k.revoked_at IS NOT NULL, a.plan, a.videos_per_month
+                 FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?1",
+            )
+            .map_err(db_err)?;
+        let row = stmt
+            .query_row([key_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<u32>>(4)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)?;
+        row.map(|(account_id, scopes, revoked, plan, vpm)| {
+            Ok(Principal {
+                key_id: key_hash.to_string(),
+                account_id,
+                plan: parse_plan(&plan)?,
+                videos_per_month: vpm,
+                scopes: serde_json::from_str(&scopes).map_err(json_err)?,
+                revoked,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, account_id, display, scopes, created_at, revoked_at
+                 FROM api_keys WHERE account_id = ?1 ORDER BY created_at, id",
+            )
+            .map_err(db_err)?;
+        let rows: Vec<_> = stmt
+            .query_map([account_id], key_from_row)
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        rows.into_iter().map(key_record).collect()
+    }
+
+    async fn revoke_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![key_id, at.to_rfc3339()],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl CampaignStore for LocalStore {
+    async fn create_campaign(
+        &self,
+        campaign: &Campaign,
+        reservation: &QuotaReservation,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<CreateOutcome> {
+        let doc = serde_json::to_string(campaign).map_err(json_err)?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        if let Some(rec) = idempotency {
+            let live: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM idempotency
+                     WHERE account_id = ?1 AND key = ?2 AND expires_at_ms >= ?3)",
+                    params![rec.account_id, rec.key, rec.created_at_ms],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if live {
+                return Ok(CreateOutcome::IdempotencyTaken);
+            }
+        }
+        let used: u32 = tx
+            .query_row(
+                "SELECT used FROM quota WHERE account_id = ?1 AND period = ?2",
+                params![reservation.account_id, reservation.period],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?
+            .unwrap_or(0);
+        if u64::from(used) + u64::from(reservation.videos) > u64::from(reservation.quota) {
+            return Ok(CreateOutcome::QuotaExceeded { used });
+        }
+        tx.execute(
+            "INSERT INTO quota (account_id, period, used) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id, period) DO UPDATE SET used = used + excluded.used",
+            params![reservation.account_id, reservation.period, reservation.videos],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO campaigns (id, account_id, status, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                campaign.id.to_string(),
+                campaign.account_id,
+                campaign.status.as_str(),
+                doc
+            ],
+        )
+        .map_err(db_err)?;
+        if let Some(rec) = idempotency {
+            tx.execute(
+                "INSERT OR REPLACE INTO idempotency (account_id, key, doc, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    rec.account_id,
+                    rec.key,
+                    serde_json::to_string(rec).map_err(json_err)?,
+                    rec.expires_at_ms
+                ],
+            )
+            .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT doc FROM campaigns WHERE id = ?1")
+            .map_err(db_err)?;
+        let doc: Option<String> = stmt
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| serde_json::from_str(&d).map_err(json_err))
+            .transpose()
+    }
+
+    async fn get_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT doc FROM idempotency WHERE account_id = ?1 AND key = ?2 AND expires_at_ms >= ?3",
+            )
+            .map_err(db_err)?;
+        let doc: Option<String> = stmt
+            .query_row(params![account_id, key, now_ms], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| serde_json::from_str(&d).map_err(json_err))
+            .transpose()
+    }
+
+    async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT used FROM quota WHERE account_id = ?1 AND period = ?2")
+            .map_err(db_err)?;
+        Ok(stmt
+            .query_row(params![account_id, period], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?
+            .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl WindowCounters for LocalStore {
+    async fn admit(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        let sweep = self.admits.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut log = {
+            let mut stmt = tx
+                .prepare_cached("SELECT log FROM windows WHERE key = ?1")
+                .map_err(db_err)?;
+            stmt.query_row([key], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .map_err(db_err)?
+                .map(|b| decode_log(&b))
+                .unwrap_or_default()
+        };
+        let decision = decide(&mut log, now_ms, limit, window_ms);
+        if decision.admitted {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO windows (key, log, expires_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET log = excluded.log, expires_at_ms = excluded.expires_at_ms",
+                )
+                .map_err(db_err)?;
+            stmt.execute(params![key, encode_log(&log), now_ms + window_ms])
+                .map_err(db_err)?;
+        }
+        if sweep {
+            tx.execute("DELETE FROM windows WHERE expires_at_ms < ?1", [now_ms])
+                .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(decision)
+    }
+}
+
+#[async_trait]
+impl StageQueue for LocalStore {
+    async fn send(&self, message: &StageMessage) -> StoreResult<()> {
+        let body = serde_json::to_string(message).map_err(json_err)?;
+        let now = Utc::now().timestamp_millis();
+        self.conn()
+            .execute(
+                "INSERT INTO queue (stage, body, visible_at_ms) VALUES (?1, ?2, ?3)",
+                params![message.stage, body, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! reelforge: turns a product page into short demo videos. This library holds everything
+//! the Lambda functions and the local `reelforge` command share: the API, the ports and
+//! their two backends.
+
+pub mod admin;
+pub mod api;
+pub mod backend;
+pub mod clock;
+pub mod create_body;
+pub mod guard;
+pub mod keys;
+pub mod limiter;
+pub mod model;
+pub mod plans;
+pub mod ports;
+pub mod server;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod telemetry;

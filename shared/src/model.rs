@@ -1,0 +1,235 @@
+//! Records: accounts, keys, campaigns with their videos, idempotency records.
+
+use crate::plans::Plan;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub plan: Plan,
+    /// Only meaningful on Enterprise; other plans take the plan table's figure.
+    pub videos_per_month: Option<u32>,
+    pub webhook_secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    pub fn videos_quota(&self) -> u32 {
+        videos_quota(self.plan, self.videos_per_month)
+    }
+}
+
+pub fn videos_quota(plan: Plan, videos_per_month: Option<u32>) -> u32 {
+    match plan {
+        Plan::Enterprise => videos_per_month.unwrap_or(plan.videos_per_month()),
+        other => other.videos_per_month(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// SHA-256 (hex) of the key: the only form of the key we keep, and its id.
+    pub id: String,
+    pub account_id: String,
+    pub display: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+pub const SCOPE_CAMPAIGNS_CREATE: &str = "campaigns:create";
+
+/// Who a valid key speaks for, with what the request path needs of the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub account_id: String,
+    pub plan: Plan,
+    pub videos_per_month: Option<u32>,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Languages a script can be written and spoken in.
+    Language { En = "en", Ja = "ja", Ko = "ko", Zh = "zh", Es = "es", Fr = "fr", De = "de", Pt = "pt" }
+);
+
+string_enum!(
+    Platform {
+        YoutubeShorts = "youtube_shorts",
+        Tiktok = "tiktok",
+        InstagramReels = "instagram_reels",
+        Youtube = "youtube",
+    }
+);
+
+impl Platform {
+    /// Output frame size (width, height).
+    pub fn frame_size(self) -> (u32, u32) {
+        match self {
+            Platform::Youtube => (1920, 1080),
+            _ => (1080, 1920),
+        }
+    }
+}
+
+string_enum!(
+    /// SPEC §5. The order of the non-terminal variants is the pipeline's order.
+    CampaignStatus {
+        Collecting = "collecting",
+        Processing = "processing",
+        Scripting = "scripting",
+        Voiceover = "voiceover",
+        Rendering = "rendering",
+        Review = "review",
+        Published = "published",
+        Failed = "failed",
+    }
+);
+
+impl CampaignStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, CampaignStatus::Published | CampaignStatus::Failed)
+    }
+
+    /// Never backwards, never skipped: each stage moves to the next; any non-terminal
+    /// status may fail; only `review` may be published.
+    pub fn can_become(self, next: CampaignStatus) -> bool {
+        use CampaignStatus::*;
+        match (self, next) {
+            (Collecting, Processing)
+            | (Processing, Scripting)
+            | (Scripting, Voiceover)
+            | (Voiceover, Rendering)
+            | (Rendering, Review)
+            | (Review, Published) => true,
+            (from, Failed) => !from.is_terminal(),
+            _ => false,
+        }
+    }
+}
+
+string_enum!(
+    VideoStatus { Queued = "queued", Rendering = "rendering", Ready = "ready", Failed = "failed" }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    pub id: Uuid,
+    pub platform: Platform,
+    pub language: Language,
+    pub status: VideoStatus,
+    /// Storage key of the MP4 once rendered; turned into a time-limited `file_url`.
+    pub file_key: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub credits_cost: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: Uuid,
+    pub job_id: String,
+    pub account_id: String,
+    pub status: CampaignStatus,
+    pub url: String,
+    pub title: String,
+    pub languages: Vec<Language>,
+    pub platforms: Vec<Platform>,
+    pub webhook_url: Option<String>,
+    pub playlist_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub videos: Vec<Video>,
+    pub error: Option<String>,
+    pub failed_stage: Option<String>,
+    /// The quota month the videos were reserved in, and how many are still reserved.
+    pub quota_period: String,
+    pub videos_reserved: u32,
+}
+
+/// Videos held against an account's monthly quota, written atomically with the campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaReservation {
+    pub account_id: String,
+    pub period: String,
+    pub videos: u32,
+    pub quota: u32,
+}
+
+/// The first response to a request carrying `Idempotency-Key`, kept 24 h.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub account_id: String,
+    pub key: String,
+    pub body_sha256: String,
+    pub status: u16,
+    pub response_body: String,
+    pub campaign_id: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A unit of pipeline work handed from stage to stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageMessage {
+    pub stage: String,
+    pub campaign_id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_machine_never_skips_or_goes_back() {
+        use CampaignStatus::*;
+        let path = [Collecting, Processing, Scripting, Voiceover, Rendering, Review, Published];
+        for (i, a) in CampaignStatus::ALL.iter().enumerate() {
+            for b in CampaignStatus::ALL {
+                let expected = match (path.iter().position(|s| s == a), path.iter().position(|s| s == b)) {
+                    _ if *b == Failed => !a.is_terminal(),
+                    (Some(x), Some(y)) => y == x + 1,
+                    _ => false,
+                };
+                assert_eq!(a.can_become(*b), expected, "{a} -> {b} (row {i})");
+            }
+        }
+    }
+
+    #[test]
+    fn enterprise_quota_is_per_account() {
+        assert_eq!(videos_quota(Plan::Enterprise, Some(7)), 7);
+        assert_eq!(videos_quota(Plan::Enterprise, None), 1000);
+        assert_eq!(videos_quota(Plan::Growth, Some(7)), 40);
+    }
+}

@@ -1,0 +1,94 @@
+//! The narrow traits every outside thing sits behind. Each has a local (SQLite) and an
+//! aws (DynamoDB/SQS) backend, and one contract suite (`tests/contract.rs`) runs on both.
+
+use crate::limiter::Decision;
+use crate::model::{
+    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+};
+use crate::plans::Plan;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered with a fault (timeouts, throttling
+    /// that outlasted retries, connection refused, database locked).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A cap enforced by the store refused the write (e.g. keys per plan).
+    #[error("limit reached: {0}")]
+    LimitReached(String),
+    #[error("not found")]
+    NotFound,
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
+    /// Changes the plan; keys of the account see it on their next request.
+    async fn set_plan(&self, id: &str, plan: Plan, videos_per_month: Option<u32>)
+        -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a key record; when `cap` is set, refuses (`LimitReached`) if the account
+    /// already holds that many unrevoked keys. Atomic under concurrent creates.
+    async fn create_key(&self, key: &ApiKeyRecord, cap: Option<u32>) -> StoreResult<()>;
+    /// Resolves a key hash to its account in one read (the request path's only key lookup).
+    async fn lookup_key(&self, key_hash: &str) -> StoreResult<Option<Principal>>;
+    async fn list_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revokes; `Ok(false)` if there is no such key or it was already revoked.
+    async fn revoke_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The reservation would take the account past its quota; nothing was written.
+    QuotaExceeded { used: u32 },
+    /// Another request with the same idempotency key won the race; nothing was written.
+    IdempotencyTaken,
+}
+
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// One atomic write: the quota reservation, the campaign, and (when given) the
+    /// idempotency record. Either all of it happens or none of it.
+    async fn create_campaign(
+        &self,
+        campaign: &Campaign,
+        reservation: &QuotaReservation,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<CreateOutcome>;
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>>;
+    /// An unexpired idempotency record (expired ones read as `None`).
+    async fn get_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Videos reserved against the account in the period.
+    async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32>;
+}
+
+/// Sliding-window counters (SPEC §3). `admit` is one atomic step: decide with
+/// `limiter::decide` and, when admitted, record the admission.
+#[async_trait]
+pub trait WindowCounters: Send + Sync {
+    async fn admit(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
+        -> StoreResult<Decision>;
+}
+
+/// The hand-off between pipeline stages.
+#[async_trait]
+pub trait StageQueue: Send + Sync {
+    async fn send(&self, message: &StageMessage) -> StoreResult<()>;
+}
