@@ -1,0 +1,1182 @@
+//! The aws backend: DynamoDB for records and counters, SQS for the stage queue.
+//!
+//! # Item layout (one table, reference for ops)
+//!
+//! The table has a string hash key `pk`, a string range key `sk`, TTL on the numeric
+//! attribute `ttl` (unix seconds), on-demand billing, and one global secondary index
+//! `gsi1` (`gsi1pk` / `gsi1sk`, all attributes projected).
+//!
+//! | item | `pk` | `sk` | attributes |
+//! |---|---|---|---|
+//! | account | `ACCOUNT#{id}` | `ACCOUNT` | the `Account` fields; `key_ids` (string set: hashes of the account's unrevoked keys); `plan_ver`, `keys_ver` (numbers, see below) |
+//! | API key | `KEY#{sha256}` | `KEY` | the `ApiKeyRecord` fields (`revoked_at` absent until revoked); a snapshot of the account's `plan` and `videos_per_month`; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `KEY#{created, RFC 3339 ns}#{sha256}` |
+//! | campaign | `CAMPAIGN#{uuid}` | `CAMPAIGN` | the `Campaign` fields (videos as a list of maps), `status` top level |
+//! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
+//! | idempotency | `IDEMP#{account}#{key}` | `IDEMP` | the `IdempotencyRecord` fields; `ttl` = `expires_at_ms / 1000` |
+//! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, ascending, at most `limit`); `ver`: random version; `ttl` = last admission + window |
+//!
+//! Absent optional fields are left out of items (never stored as NULL), so conditions can
+//! say `attribute_not_exists(revoked_at)`.
+//!
+//! # Why this shape
+//!
+//! * **The create path is at most 5 round trips**: IP window (1 conditional put), key
+//!   lookup (1 GetItem: the key item carries a snapshot of the plan, so no account read),
+//!   account window (1 conditional put), the atomic campaign write (1
+//!   TransactWriteItems: quota update + campaign put + idempotency put), SQS send (1).
+//! * **Quota is never oversold**: the quota update is conditional on
+//!   `used <= quota - n` inside the same transaction as the campaign put, so either both
+//!   are written or neither. A failed condition returns the old item (`ALL_OLD`), which
+//!   gives `used` for the 429 body without another read.
+//! * **Windows are exact sliding logs** kept by optimistic concurrency: the item is
+//!   replaced with a conditional put on the version it was read at. Each process keeps
+//!   the last state it saw, so a warm admission is one conditional put; a lost race
+//!   returns the current item (`ALL_OLD`) and is retried on it. A rejection computed
+//!   from cached state is confirmed with one consistent read before it is returned, so
+//!   `X-RateLimit-Reset` is exact. Versions are random rather than counters, so an item
+//!   that expired through TTL and was recreated can never be mistaken for the old one.
+//! * **Key cap and plan snapshots**: the account item holds the set of unrevoked key
+//!   hashes (`key_ids`). Creating a key is one transaction of the key put and
+//!   `ADD key_ids` conditioned on `size(key_ids) < cap` and on the plan version the
+//!   snapshot was read at; revoking removes the hash in the same transaction that sets
+//!   `revoked_at`. `set_plan` rewrites the account and every key in `key_ids` in one
+//!   transaction, conditioned on `plan_ver` and `keys_ver`, so a key created
+//!   concurrently can never keep a stale plan. (The design sketch had an `active_keys`
+//!   counter and found keys through the GSI; the GSI is only eventually consistent, so
+//!   `set_plan` could miss a key created a moment before. The set is exact and also
+//!   gives the count.) Transactions hold at most 100 items: an account with more than 99
+//!   unrevoked keys (possible only below Growth, where there is no cap) has the rest of
+//!   its keys updated in follow-up transactions.
+//! * **Listing keys** uses `gsi1` (eventually consistent: a key created a moment ago may
+//!   be missing from a listing for about a second, never from `lookup_key`).
+//! * Reads on the request path (`lookup_key`, windows, campaigns, quota, idempotency)
+//!   are strongly consistent: a revoked key is refused on its very next request.
+
+use crate::limiter::{decide, Decision};
+use crate::model::{
+    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+};
+use crate::plans::Plan;
+use crate::ports::{
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, StoreResult,
+    WindowCounters,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use uuid::Uuid;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Where the store keeps things.
+#[derive(Debug, Clone)]
+pub struct AwsNames {
+    pub table: String,
+    pub queue_url: String,
+}
+
+pub struct AwsStore {
+    dynamo: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    names: AwsNames,
+    round_trips: AtomicU64,
+    /// The last state of each window this process saw (see the module docs).
+    windows: Mutex<HashMap<String, WindowState>>,
+}
+
+/// A window as last seen: `ver` is `None` when the item did not exist.
+#[derive(Debug, Clone, Default)]
+struct WindowState {
+    ver: Option<String>,
+    log: Vec<i64>,
+}
+
+/// Window states remembered per process before the cache is cleared.
+const WINDOW_CACHE_MAX: usize = 10_000;
+/// Optimistic-concurrency attempts before a write gives up as `Unavailable`.
+const MAX_ATTEMPTS: u32 = 64;
+/// DynamoDB's limit on items per transaction.
+const TRANSACTION_MAX_ITEMS: usize = 100;
+
+const ACCOUNT_SK: &str = "ACCOUNT";
+const KEY_SK: &str = "KEY";
+const CAMPAIGN_SK: &str = "CAMPAIGN";
+const IDEMP_SK: &str = "IDEMP";
+const WINDOW_SK: &str = "WIN";
+const GSI1: &str = "gsi1";
+
+fn account_pk(id: &str) -> String {
+    format!("ACCOUNT#{id}")
+}
+fn key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+fn campaign_pk(id: Uuid) -> String {
+    format!("CAMPAIGN#{id}")
+}
+fn quota_pk(account_id: &str) -> String {
+    format!("QUOTA#{account_id}")
+}
+fn idempotency_pk(account_id: &str, key: &str) -> String {
+    format!("IDEMP#{account_id}#{key}")
+}
+fn window_pk(key: &str) -> String {
+    format!("WIN#{key}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn primary_key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// A record as an item, with absent optional fields left out rather than stored as NULL.
+fn to_item<T: Serialize>(value: &T) -> StoreResult<Item> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value)
+        .map_err(|e| StoreError::Other(format!("encoding item: {e}")))?;
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| StoreError::Other(format!("decoding item: {e}")))
+}
+
+fn to_value<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+        .map_err(|e| StoreError::Other(format!("encoding value: {e}")))
+}
+
+fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn string_set_len(item: &Item, name: &str) -> usize {
+    item.get(name)
+        .and_then(|v| v.as_ss().ok())
+        .map_or(0, |set| set.len())
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(format!("building request: {e}"))
+}
+
+/// Error codes that mean "the service is there but cannot serve us now".
+fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "Throttling"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "TransactionInProgressException"
+            | "RequestThrottled"
+            | "KmsThrottled"
+    )
+}
+
+/// Maps an SDK error: transport failures, timeouts and throttling (the SDK has already
+/// retried those) are `Unavailable`; anything else the service refused is `Other`. Only
+/// the operation and the error code reach the message; details go to the log.
+fn sdk_err<E, R>(op: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    tracing::warn!(op, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "aws call failed");
+    match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown error").to_string();
+            if is_transient_code(&code) {
+                StoreError::Unavailable(format!("{op}: {code}"))
+            } else {
+                StoreError::Other(format!("{op}: {code}"))
+            }
+        }
+        SdkError::ConstructionFailure(_) => {
+            StoreError::Other(format!("{op}: request could not be built"))
+        }
+        SdkError::TimeoutError(_) => StoreError::Unavailable(format!("{op}: timed out")),
+        SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{op}: could not reach the service"))
+        }
+        _ => StoreError::Unavailable(format!("{op}: unreadable response")),
+    }
+}
+
+/// Sleeps a random while that grows with the attempt number (at most ~100 ms), so
+/// contending writers spread out.
+async fn backoff(attempt: u32) {
+    let cap_ms = (2u64 << attempt.min(6)).min(100);
+    let ms = rand::rng().random_range(0..=cap_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// A version for a window item: random, so an item recreated after TTL never matches
+/// a version some process cached before it expired.
+fn random_version() -> String {
+    (rand::rng().random::<u64>() >> 11).to_string()
+}
+
+/// How a transaction ended when DynamoDB cancelled it.
+enum TxError {
+    Cancelled(Vec<CancellationReason>),
+    Store(StoreError),
+}
+
+fn reason_code(reasons: &[CancellationReason], index: usize) -> &str {
+    reasons
+        .get(index)
+        .and_then(|r| r.code())
+        .unwrap_or("None")
+}
+
+/// Cancellations worth another attempt: another transaction held an item, or throttling.
+fn is_retryable_cancellation(reasons: &[CancellationReason]) -> bool {
+    reasons.iter().any(|r| {
+        matches!(
+            r.code(),
+            Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+        )
+    })
+}
+
+fn cancellation_codes(reasons: &[CancellationReason]) -> String {
+    reasons
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// The key item: the record plus a snapshot of the account's plan.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyItem {
+    id: String,
+    account_id: String,
+    display: String,
+    scopes: Vec<String>,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    plan: Plan,
+    videos_per_month: Option<u32>,
+}
+
+impl KeyItem {
+    fn record(self) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: self.id,
+            account_id: self.account_id,
+            display: self.display,
+            scopes: self.scopes,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+impl AwsStore {
+    pub fn new(
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        names: AwsNames,
+    ) -> Self {
+        Self {
+            dynamo,
+            sqs,
+            names,
+            round_trips: AtomicU64::new(0),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads `REELFORGE_TABLE` (default `reelforge`) and `REELFORGE_QUEUE_URL` (default
+    /// empty: `send` then fails with `Unavailable`), and the standard AWS config chain
+    /// (which honours `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let names = AwsNames {
+            table: std::env::var("REELFORGE_TABLE").unwrap_or_else(|_| "reelforge".to_string()),
+            queue_url: std::env::var("REELFORGE_QUEUE_URL").unwrap_or_default(),
+        };
+        Self::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            aws_sdk_sqs::Client::new(&config),
+            names,
+        )
+    }
+
+    pub fn names(&self) -> &AwsNames {
+        &self.names
+    }
+
+    /// The SQS client (tests read the queue back through it).
+    pub fn sqs_client(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+
+    /// Number of DynamoDB and SQS calls this store has made (SDK-internal retries of one
+    /// call are not counted separately).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Creates the table with its GSI and TTL, and waits until it is active. Idempotent.
+    pub async fn create_table(&self) -> StoreResult<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_err)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_err)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_err)?;
+        self.count();
+        let created = self
+            .dynamo
+            .create_table()
+            .table_name(&self.names.table)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(err) = created {
+            let exists = err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception());
+            if !exists {
+                return Err(sdk_err("CreateTable", err));
+            }
+        }
+        self.wait_for_table().await?;
+
+        self.count();
+        let ttl = self
+            .dynamo
+            .describe_time_to_live()
+            .table_name(&self.names.table)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeTimeToLive", e))?;
+        let status = ttl
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status());
+        if !matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            self.count();
+            self.dynamo
+                .update_time_to_live()
+                .table_name(&self.names.table)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name("ttl")
+                        .enabled(true)
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_err("UpdateTimeToLive", e))?;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_table(&self) -> StoreResult<()> {
+        // On-demand tables usually turn active within half a minute.
+        for attempt in 0..180u32 {
+            self.count();
+            let described = self
+                .dynamo
+                .describe_table()
+                .table_name(&self.names.table)
+                .send()
+                .await
+                .map_err(|e| sdk_err("DescribeTable", e))?;
+            let status = described.table().and_then(|t| t.table_status());
+            if matches!(status, Some(TableStatus::Active)) {
+                return Ok(());
+            }
+            let wait = if attempt < 10 { 100 } else { 1_000 };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        Err(StoreError::Unavailable(
+            "table did not become active".to_string(),
+        ))
+    }
+
+    /// Creates an SQS queue and returns its URL. Idempotent for the same name.
+    pub async fn create_queue(&self, name: &str) -> StoreResult<String> {
+        self.count();
+        let out = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("CreateQueue", e))?;
+        out.queue_url()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Other("CreateQueue: no queue URL returned".to_string()))
+    }
+
+    /// A strongly consistent read of one item.
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        self.count();
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.names.table)
+            .set_key(Some(primary_key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        self.count();
+        match self
+            .dynamo
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    err.as_service_error()
+                {
+                    return Err(TxError::Cancelled(
+                        cancelled.cancellation_reasons().to_vec(),
+                    ));
+                }
+                Err(TxError::Store(sdk_err("TransactWriteItems", err)))
+            }
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(&self.names.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(build_err)
+    }
+
+    fn update(&self, pk: String, sk: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.names.table)
+            .set_key(Some(primary_key(pk, sk)))
+    }
+
+    fn key_plan_update(
+        &self,
+        key_hash: &str,
+        plan: Plan,
+        videos_per_month: Option<u32>,
+    ) -> StoreResult<TransactWriteItem> {
+        let builder = self
+            .update(key_pk(key_hash), KEY_SK)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#plan", "plan")
+            .expression_attribute_names("#vpm", "videos_per_month")
+            .expression_attribute_values(":plan", s(plan.as_str()));
+        let builder = match videos_per_month {
+            Some(v) => builder
+                .update_expression("SET #plan = :plan, #vpm = :vpm")
+                .expression_attribute_values(":vpm", n(v)),
+            None => builder.update_expression("SET #plan = :plan REMOVE #vpm"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(builder.build().map_err(build_err)?)
+            .build())
+    }
+
+    fn remember_window(&self, key: &str, state: WindowState) {
+        let mut cache = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= WINDOW_CACHE_MAX && !cache.contains_key(key) {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), state);
+    }
+
+    fn cached_window(&self, key: &str) -> Option<WindowState> {
+        self.windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn window_state(item: Option<&Item>) -> WindowState {
+        let Some(item) = item else {
+            return WindowState::default();
+        };
+        let ver = item
+            .get("ver")
+            .and_then(|v| v.as_n().ok())
+            .cloned();
+        let mut log: Vec<i64> = item
+            .get("log")
+            .and_then(|v| v.as_l().ok())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_n().ok()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        log.sort_unstable();
+        WindowState { ver, log }
+    }
+
+    async fn read_window(&self, key: &str) -> StoreResult<WindowState> {
+        let item = self.get(window_pk(key), WINDOW_SK).await?;
+        Ok(Self::window_state(item.as_ref()))
+    }
+
+    /// Replaces the window's log if it is still at `expected`'s version. `Ok(None)` when
+    /// written; `Ok(Some(current))` when another writer got there first.
+    async fn put_window(
+        &self,
+        key: &str,
+        expected: &WindowState,
+        new_ver: &str,
+        log: &[i64],
+        window_ms: i64,
+    ) -> StoreResult<Option<WindowState>> {
+        let last = log.last().copied().unwrap_or(0);
+        let expires_s = (last + window_ms + 999) / 1000;
+        let mut item = primary_key(window_pk(key), WINDOW_SK);
+        item.insert(
+            "log".to_string(),
+            AttributeValue::L(log.iter().map(n).collect()),
+        );
+        item.insert("ver".to_string(), n(new_ver));
+        item.insert("ttl".to_string(), n(expires_s));
+        let request = self
+            .dynamo
+            .put_item()
+            .table_name(&self.names.table)
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = match &expected.ver {
+            Some(ver) => request
+                .condition_expression("#ver = :ver")
+                .expression_attribute_names("#ver", "ver")
+                .expression_attribute_values(":ver", n(ver)),
+            None => request.condition_expression("attribute_not_exists(pk)"),
+        };
+        self.count();
+        match request.send().await {
+            Ok(_) => Ok(None),
+            Err(err) => {
+                let Some(PutItemError::ConditionalCheckFailedException(failed)) =
+                    err.as_service_error()
+                else {
+                    return Err(sdk_err("PutItem", err));
+                };
+                match failed.item() {
+                    Some(current) => Ok(Some(Self::window_state(Some(current)))),
+                    // No item in the error: either it is gone (TTL) or the endpoint does not
+                    // return old items. One consistent read settles it.
+                    None => Ok(Some(self.read_window(key).await?)),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for AwsStore {
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let mut item = to_item(account)?;
+        item.extend(primary_key(account_pk(&account.id), ACCOUNT_SK));
+        item.insert("plan_ver".to_string(), n(0));
+        item.insert("keys_ver".to_string(), n(0));
+        self.count();
+        let result = self
+            .dynamo
+            .put_item()
+            .table_name(&self.names.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Other("account already exists".to_string()))
+            }
+            Err(err) => Err(sdk_err("PutItem", err)),
+        }
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        self.get(account_pk(id), ACCOUNT_SK)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn set_plan(
+        &self,
+        id: &str,
+        plan: Plan,
+        videos_per_month: Option<u32>,
+    ) -> StoreResult<()> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let account = self
+                .get(account_pk(id), ACCOUNT_SK)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let plan_ver: u64 = number(&account, "plan_ver").unwrap_or(0);
+            let keys_ver: u64 = number(&account, "keys_ver").unwrap_or(0);
+            let key_ids: Vec<String> = account
+                .get("key_ids")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+
+            let account_update = self
+                .update(account_pk(id), ACCOUNT_SK)
+                .condition_expression("#pv = :pv AND #kv = :kv")
+                .expression_attribute_names("#pv", "plan_ver")
+                .expression_attribute_names("#kv", "keys_ver")
+                .expression_attribute_names("#plan", "plan")
+                .expression_attribute_names("#vpm", "videos_per_month")
+                .expression_attribute_values(":pv", n(plan_ver))
+                .expression_attribute_values(":kv", n(keys_ver))
+                .expression_attribute_values(":next", n(plan_ver + 1))
+                .expression_attribute_values(":plan", s(plan.as_str()));
+            let account_update = match videos_per_month {
+                Some(v) => account_update
+                    .update_expression("SET #plan = :plan, #vpm = :vpm, #pv = :next")
+                    .expression_attribute_values(":vpm", n(v)),
+                None => account_update.update_expression("SET #plan = :plan, #pv = :next REMOVE #vpm"),
+            };
+            let mut items = vec![TransactWriteItem::builder()
+                .update(account_update.build().map_err(build_err)?)
+                .build()];
+            let first = key_ids.len().min(TRANSACTION_MAX_ITEMS - 1);
+            for hash in &key_ids[..first] {
+                items.push(self.key_plan_update(hash, plan, videos_per_month)?);
+            }
+            match self.transact(items).await {
+                Ok(()) => {
+                    // Keys beyond one transaction's reach (uncapped plans only).
+                    for chunk in key_ids[first..].chunks(TRANSACTION_MAX_ITEMS) {
+                        let items = chunk
+                            .iter()
+                            .map(|hash| self.key_plan_update(hash, plan, videos_per_month))
+                            .collect::<StoreResult<Vec<_>>>()?;
+                        match self.transact(items).await {
+                            Ok(()) => {}
+                            Err(TxError::Store(e)) => return Err(e),
+                            Err(TxError::Cancelled(reasons)) => {
+                                return Err(StoreError::Other(format!(
+                                    "updating key plans: {}",
+                                    cancellation_codes(&reasons)
+                                )))
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => {
+                    let account_changed = reason_code(&reasons, 0) == CONDITION_FAILED;
+                    if !account_changed && !is_retryable_cancellation(&reasons) {
+                        return Err(StoreError::Other(format!(
+                            "set_plan cancelled: {}",
+                            cancellation_codes(&reasons)
+                        )));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "set_plan: too much contention".to_string(),
+        ))
+    }
+}
+
+#[async_trait]
+impl KeyStore for AwsStore {
+    async fn create_key(&self, key: &ApiKeyRecord, cap: Option<u32>) -> StoreResult<()> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let account = self
+                .get(account_pk(&key.account_id), ACCOUNT_SK)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let active = string_set_len(&account, "key_ids");
+            if let Some(cap) = cap {
+                if active >= cap as usize {
+                    return Err(StoreError::LimitReached(format!(
+                        "the plan allows {cap} active keys"
+                    )));
+                }
+            }
+            let plan: Plan = account
+                .get("plan")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| StoreError::Other("account item has no plan".to_string()))?;
+            let videos_per_month: Option<u32> = number(&account, "videos_per_month");
+            let plan_ver: u64 = number(&account, "plan_ver").unwrap_or(0);
+
+            let snapshot = KeyItem {
+                id: key.id.clone(),
+                account_id: key.account_id.clone(),
+                display: key.display.clone(),
+                scopes: key.scopes.clone(),
+                created_at: key.created_at,
+                revoked_at: key.revoked_at,
+                plan,
+                videos_per_month,
+            };
+            let mut item = to_item(&snapshot)?;
+            item.extend(primary_key(key_pk(&key.id), KEY_SK));
+            item.insert("gsi1pk".to_string(), s(account_pk(&key.account_id)));
+            item.insert(
+                "gsi1sk".to_string(),
+                s(format!(
+                    "KEY#{}#{}",
+                    key.created_at.format("%Y-%m-%dT%H:%M:%S%.9fZ"),
+                    key.id
+                )),
+            );
+            let put = self.put(item, "attribute_not_exists(pk)")?;
+
+            let mut condition = "#pv = :pv".to_string();
+            let account_update = self
+                .update(account_pk(&key.account_id), ACCOUNT_SK)
+                .expression_attribute_names("#pv", "plan_ver")
+                .expression_attribute_names("#kv", "keys_ver")
+                .expression_attribute_values(":pv", n(plan_ver))
+                .expression_attribute_values(":one", n(1));
+            // Only unrevoked keys count against the cap.
+            let account_update = if key.revoked_at.is_none() {
+                let with_set = account_update
+                    .expression_attribute_names("#ids", "key_ids")
+                    .expression_attribute_values(":ids", AttributeValue::Ss(vec![key.id.clone()]))
+                    .update_expression("ADD #ids :ids, #kv :one");
+                match cap {
+                    Some(cap) => {
+                        condition.push_str(" AND (attribute_not_exists(#ids) OR size(#ids) < :cap)");
+                        with_set.expression_attribute_values(":cap", n(cap))
+                    }
+                    None => with_set,
+                }
+            } else {
+                account_update.update_expression("ADD #kv :one")
+            };
+            let account_update = account_update
+                .condition_expression(condition)
+                .build()
+                .map_err(build_err)?;
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(account_update).build(),
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => {
+                    if reason_code(&reasons, 0) == CONDITION_FAILED {
+                        return Err(StoreError::Other("key already exists".to_string()));
+                    }
+                    // The account moved (plan change or a key taken): re-read and decide again.
+                    let account_changed = reason_code(&reasons, 1) == CONDITION_FAILED;
+                    if !account_changed && !is_retryable_cancellation(&reasons) {
+                        return Err(StoreError::Other(format!(
+                            "create_key cancelled: {}",
+                            cancellation_codes(&reasons)
+                        )));
+                    }
+                    if attempt > 0 {
+                        backoff(attempt).await;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "create_key: too much contention".to_string(),
+        ))
+    }
+
+    async fn lookup_key(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
+        let Some(item) = self.get(key_pk(key_hash), KEY_SK).await? else {
+            return Ok(None);
+        };
+        let key: KeyItem = from_item(item)?;
+        Ok(Some(Principal {
+            revoked: key.revoked_at.is_some(),
+            key_id: key.id,
+            account_id: key.account_id,
+            plan: key.plan,
+            videos_per_month: key.videos_per_month,
+            scopes: key.scopes,
+        }))
+    }
+
+    async fn list_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :g")
+                .expression_attribute_names("#g", "gsi1pk")
+                .expression_attribute_values(":g", s(account_pk(account_id)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                keys.push(from_item::<KeyItem>(item)?.record());
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn revoke_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(item) = self.get(key_pk(key_id), KEY_SK).await? else {
+            return Ok(false);
+        };
+        let key: KeyItem = from_item(item)?;
+        if key.revoked_at.is_some() {
+            return Ok(false);
+        }
+        let at = to_value(&at)?;
+        let revoke = || {
+            self.update(key_pk(key_id), KEY_SK)
+                .update_expression("SET #r = :at")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#r)")
+                .expression_attribute_names("#r", "revoked_at")
+                .expression_attribute_values(":at", at.clone())
+                .build()
+                .map_err(build_err)
+        };
+        let release = self
+            .update(account_pk(&key.account_id), ACCOUNT_SK)
+            .update_expression("DELETE #ids :ids")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#ids", "key_ids")
+            .expression_attribute_values(":ids", AttributeValue::Ss(vec![key_id.to_string()]))
+            .build()
+            .map_err(build_err)?;
+        let mut with_account = true;
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut items = vec![TransactWriteItem::builder().update(revoke()?).build()];
+            if with_account {
+                items.push(TransactWriteItem::builder().update(release.clone()).build());
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(true),
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => {
+                    if reason_code(&reasons, 0) == CONDITION_FAILED {
+                        return Ok(false);
+                    }
+                    if reason_code(&reasons, 1) == CONDITION_FAILED {
+                        // The account is gone; the key can still be revoked on its own.
+                        with_account = false;
+                        continue;
+                    }
+                    if !is_retryable_cancellation(&reasons) {
+                        return Err(StoreError::Other(format!(
+                            "revoke_key cancelled: {}",
+                            cancellation_codes(&reasons)
+                        )));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "revoke_key: too much contention".to_string(),
+        ))
+    }
+}
+
+#[async_trait]
+impl CampaignStore for AwsStore {
+    async fn create_campaign(
+        &self,
+        campaign: &Campaign,
+        reservation: &QuotaReservation,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<CreateOutcome> {
+        let Some(max_before) = reservation.quota.checked_sub(reservation.videos) else {
+            let used = self
+                .quota_used(&reservation.account_id, &reservation.period)
+                .await?;
+            return Ok(CreateOutcome::QuotaExceeded { used });
+        };
+        let quota = self
+            .update(quota_pk(&reservation.account_id), &reservation.period)
+            .update_expression("SET #used = if_not_exists(#used, :zero) + :n")
+            .condition_expression("attribute_not_exists(#used) OR #used <= :max")
+            .expression_attribute_names("#used", "used")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":n", n(reservation.videos))
+            .expression_attribute_values(":max", n(max_before))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        let mut campaign_item = to_item(campaign)?;
+        campaign_item.extend(primary_key(campaign_pk(campaign.id), CAMPAIGN_SK));
+        let mut items = vec![
+            TransactWriteItem::builder().update(quota).build(),
+            TransactWriteItem::builder()
+                .put(self.put(campaign_item, "attribute_not_exists(pk)")?)
+                .build(),
+        ];
+        if let Some(record) = idempotency {
+            let mut item = to_item(record)?;
+            item.extend(primary_key(
+                idempotency_pk(&record.account_id, &record.key),
+                IDEMP_SK,
+            ));
+            item.insert("ttl".to_string(), n(record.expires_at_ms.div_euclid(1000)));
+            // An expired record may be replaced; "now" is the new record's creation time.
+            let put = Put::builder()
+                .table_name(&self.names.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR #exp < :now")
+                .expression_attribute_names("#exp", "expires_at_ms")
+                .expression_attribute_values(":now", n(record.created_at_ms))
+                .build()
+                .map_err(build_err)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact(items.clone()).await {
+                Ok(()) => return Ok(CreateOutcome::Created),
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => {
+                    if idempotency.is_some() && reason_code(&reasons, 2) == CONDITION_FAILED {
+                        return Ok(CreateOutcome::IdempotencyTaken);
+                    }
+                    if reason_code(&reasons, 0) == CONDITION_FAILED {
+                        let old_used = reasons
+                            .first()
+                            .and_then(|r| r.item())
+                            .and_then(|item| number::<u32>(item, "used"));
+                        let used = match old_used {
+                            Some(used) => used,
+                            None => {
+                                self.quota_used(&reservation.account_id, &reservation.period)
+                                    .await?
+                            }
+                        };
+                        return Ok(CreateOutcome::QuotaExceeded { used });
+                    }
+                    if reason_code(&reasons, 1) == CONDITION_FAILED {
+                        return Err(StoreError::Other("campaign id already exists".to_string()));
+                    }
+                    if !is_retryable_cancellation(&reasons) {
+                        return Err(StoreError::Other(format!(
+                            "create_campaign cancelled: {}",
+                            cancellation_codes(&reasons)
+                        )));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "create_campaign: too much contention".to_string(),
+        ))
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
+        self.get(campaign_pk(id), CAMPAIGN_SK)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn get_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let Some(item) = self.get(idempotency_pk(account_id, key), IDEMP_SK).await? else {
+            return Ok(None);
+        };
+        let record: IdempotencyRecord = from_item(item)?;
+        // Live through its last millisecond, as in the local backend.
+        Ok((record.expires_at_ms >= now_ms).then_some(record))
+    }
+
+    async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32> {
+        Ok(self
+            .get(quota_pk(account_id), period)
+            .await?
+            .and_then(|item| number(&item, "used"))
+            .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl WindowCounters for AwsStore {
+    async fn admit(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        if limit == 0 {
+            return Ok(decide(&mut Vec::new(), now_ms, limit, window_ms));
+        }
+        // A cold cache guesses "absent": right for a new window (one round trip), and a
+        // wrong guess costs one failed put that returns the real state.
+        let (mut state, mut fresh) = match self.cached_window(key) {
+            Some(state) => (state, false),
+            None => (WindowState::default(), false),
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut log = state.log.clone();
+            let decision = decide(&mut log, now_ms, limit, window_ms);
+            if !decision.admitted {
+                if fresh {
+                    self.remember_window(key, state);
+                    return Ok(decision);
+                }
+                // Confirm a rejection against the store: the cache may be stale, and the
+                // reset time must be exact.
+                state = self.read_window(key).await?;
+                fresh = true;
+                continue;
+            }
+            let ver = random_version();
+            match self
+                .put_window(key, &state, &ver, &log, window_ms)
+                .await?
+            {
+                None => {
+                    self.remember_window(
+                        key,
+                        WindowState {
+                            ver: Some(ver),
+                            log,
+                        },
+                    );
+                    return Ok(decision);
+                }
+                Some(current) => {
+                    state = current;
+                    fresh = true;
+                    if attempt > 0 {
+                        backoff(attempt).await;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "rate window: too much contention".to_string(),
+        ))
+    }
+}
+
+#[async_trait]
+impl StageQueue for AwsStore {
+    async fn send(&self, message: &StageMessage) -> StoreResult<()> {
+        if self.names.queue_url.is_empty() {
+            return Err(StoreError::Unavailable(
+                "stage queue URL is not configured (REELFORGE_QUEUE_URL)".to_string(),
+            ));
+        }
+        let body = serde_json::to_string(message)
+            .map_err(|e| StoreError::Other(format!("encoding stage message: {e}")))?;
+        self.count();
+        self.sqs
+            .send_message()
+            .queue_url(&self.names.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_err("SendMessage", e))?;
+        Ok(())
+    }
+}

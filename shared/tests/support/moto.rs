@@ -1,0 +1,196 @@
+//! One moto server (a local AWS emulator, from PyPI) per test binary, and `AwsStore`s
+//! pointed at it, each with a table and queue of its own so tests never see each other.
+//!
+//! The server is started through a small shell wrapper that holds the read end of a pipe
+//! whose write end stays open in this process. When the test binary exits, however it
+//! exits, the OS closes the pipe, the wrapper sees end-of-file and stops the server: no
+//! moto process outlives `cargo test`.
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use reelforge::backend::aws::{AwsNames, AwsStore};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+const INSTALL_HINT: &str = "moto's server is needed for the aws backend tests. Install it \
+    in the workspace root with:\n    python3 -m venv .venv && .venv/bin/pip install 'moto[server]'\n\
+    or point MOTO_SERVER at a moto_server executable.";
+
+/// Kill the server when the pipe on the wrapper's stdin closes (this process exited).
+const WRAPPER: &str = r#"
+"$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT INT TERM HUP
+cat >/dev/null
+"#;
+
+struct Moto {
+    endpoint: String,
+    /// Held for the life of the process: dropping the write end stops the server.
+    _wrapper: Mutex<(Child, ChildStdin)>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn moto_executable() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let venv = workspace.join(".venv/bin/moto_server");
+    if venv.is_file() {
+        return venv;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("moto_server"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| panic!("moto_server not found.\n{INSTALL_HINT}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// True once the server answers an HTTP request.
+fn answers_http(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+fn start() -> Moto {
+    let exe = moto_executable();
+    if !exe.is_file() {
+        panic!("{} does not exist.\n{INSTALL_HINT}", exe.display());
+    }
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("reelforge-moto-{}-{port}.log", std::process::id()));
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg(&exe)
+        .arg(port.to_string())
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}\n{INSTALL_HINT}", exe.display()));
+    let stdin = child.stdin.take().expect("wrapper stdin");
+    // Python start-up takes a second or two; give it up to 30 s, checking every 50 ms.
+    for _ in 0..600 {
+        if answers_http(port) {
+            return Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                _wrapper: Mutex::new((child, stdin)),
+            };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("moto_server exited ({status}) before answering:\n{output}\n{INSTALL_HINT}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    panic!("moto_server did not answer on port {port} within 30 s:\n{output}");
+}
+
+/// The emulator's endpoint, starting it on first use.
+pub fn endpoint() -> &'static str {
+    &MOTO.get_or_init(start).endpoint
+}
+
+async fn sdk_config(endpoint: &str, timeouts: TimeoutConfig, retries: RetryConfig) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A store on the emulator with a fresh table and queue of its own.
+pub async fn aws_store() -> AwsStore {
+    let endpoint = endpoint();
+    let config = sdk_config(
+        endpoint,
+        TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(30))
+            .build(),
+        RetryConfig::standard(),
+    )
+    .await;
+    let setup = AwsStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+        AwsNames {
+            table: unique("reelforge-test"),
+            queue_url: String::new(),
+        },
+    );
+    setup.create_table().await.expect("create table on moto");
+    let queue_url = setup
+        .create_queue(&unique("reelforge-stage"))
+        .await
+        .expect("create queue on moto");
+    AwsStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+        AwsNames {
+            table: setup.names().table.clone(),
+            queue_url,
+        },
+    )
+}
+
+/// A store whose endpoint is a closed loopback port: every call fails fast.
+pub async fn dead_aws_store() -> AwsStore {
+    let port = free_port();
+    let config = sdk_config(
+        &format!("http://127.0.0.1:{port}"),
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .operation_timeout(Duration::from_secs(2))
+            .build(),
+        RetryConfig::disabled(),
+    )
+    .await;
+    AwsStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+        AwsNames {
+            table: "reelforge-dead".to_string(),
+            queue_url: format!("http://127.0.0.1:{port}/000000000000/dead"),
+        },
+    )
+}
