@@ -139,20 +139,30 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A store on the emulator with a fresh table and queue of its own.
-pub async fn aws_store() -> AwsStore {
-    let endpoint = endpoint();
-    let config = sdk_config(
-        endpoint,
+async fn emulator_config() -> SdkConfig {
+    sdk_config(
+        endpoint(),
         TimeoutConfig::builder()
             .operation_timeout(Duration::from_secs(30))
             .build(),
         RetryConfig::standard(),
     )
-    .await;
-    let setup = AwsStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
+    .await
+}
+
+fn store_on(config: &SdkConfig, names: AwsNames) -> AwsStore {
+    AwsStore::new(
+        aws_sdk_dynamodb::Client::new(config),
+        aws_sdk_sqs::Client::new(config),
+        names,
+    )
+}
+
+/// A store on the emulator with a fresh table and queue of its own.
+pub async fn aws_store() -> AwsStore {
+    let config = emulator_config().await;
+    let setup = store_on(
+        &config,
         AwsNames {
             table: unique("reelforge-test"),
             queue_url: String::new(),
@@ -163,14 +173,19 @@ pub async fn aws_store() -> AwsStore {
         .create_queue(&unique("reelforge-stage"))
         .await
         .expect("create queue on moto");
-    AwsStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
+    store_on(
+        &config,
         AwsNames {
             table: setup.names().table.clone(),
             queue_url,
         },
     )
+}
+
+/// Another store on the same table and queue, as a second process would have (its own
+/// clients, its own cache of window states).
+pub async fn aws_store_sharing(store: &AwsStore) -> AwsStore {
+    store_on(&emulator_config().await, store.names().clone())
 }
 
 /// A store whose endpoint is a closed loopback port: every call fails fast.
@@ -185,9 +200,8 @@ pub async fn dead_aws_store() -> AwsStore {
         RetryConfig::disabled(),
     )
     .await;
-    AwsStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
+    store_on(
+        &config,
         AwsNames {
             table: "reelforge-dead".to_string(),
             queue_url: format!("http://127.0.0.1:{port}/000000000000/dead"),

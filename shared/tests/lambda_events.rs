@@ -1,0 +1,144 @@
+//! The Lambda handlers, driven by the sample events in `events/` (the same files
+//! `cargo lambda invoke --data-file` uses), on the local backend.
+
+use reelforge::api::{handle, App, Ports};
+use reelforge::backend::local::LocalStore;
+use reelforge::keys::hash_key;
+use reelforge::lambda::{to_api_request, to_lambda_response};
+use reelforge::limiter::{ip_window_key, WINDOW_MS};
+use reelforge::model::{Account, ApiKeyRecord, Campaign, CampaignStatus, QuotaReservation};
+use reelforge::plans::Plan;
+use reelforge::ports::{AccountStore, CampaignStore, KeyStore, WindowCounters};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const EVENT_KEY: &str = "sk_live_0123456789abcdef0123456789abcdef";
+
+fn event(name: &str) -> lambda_http::Request {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).expect("read event");
+    let raw: lambda_http::request::LambdaRequest = serde_json::from_str(&text).expect("event parses");
+    lambda_http::Request::from(raw)
+}
+
+async fn setup(tag: &str) -> (Arc<LocalStore>, App) {
+    let dir = std::env::temp_dir().join(format!("reelforge-events-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(LocalStore::open(&dir).unwrap());
+    let now = chrono::Utc::now();
+    store
+        .create_account(&Account {
+            id: "acct_events".into(),
+            name: "Events".into(),
+            plan: Plan::Scale,
+            videos_per_month: None,
+            webhook_secret: "whsec_dGVzdA==".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .create_key(
+            &ApiKeyRecord {
+                id: hash_key(EVENT_KEY),
+                account_id: "acct_events".into(),
+                display: "sk_live_0123…cdef".into(),
+                scopes: vec!["campaigns:create".into()],
+                created_at: now,
+                revoked_at: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let app = App::new(Ports::from_store(store.clone()));
+    (store, app)
+}
+
+fn body(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
+    serde_json::from_slice(resp.body().as_ref()).unwrap()
+}
+
+#[tokio::test]
+async fn create_event_creates_a_campaign_and_meters_the_source_ip() {
+    let (store, app) = setup("create").await;
+    let req = to_api_request(event("api-campaign-create"));
+    assert_eq!(req.source_ip, Some("198.51.100.7".parse().unwrap()));
+    let resp = to_lambda_response(handle(&app, req).await);
+    assert_eq!(resp.status(), 201);
+    assert!(matches!(resp.body(), lambda_http::Body::Text(_)), "JSON goes out as text, not base64");
+    assert_eq!(resp.headers()["x-ratelimit-plan"], "scale");
+    assert_eq!(resp.headers()["x-clipus-api-scopes"], "campaigns:create");
+    let v = body(&resp);
+    let id = v["campaign_id"].as_str().unwrap().parse().unwrap();
+    let c = store.get_campaign(id).await.unwrap().unwrap();
+    assert_eq!(c.languages.len(), 2);
+    assert_eq!(c.url, "https://93.184.216.34/product");
+
+    // The request was metered on requestContext.http.sourceIp, not X-Forwarded-For.
+    let now = chrono::Utc::now().timestamp_millis();
+    let d = store.admit(&ip_window_key(true, "198.51.100.7"), 120, WINDOW_MS, now).await.unwrap();
+    assert_eq!(d.remaining, 118);
+    let d = store.admit(&ip_window_key(true, "203.0.113.99"), 120, WINDOW_MS, now).await.unwrap();
+    assert_eq!(d.remaining, 119);
+
+    // The event carries an Idempotency-Key: replaying the same event creates nothing new.
+    let again = to_lambda_response(handle(&app, to_api_request(event("api-campaign-create"))).await);
+    assert_eq!(again.status(), 201);
+    assert_eq!(body(&again), v);
+    assert_eq!(store.quota_used("acct_events", &c.quota_period).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn get_event_reads_the_campaign() {
+    let (store, app) = setup("get").await;
+    // Unknown id first: the same 404 as any other.
+    let resp = to_lambda_response(handle(&app, to_api_request(event("api-campaign-get"))).await);
+    assert_eq!(resp.status(), 404);
+    assert_eq!(body(&resp), json!({"success": false, "error": "Campaign not found"}));
+
+    let now = chrono::Utc::now();
+    let campaign = Campaign {
+        id: "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".parse().unwrap(),
+        job_id: "01JDG0000000000000000000AA".into(),
+        account_id: "acct_events".into(),
+        status: CampaignStatus::Collecting,
+        url: "https://93.184.216.34/product".into(),
+        title: "93.184.216.34 Campaign".into(),
+        languages: vec![],
+        platforms: vec![],
+        webhook_url: None,
+        playlist_id: None,
+        created_at: now,
+        updated_at: now,
+        videos: vec![],
+        error: None,
+        failed_stage: None,
+        quota_period: "2026-11".into(),
+        videos_reserved: 0,
+    };
+    let reservation = QuotaReservation {
+        account_id: "acct_events".into(),
+        period: "2026-11".into(),
+        videos: 0,
+        quota: 100,
+    };
+    store.create_campaign(&campaign, &reservation, None).await.unwrap();
+    let resp = to_lambda_response(handle(&app, to_api_request(event("api-campaign-get"))).await);
+    assert_eq!(resp.status(), 200);
+    let v = body(&resp);
+    assert_eq!(v["campaign_id"], "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d");
+    assert_eq!(v["status"], "collecting");
+}
+
+#[test]
+fn every_function_has_an_event() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(root.join("events").join(format!("{name}.json")).exists(), "events/{name}.json missing");
+    }
+}
