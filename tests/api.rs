@@ -23,16 +23,26 @@ fn assert_error(r: &support::Response, status: u16, message_part: &str) {
 
 fn assert_429_headers(r: &support::Response, limit: i64) {
     assert_eq!(r.status, 429);
-    assert_eq!(r.json(), json!({"success": false, "error": "Too many requests"}));
+    assert_eq!(
+        r.json(),
+        json!({"success": false, "error": "Too many requests"})
+    );
     assert_eq!(r.header_i64("x-ratelimit-limit"), limit);
     assert_eq!(r.header_i64("x-ratelimit-remaining"), 0);
     let reset = r.header_i64("x-ratelimit-reset");
     let now = now_ms();
-    assert!(reset > now - 1_000 && reset <= now + 60_000, "reset {reset} vs now {now}");
+    assert!(
+        reset > now - 1_000 && reset <= now + 60_000,
+        "reset {reset} vs now {now}"
+    );
     let retry = r.header_i64("retry-after");
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     // Honest: Retry-After is the wait until X-RateLimit-Reset, rounded up, within a second.
-    assert!((retry * 1000 - (reset - now)).abs() <= 1_500, "retry {retry}s reset in {}ms", reset - now);
+    assert!(
+        (retry * 1000 - (reset - now)).abs() <= 1_500,
+        "retry {retry}s reset in {}ms",
+        reset - now
+    );
 }
 
 #[tokio::test]
@@ -52,7 +62,12 @@ async fn unauthenticated_ip_layer_admits_ten_then_429_with_honest_headers() {
     // Malformed, unknown and revoked keys are all unauthenticated: refused here too.
     let bad = c.get("/api/v1/campaigns/x", Some("sk_live_nothex")).await;
     assert_429_headers(&bad, 10);
-    let unknown = c.get("/api/v1/campaigns/x", Some("sk_live_0123456789abcdef0123456789abcdef")).await;
+    let unknown = c
+        .get(
+            "/api/v1/campaigns/x",
+            Some("sk_live_0123456789abcdef0123456789abcdef"),
+        )
+        .await;
     assert_429_headers(&unknown, 10);
     // Another client IP is not affected.
     let other = s.client();
@@ -66,7 +81,12 @@ async fn client_ip_is_the_connection_source_not_a_header() {
     for i in 0..11 {
         let fake = format!("203.0.113.{i}");
         let r = c
-            .request("GET", "/api/v1/campaigns/x", &[("X-Forwarded-For", &fake), ("X-Real-IP", &fake)], None)
+            .request(
+                "GET",
+                "/api/v1/campaigns/x",
+                &[("X-Forwarded-For", &fake), ("X-Real-IP", &fake)],
+                None,
+            )
             .await;
         assert_eq!(r.status, if i < 10 { 401 } else { 429 }, "request {i}");
     }
@@ -77,14 +97,28 @@ async fn malformed_unknown_and_revoked_keys_are_401_and_count_as_unauthenticated
     let s = Server::start(&[]);
     let (_acct, key) = s.account("scale", &[]);
     let c = s.client();
-    assert_error(&c.get("/api/v1/campaigns/x", Some("sk_live_123")).await, 401, "Invalid API key");
     assert_error(
-        &c.get("/api/v1/campaigns/x", Some("sk_live_0123456789abcdef0123456789abcdef")).await,
+        &c.get("/api/v1/campaigns/x", Some("sk_live_123")).await,
         401,
         "Invalid API key",
     );
     assert_error(
-        &c.request("GET", "/api/v1/campaigns/x", &[("Authorization", "Token abc")], None).await,
+        &c.get(
+            "/api/v1/campaigns/x",
+            Some("sk_live_0123456789abcdef0123456789abcdef"),
+        )
+        .await,
+        401,
+        "Invalid API key",
+    );
+    assert_error(
+        &c.request(
+            "GET",
+            "/api/v1/campaigns/x",
+            &[("Authorization", "Token abc")],
+            None,
+        )
+        .await,
         401,
         "Invalid API key",
     );
@@ -92,12 +126,17 @@ async fn malformed_unknown_and_revoked_keys_are_401_and_count_as_unauthenticated
     let ok = c.get("/api/v1/campaigns/x", Some(&key)).await;
     assert_eq!(ok.status, 404);
     assert_eq!(ok.header("x-clipus-api-scopes"), Some("campaigns:create"));
-    let id = support::cli(&s.data, &["keys", "list", "--account", &_acct]).unwrap()["keys"][0]["id"]
+    let id = support::cli(&s.data, &["keys", "list", "--account", &_acct]).unwrap()["keys"][0]
+        ["id"]
         .as_str()
         .unwrap()
         .to_string();
     s.cli(&["keys", "revoke", "--id", &id]).unwrap();
-    assert_error(&c.get("/api/v1/campaigns/x", Some(&key)).await, 401, "revoked");
+    assert_error(
+        &c.get("/api/v1/campaigns/x", Some(&key)).await,
+        401,
+        "revoked",
+    );
     // 4 unauthenticated so far from this IP; 6 more are admitted, the 11th is limited.
     for _ in 0..6 {
         assert_eq!(c.get("/api/v1/campaigns/x", Some(&key)).await.status, 401);
@@ -121,7 +160,14 @@ async fn all_three_key_transports_are_accepted() {
         vec![("Authorization", basic)],
     ] {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let r = c.request("GET", "/api/v1/campaigns/00000000-0000-0000-0000-000000000000", &h, None).await;
+        let r = c
+            .request(
+                "GET",
+                "/api/v1/campaigns/00000000-0000-0000-0000-000000000000",
+                &h,
+                None,
+            )
+            .await;
         assert_eq!(r.status, 404, "{headers:?}");
         assert_eq!(r.header("x-clipus-api-scopes"), Some("campaigns:create"));
     }
@@ -139,7 +185,13 @@ async fn authenticated_ip_layer_is_120_per_minute() {
     let r = c.get("/api/v1/campaigns/nope", Some(&key)).await;
     assert_429_headers(&r, 120);
     // The same key from another address is fine: the layer is per client IP.
-    assert_eq!(s.client().get("/api/v1/campaigns/nope", Some(&key)).await.status, 404);
+    assert_eq!(
+        s.client()
+            .get("/api/v1/campaigns/nope", Some(&key))
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -169,7 +221,12 @@ async fn free_and_starter_keys_get_403_on_every_route_with_plan_headers() {
         assert_error(&r, 403, "does not include API access");
         assert_eq!(r.header("x-ratelimit-plan"), Some(plan));
         assert_eq!(r.header_i64("x-ratelimit-limit"), 0);
-        let r = c.get("/api/v1/campaigns/00000000-0000-0000-0000-000000000000", Some(&key)).await;
+        let r = c
+            .get(
+                "/api/v1/campaigns/00000000-0000-0000-0000-000000000000",
+                Some(&key),
+            )
+            .await;
         assert_error(&r, 403, "does not include API access");
         assert_eq!(r.header("x-ratelimit-plan"), Some(plan));
     }
@@ -203,7 +260,10 @@ async fn success_body_and_get_shape() {
     assert_eq!(g["title"], json!("93.184.216.34 Campaign"));
     assert_eq!(g["languages"], json!(["en", "ja"]));
     let created = g["created_at"].as_str().unwrap();
-    assert!(created.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
+    assert!(
+        created.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
     assert!(g.get("error").is_none() && g.get("failed_stage").is_none());
     let videos = g["videos"].as_array().unwrap();
     assert_eq!(videos.len(), 4);
@@ -212,12 +272,24 @@ async fn success_body_and_get_shape() {
         let keys: HashSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            HashSet::from(["id", "platform", "language", "status", "file_url", "duration_seconds", "published_at", "credits_cost"])
+            HashSet::from([
+                "id",
+                "platform",
+                "language",
+                "status",
+                "file_url",
+                "duration_seconds",
+                "published_at",
+                "credits_cost"
+            ])
         );
         assert_eq!(v["status"], json!("queued"));
         assert_eq!(v["file_url"], Value::Null);
         assert_eq!(v["published_at"], Value::Null);
-        combos.insert((v["language"].as_str().unwrap().to_string(), v["platform"].as_str().unwrap().to_string()));
+        combos.insert((
+            v["language"].as_str().unwrap().to_string(),
+            v["platform"].as_str().unwrap().to_string(),
+        ));
     }
     assert_eq!(combos.len(), 4);
 }
@@ -228,7 +300,10 @@ async fn not_found_is_identical_for_unknown_malformed_and_foreign_ids() {
     let (_, mine) = s.account("scale", &[]);
     let (_, theirs) = s.account("scale", &[]);
     let c = s.client();
-    let foreign = c.create(&theirs, &page()).await.json()["campaign_id"].as_str().unwrap().to_string();
+    let foreign = c.create(&theirs, &page()).await.json()["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut bodies = Vec::new();
     for path in [
         "/api/v1/campaigns/6a0b3f7e-0000-4000-8000-000000000000".to_string(),
@@ -244,7 +319,12 @@ async fn not_found_is_identical_for_unknown_malformed_and_foreign_ids() {
     }
     assert_eq!(bodies[0].0, 404);
     // The owner sees it.
-    assert_eq!(c.get(&format!("/api/v1/campaigns/{foreign}"), Some(&theirs)).await.status, 200);
+    assert_eq!(
+        c.get(&format!("/api/v1/campaigns/{foreign}"), Some(&theirs))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -258,12 +338,21 @@ async fn language_and_platform_rules() {
     let eight = json!({"url": PAGE, "languages": ["en","ja","ko","zh","es","fr","de","pt"]});
     assert_eq!(c.create(&scale, &eight).await.status, 201);
     let cases = [
-        (json!({"url": PAGE, "languages": ["en", "xx"]}), "en, ja, ko, zh, es, fr, de, pt"),
-        (json!({"url": PAGE, "languages": ["en", "en"]}), "more than once"),
+        (
+            json!({"url": PAGE, "languages": ["en", "xx"]}),
+            "en, ja, ko, zh, es, fr, de, pt",
+        ),
+        (
+            json!({"url": PAGE, "languages": ["en", "en"]}),
+            "more than once",
+        ),
         (json!({"url": PAGE, "languages": []}), "non-empty"),
         (json!({"url": PAGE, "languages": "en"}), "non-empty array"),
         (json!({"url": PAGE, "languages": [1]}), "non-empty array"),
-        (json!({"url": PAGE, "platforms": ["vine"]}), "youtube_shorts, tiktok, instagram_reels, youtube"),
+        (
+            json!({"url": PAGE, "platforms": ["vine"]}),
+            "youtube_shorts, tiktok, instagram_reels, youtube",
+        ),
         (json!({"url": PAGE, "title": ""}), "title"),
         (json!({"url": PAGE, "title": "x".repeat(201)}), "title"),
         (json!({"url": PAGE, "title": 5}), "title must be a string"),
@@ -277,13 +366,22 @@ async fn language_and_platform_rules() {
         assert_error(&c.create(&scale, &body).await, 400, msg);
     }
     // Default languages are en, ja, ko; default title is the domain.
-    let r = c.create(&scale, &json!({"url": "https://www.example.com/x"})).await;
+    let r = c
+        .create(&scale, &json!({"url": "https://www.example.com/x"}))
+        .await;
     let id = r.json()["campaign_id"].as_str().unwrap().to_string();
-    let g = c.get(&format!("/api/v1/campaigns/{id}"), Some(&scale)).await.json();
+    let g = c
+        .get(&format!("/api/v1/campaigns/{id}"), Some(&scale))
+        .await
+        .json();
     assert_eq!(g["languages"], json!(["en", "ja", "ko"]));
     assert_eq!(g["title"], json!("example.com Campaign"));
     assert_eq!(g["videos"].as_array().unwrap().len(), 3);
-    assert!(g["videos"].as_array().unwrap().iter().all(|v| v["platform"] == json!("youtube_shorts")));
+    assert!(g["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["platform"] == json!("youtube_shorts")));
 }
 
 #[tokio::test]
@@ -292,7 +390,10 @@ async fn malformed_json_and_oversized_bodies() {
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
     let auth = format!("Bearer {key}");
-    let h = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
     for raw in [&b"{\"url\":"[..], b"", b"nope", b"{\"url\": \"a\",}"] {
         let r = c.request("POST", "/api/v1/campaigns", &h, Some(raw)).await;
         assert_error(&r, 400, "JSON");
@@ -304,7 +405,12 @@ async fn malformed_json_and_oversized_bodies() {
     assert_eq!(r.header("x-ratelimit-plan"), Some("scale"));
     // Exactly 16 KiB is fine.
     big.truncate(16 * 1024);
-    assert_eq!(c.request("POST", "/api/v1/campaigns", &h, Some(&big)).await.status, 201);
+    assert_eq!(
+        c.request("POST", "/api/v1/campaigns", &h, Some(&big))
+            .await
+            .status,
+        201
+    );
 }
 
 #[tokio::test]
@@ -344,7 +450,11 @@ async fn idempotent_replay_uses_no_slot_or_quota_and_conflicts_on_a_new_body() {
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
     }
     let other = json!({"url": PAGE, "languages": ["ja"]});
-    assert_error(&c.create_with(&key, &other, &idem).await, 409, "Idempotency-Key");
+    assert_error(
+        &c.create_with(&key, &other, &idem).await,
+        409,
+        "Idempotency-Key",
+    );
     // Replays took no account slot: nine more creates fit in the 10/min window.
     for i in 0..9 {
         assert_eq!(c.create(&key, &page()).await.status, 201, "create {i}");
@@ -352,7 +462,12 @@ async fn idempotent_replay_uses_no_slot_or_quota_and_conflicts_on_a_new_body() {
     assert_eq!(c.create(&key, &page()).await.status, 429);
     // A bad key header is a 400.
     let long = "k".repeat(256);
-    assert_error(&c.create_with(&key, &page(), &[("Idempotency-Key", &long)]).await, 400, "Idempotency-Key");
+    assert_error(
+        &c.create_with(&key, &page(), &[("Idempotency-Key", &long)])
+            .await,
+        400,
+        "Idempotency-Key",
+    );
 }
 
 #[tokio::test]
@@ -405,17 +520,39 @@ async fn refused_url_forms() {
     for (i, url) in refused.iter().enumerate() {
         // Fresh address every 100 requests keeps the IP layer out of the way.
         let c = if i % 100 == 99 { s.client() } else { c };
-        let r = c.create(&key, &json!({"url": url, "languages": ["en"]})).await;
+        let r = c
+            .create(&key, &json!({"url": url, "languages": ["en"]}))
+            .await;
         assert_eq!(r.status, 400, "{url:?} -> {:?}", r.json());
-        assert!(r.json()["error"].as_str().unwrap().starts_with("url"), "{url}: {}", r.json());
+        assert!(
+            r.json()["error"].as_str().unwrap().starts_with("url"),
+            "{url}: {}",
+            r.json()
+        );
     }
-    for hook in ["http://93.184.216.34/hook", "https://127.0.0.1/hook", "https://[::1]/h", "https://10.1.2.3/h"] {
-        let r = c.create(&key, &json!({"url": PAGE, "webhook_url": hook})).await;
+    for hook in [
+        "http://93.184.216.34/hook",
+        "https://127.0.0.1/hook",
+        "https://[::1]/h",
+        "https://10.1.2.3/h",
+    ] {
+        let r = c
+            .create(&key, &json!({"url": PAGE, "webhook_url": hook}))
+            .await;
         assert_eq!(r.status, 400, "{hook}");
-        assert!(r.json()["error"].as_str().unwrap().starts_with("webhook_url"));
+        assert!(r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("webhook_url"));
     }
     // Nothing was created: the whole quota is still there (enterprise default 1000).
-    let r = s.client().create(&key, &json!({"url": PAGE, "languages": ["en"], "webhook_url": "https://93.184.216.34/h"})).await;
+    let r = s
+        .client()
+        .create(
+            &key,
+            &json!({"url": PAGE, "languages": ["en"], "webhook_url": "https://93.184.216.34/h"}),
+        )
+        .await;
     assert_eq!(r.status, 201);
 }
 
@@ -425,10 +562,16 @@ async fn allow_private_targets_lifts_the_address_rule_for_development() {
     let (_, key) = s.account("scale", &[]);
     let r = s
         .client()
-        .create(&key, &json!({"url": "http://127.0.0.1:9/site", "webhook_url": "http://127.0.0.1:9/hook"}))
+        .create(
+            &key,
+            &json!({"url": "http://127.0.0.1:9/site", "webhook_url": "http://127.0.0.1:9/hook"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
-    let r = s.client().create(&key, &json!({"url": "file:///etc/passwd"})).await;
+    let r = s
+        .client()
+        .create(&key, &json!({"url": "file:///etc/passwd"}))
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -437,8 +580,14 @@ async fn routing_errors_are_json() {
     let s = Server::start(&[]);
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
-    assert_error(&c.get("/api/v1/nothing", Some(&key)).await, 404, "Not found");
-    let r = c.request("DELETE", "/api/v1/campaigns", &[("X-API-Key", &key)], None).await;
+    assert_error(
+        &c.get("/api/v1/nothing", Some(&key)).await,
+        404,
+        "Not found",
+    );
+    let r = c
+        .request("DELETE", "/api/v1/campaigns", &[("X-API-Key", &key)], None)
+        .await;
     assert_error(&r, 405, "Method not allowed");
     assert_eq!(r.header("allow"), Some("POST"));
     assert_error(&c.get("/elsewhere", None).await, 404, "Not found");
@@ -459,7 +608,10 @@ async fn two_hundred_parallel_creates_against_ten_per_minute_admit_exactly_ten()
     while let Some(status) = tasks.join_next().await {
         *counts.entry(status.unwrap()).or_insert(0) += 1;
     }
-    assert_eq!(counts, std::collections::BTreeMap::from([(201, 10), (429, 190)]));
+    assert_eq!(
+        counts,
+        std::collections::BTreeMap::from([(201, 10), (429, 190)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,7 +637,10 @@ async fn parallel_creates_never_reserve_past_the_quota() {
         }
     }
     assert_eq!(created, 4);
-    assert_eq!(c.create(&key, &page()).await.json()["videos_used"], json!(10));
+    assert_eq!(
+        c.create(&key, &page()).await.json()["videos_used"],
+        json!(10)
+    );
 }
 
 #[tokio::test]
@@ -507,7 +662,10 @@ async fn limiter_store_unreachable_is_503_never_a_pass() {
         assert_eq!(r.json()["success"], json!(false));
         assert!(r.header_i64("retry-after") >= 1);
         let text = String::from_utf8_lossy(&r.body).to_lowercase();
-        assert!(!text.contains("sqlite") && !text.contains("locked"), "{text}");
+        assert!(
+            !text.contains("sqlite") && !text.contains("locked"),
+            "{text}"
+        );
     }
     db.execute_batch("COMMIT").unwrap();
     assert_eq!(c.get("/api/v1/campaigns/x", Some(&key)).await.status, 404);

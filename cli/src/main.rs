@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "reelforge", version, about = "Product page to demo videos: local server and operator tool")]
+#[command(
+    name = "reelforge",
+    version,
+    about = "Product page to demo videos: local server and operator tool"
+)]
 struct Cli {
     #[command(flatten)]
     store: StoreArgs,
@@ -26,10 +30,20 @@ struct Cli {
 #[derive(Args, Clone)]
 struct StoreArgs {
     /// Where the local backend keeps its files.
-    #[arg(long, global = true, env = "REELFORGE_DATA", default_value = "./.reelforge")]
+    #[arg(
+        long,
+        global = true,
+        env = "REELFORGE_DATA",
+        default_value = "./.reelforge"
+    )]
     data: PathBuf,
     /// `local` (SQLite in --data) or `aws` (DynamoDB/SQS via the standard AWS config chain).
-    #[arg(long, global = true, env = "REELFORGE_BACKEND", default_value = "local")]
+    #[arg(
+        long,
+        global = true,
+        env = "REELFORGE_BACKEND",
+        default_value = "local"
+    )]
     backend: Backend,
 }
 
@@ -124,7 +138,10 @@ impl From<StoreError> for Failure {
 
 async fn ports(args: &StoreArgs) -> Result<(Ports, Option<Arc<AwsStore>>), Failure> {
     Ok(match args.backend {
-        Backend::Local => (Ports::from_store(Arc::new(LocalStore::open(&args.data)?)), None),
+        Backend::Local => (
+            Ports::from_store(Arc::new(LocalStore::open(&args.data)?)),
+            None,
+        ),
         Backend::Aws => {
             let store = Arc::new(AwsStore::from_env().await);
             (Ports::from_store(store.clone()), Some(store))
@@ -143,7 +160,8 @@ fn key_json(k: &reelforge::model::ApiKeyRecord) -> Value {
     })
 }
 
-async fn run(cli: Cli) -> Result<Value, Failure> {
+/// `Ok(None)`: the command already printed its output (serve prints its address at start).
+async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
     let clock = SystemClock;
     let (ports, aws) = ports(&cli.store).await?;
     match cli.command {
@@ -168,89 +186,101 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             reelforge::server::serve(app, listener, shutdown_signal())
                 .await
                 .map_err(|e| Failure(e.to_string()))?;
-            Ok(json!({"stopped": true}))
+            Ok(None)
         }
-        Command::Accounts { command } => match command {
-            AccountsCommand::Create {
-                name,
-                plan,
-                videos_per_month,
-            } => {
-                let a = reelforge::admin::create_account(
-                    &*ports.accounts,
-                    &clock,
-                    &name,
-                    plan,
-                    videos_per_month,
-                )
-                .await?;
-                Ok(json!({
-                    "account_id": a.id,
-                    "name": a.name,
-                    "plan": a.plan,
-                    "videos_per_month": a.videos_quota(),
-                    "webhook_secret": a.webhook_secret,
-                    "created_at": a.created_at,
-                }))
-            }
-            AccountsCommand::Show { account } => {
-                let a = ports
-                    .accounts
-                    .get_account(&account)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                Ok(json!({
-                    "account_id": a.id,
-                    "name": a.name,
-                    "plan": a.plan,
-                    "videos_per_month": a.videos_quota(),
-                    "created_at": a.created_at,
-                }))
-            }
-            AccountsCommand::SetPlan {
-                account,
-                plan,
-                videos_per_month,
-            } => {
-                ports
-                    .accounts
-                    .set_plan(&account, plan, videos_per_month)
-                    .await?;
-                Ok(json!({"account_id": account, "plan": plan}))
-            }
-        },
-        Command::Keys { command } => match command {
-            KeysCommand::Create { account } => {
-                let (minted, record) = reelforge::admin::create_key(
-                    &*ports.accounts,
-                    &*ports.keys,
-                    &clock,
-                    &account,
-                )
-                .await?;
-                let mut out = key_json(&record);
-                out["key"] = json!(minted.secret);
-                Ok(out)
-            }
-            KeysCommand::List { account } => {
-                let keys = ports.keys.list_keys(&account).await?;
-                Ok(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}))
-            }
-            KeysCommand::Revoke { id } => {
-                let revoked = ports.keys.revoke_key(&id, chrono::Utc::now()).await?;
-                if !revoked {
-                    return Err(Failure("no such key, or already revoked".into()));
-                }
-                Ok(json!({"id": id, "revoked": true}))
-            }
-        },
+        Command::Accounts { command } => account_command(&ports, &clock, command).await.map(Some),
+        Command::Keys { command } => key_command(&ports, &clock, command).await.map(Some),
         Command::Setup { queue } => {
             let Some(store) = aws else {
-                return Ok(json!({"data": cli.store.data, "ready": true}));
+                return Ok(Some(json!({"data": cli.store.data, "ready": true})));
             };
             store.create_table().await?;
             let queue_url = store.create_queue(&queue).await?;
-            Ok(json!({"ready": true, "queue_url": queue_url}))
+            Ok(Some(json!({"ready": true, "queue_url": queue_url})))
+        }
+    }
+}
+
+async fn account_command(
+    ports: &Ports,
+    clock: &SystemClock,
+    command: AccountsCommand,
+) -> Result<Value, Failure> {
+    match command {
+        AccountsCommand::Create {
+            name,
+            plan,
+            videos_per_month,
+        } => {
+            let a = reelforge::admin::create_account(
+                &*ports.accounts,
+                clock,
+                &name,
+                plan,
+                videos_per_month,
+            )
+            .await?;
+            Ok(json!({
+                "account_id": a.id,
+                "name": a.name,
+                "plan": a.plan,
+                "videos_per_month": a.videos_quota(),
+                "webhook_secret": a.webhook_secret,
+                "created_at": a.created_at,
+            }))
+        }
+        AccountsCommand::Show { account } => {
+            let a = ports
+                .accounts
+                .get_account(&account)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(json!({
+                "account_id": a.id,
+                "name": a.name,
+                "plan": a.plan,
+                "videos_per_month": a.videos_quota(),
+                "created_at": a.created_at,
+            }))
+        }
+        AccountsCommand::SetPlan {
+            account,
+            plan,
+            videos_per_month,
+        } => {
+            ports
+                .accounts
+                .set_plan(&account, plan, videos_per_month)
+                .await?;
+            Ok(json!({"account_id": account, "plan": plan}))
+        }
+    }
+}
+
+async fn key_command(
+    ports: &Ports,
+    clock: &SystemClock,
+    command: KeysCommand,
+) -> Result<Value, Failure> {
+    match command {
+        KeysCommand::Create { account } => {
+            let (minted, record) =
+                reelforge::admin::create_key(&*ports.accounts, &*ports.keys, clock, &account)
+                    .await?;
+            let mut out = key_json(&record);
+            out["key"] = json!(minted.secret);
+            Ok(out)
+        }
+        KeysCommand::List { account } => {
+            let keys = ports.keys.list_keys(&account).await?;
+            Ok(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}))
+        }
+        KeysCommand::Revoke { id } => {
+            let revoked = ports.keys.revoke_key(&id, chrono::Utc::now()).await?;
+            if !revoked {
+                return Err(Failure("no such key, or already revoked".into()));
+            }
+            Ok(json!({"id": id, "revoked": true}))
         }
     }
 }
@@ -276,7 +306,10 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     reelforge::telemetry::init_text();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{}", json!({"error": format!("cannot start runtime: {e}")}));
@@ -285,7 +318,9 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(out) => {
-            println!("{out}");
+            if let Some(out) = out {
+                println!("{out}");
+            }
             std::process::ExitCode::SUCCESS
         }
         Err(Failure(message)) => {

@@ -22,7 +22,10 @@ pub struct CreateBody {
 }
 
 fn allowed<T: Copy + std::fmt::Display>(all: &[T]) -> String {
-    all.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A list of distinct codes from `all`; `None` when the field is absent or null.
@@ -35,7 +38,12 @@ fn code_list<T: Copy + PartialEq + FromStr + std::fmt::Display>(
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
     };
-    let must = || format!("{field} must be a non-empty array of distinct codes from: {}", allowed(all));
+    let must = || {
+        format!(
+            "{field} must be a non-empty array of distinct codes from: {}",
+            allowed(all)
+        )
+    };
     let items = value.as_array().ok_or_else(must)?;
     if items.is_empty() {
         return Err(must());
@@ -44,7 +52,10 @@ fn code_list<T: Copy + PartialEq + FromStr + std::fmt::Display>(
     for item in items {
         let text = item.as_str().ok_or_else(must)?;
         let code = T::from_str(text).map_err(|_| {
-            format!("{field} contains unknown code {text:?}; allowed: {}", allowed(all))
+            format!(
+                "{field} contains unknown code {text:?}; allowed: {}",
+                allowed(all)
+            )
         })?;
         if out.contains(&code) {
             return Err(format!("{field} lists {text:?} more than once"));
@@ -54,7 +65,10 @@ fn code_list<T: Copy + PartialEq + FromStr + std::fmt::Display>(
     Ok(Some(out))
 }
 
-fn optional_string<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, String> {
+fn optional_string<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, String> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -69,13 +83,18 @@ pub async fn parse_create_body(
     policy: TargetPolicy,
     resolver: &dyn Resolver,
 ) -> Result<CreateBody, String> {
-    let value: Value = serde_json::from_slice(raw)
-        .map_err(|_| "Request body must be valid JSON".to_string())?;
+    let value: Value =
+        serde_json::from_slice(raw).map_err(|_| "Request body must be valid JSON".to_string())?;
     let Value::Object(obj) = value else {
         return Err("Request body must be a JSON object".to_string());
     };
-    if let Some(unknown) = obj.keys().find(|k| !FIELDS.split(", ").any(|f| f == k.as_str())) {
-        return Err(format!("Unknown field {unknown:?}; allowed fields: {FIELDS}"));
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !FIELDS.split(", ").any(|f| f == k.as_str()))
+    {
+        return Err(format!(
+            "Unknown field {unknown:?}; allowed fields: {FIELDS}"
+        ));
     }
 
     let url_text = optional_string(&obj, "url")?.ok_or("url is required")?;
@@ -83,8 +102,8 @@ pub async fn parse_create_body(
         .await
         .map_err(|e| e.to_string())?;
 
-    let languages = code_list(&obj, "languages", Language::ALL)?
-        .unwrap_or_else(|| DEFAULT_LANGUAGES.to_vec());
+    let languages =
+        code_list(&obj, "languages", Language::ALL)?.unwrap_or_else(|| DEFAULT_LANGUAGES.to_vec());
     if languages.len() > plan.max_languages() {
         return Err(format!(
             "The {plan} plan allows at most {} languages per campaign; {} were requested",
@@ -102,7 +121,9 @@ pub async fn parse_create_body(
         }
         Some(t) => {
             let t = t.trim();
-            if t.is_empty() || t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control)
+            if t.is_empty()
+                || t.chars().count() > MAX_TITLE_CHARS
+                || t.chars().any(char::is_control)
             {
                 return Err(format!(
                     "title must be 1 to {MAX_TITLE_CHARS} characters without control characters"

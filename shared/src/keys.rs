@@ -79,7 +79,9 @@ pub fn credential(headers: &HeaderMap) -> Credential {
         if scheme.eq_ignore_ascii_case("bearer") {
             Some(rest.to_string())
         } else if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()?;
             let text = String::from_utf8(decoded).ok()?;
             let (user, pass) = text.rsplit_once(':')?;
             Some(if pass.is_empty() { user } else { pass }.to_string())
@@ -165,7 +167,10 @@ mod tests {
             headers(&[("authorization", &format!("Bearer {k}"))]),
             headers(&[("authorization", &format!("bearer  {k} "))]),
             headers(&[("x-api-key", k)]),
-            headers(&[("authorization", &format!("Basic {}", b64(&format!("user:{k}"))))]),
+            headers(&[(
+                "authorization",
+                &format!("Basic {}", b64(&format!("user:{k}"))),
+            )]),
             headers(&[("authorization", &format!("Basic {}", b64(&format!("{k}:"))))]),
         ] {
             assert_eq!(credential(&h), Credential::Key(k.to_string()), "{h:?}");

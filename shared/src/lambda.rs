@@ -1,8 +1,8 @@
 //! The Lambda adapter: API Gateway HTTP API (payload v2) events to the shared router.
 
+use crate::api::Ports;
 use crate::api::{handle, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::backend::aws::AwsStore;
-use crate::api::Ports;
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
 pub use lambda_http::Error;

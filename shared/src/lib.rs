@@ -9,11 +9,11 @@ pub mod clock;
 pub mod create_body;
 pub mod guard;
 pub mod keys;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod limiter;
 pub mod model;
 pub mod plans;
 pub mod ports;
 pub mod server;
-#[cfg(feature = "lambda")]
-pub mod lambda;
 pub mod telemetry;

@@ -213,10 +213,15 @@ mod tests {
     #[test]
     fn status_machine_never_skips_or_goes_back() {
         use CampaignStatus::*;
-        let path = [Collecting, Processing, Scripting, Voiceover, Rendering, Review, Published];
+        let path = [
+            Collecting, Processing, Scripting, Voiceover, Rendering, Review, Published,
+        ];
         for (i, a) in CampaignStatus::ALL.iter().enumerate() {
             for b in CampaignStatus::ALL {
-                let expected = match (path.iter().position(|s| s == a), path.iter().position(|s| s == b)) {
+                let expected = match (
+                    path.iter().position(|s| s == a),
+                    path.iter().position(|s| s == b),
+                ) {
                     _ if *b == Failed => !a.is_terminal(),
                     (Some(x), Some(y)) => y == x + 1,
                     _ => false,

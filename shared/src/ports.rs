@@ -32,8 +32,12 @@ pub trait AccountStore: Send + Sync {
     async fn create_account(&self, account: &Account) -> StoreResult<()>;
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
     /// Changes the plan; keys of the account see it on their next request.
-    async fn set_plan(&self, id: &str, plan: Plan, videos_per_month: Option<u32>)
-        -> StoreResult<()>;
+    async fn set_plan(
+        &self,
+        id: &str,
+        plan: Plan,
+        videos_per_month: Option<u32>,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -52,7 +56,9 @@ pub trait KeyStore: Send + Sync {
 pub enum CreateOutcome {
     Created,
     /// The reservation would take the account past its quota; nothing was written.
-    QuotaExceeded { used: u32 },
+    QuotaExceeded {
+        used: u32,
+    },
     /// Another request with the same idempotency key won the race; nothing was written.
     IdempotencyTaken,
 }
@@ -83,8 +89,13 @@ pub trait CampaignStore: Send + Sync {
 /// `limiter::decide` and, when admitted, record the admission.
 #[async_trait]
 pub trait WindowCounters: Send + Sync {
-    async fn admit(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
-        -> StoreResult<Decision>;
+    async fn admit(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Decision>;
 }
 
 /// The hand-off between pipeline stages.

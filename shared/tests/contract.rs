@@ -125,7 +125,10 @@ fn account(plan: Plan, videos_per_month: Option<u32>) -> Account {
 
 async fn new_account<S: Store>(store: &S, plan: Plan, videos_per_month: Option<u32>) -> Account {
     let account = account(plan, videos_per_month);
-    store.create_account(&account).await.expect("create account");
+    store
+        .create_account(&account)
+        .await
+        .expect("create account");
     account
 }
 
@@ -193,7 +196,12 @@ fn reservation(account_id: &str, period: &str, videos: u32, quota: u32) -> Quota
     }
 }
 
-fn idempotency_record(account_id: &str, key: &str, campaign_id: Uuid, now_ms: i64) -> IdempotencyRecord {
+fn idempotency_record(
+    account_id: &str,
+    key: &str,
+    campaign_id: Uuid,
+    now_ms: i64,
+) -> IdempotencyRecord {
     IdempotencyRecord {
         account_id: account_id.to_string(),
         key: key.to_string(),
@@ -211,7 +219,10 @@ fn idempotency_record(account_id: &str, key: &str, campaign_id: Uuid, now_ms: i6
 
 async fn accounts_round_trip<S: Store>(store: Arc<S>) {
     let growth = new_account(&*store, Plan::Growth, None).await;
-    assert_eq!(store.get_account(&growth.id).await.unwrap(), Some(growth.clone()));
+    assert_eq!(
+        store.get_account(&growth.id).await.unwrap(),
+        Some(growth.clone())
+    );
 
     let enterprise = new_account(&*store, Plan::Enterprise, Some(7)).await;
     let read = store.get_account(&enterprise.id).await.unwrap().unwrap();
@@ -241,15 +252,24 @@ async fn set_plan_reaches_existing_keys<S: Store>(store: Arc<S>) {
         (Plan::Enterprise, Some(500))
     );
     let read = store.get_account(&account.id).await.unwrap().unwrap();
-    assert_eq!((read.plan, read.videos_per_month), (Plan::Enterprise, Some(500)));
+    assert_eq!(
+        (read.plan, read.videos_per_month),
+        (Plan::Enterprise, Some(500))
+    );
 
     // A key created after the change carries the new plan too; and a downgrade reaches both.
     let second = key_record(&account.id, BASE_MS + 1);
     store.create_key(&second, Some(50)).await.unwrap();
-    store.set_plan(&account.id, Plan::Starter, None).await.unwrap();
+    store
+        .set_plan(&account.id, Plan::Starter, None)
+        .await
+        .unwrap();
     for id in [&key.id, &second.id] {
         let principal = store.lookup_key(id).await.unwrap().unwrap();
-        assert_eq!((principal.plan, principal.videos_per_month), (Plan::Starter, None));
+        assert_eq!(
+            (principal.plan, principal.videos_per_month),
+            (Plan::Starter, None)
+        );
     }
 
     assert!(matches!(
@@ -306,7 +326,9 @@ async fn keys_lookup_list_revoke<S: Store>(store: Arc<S>) {
 
 async fn key_cap<S: Store>(store: Arc<S>) {
     let account = new_account(&*store, Plan::Growth, None).await;
-    let keys: Vec<_> = (0..4).map(|i| key_record(&account.id, BASE_MS + i)).collect();
+    let keys: Vec<_> = (0..4)
+        .map(|i| key_record(&account.id, BASE_MS + i))
+        .collect();
     store.create_key(&keys[0], Some(2)).await.unwrap();
     store.create_key(&keys[1], Some(2)).await.unwrap();
     assert!(matches!(
@@ -316,7 +338,10 @@ async fn key_cap<S: Store>(store: Arc<S>) {
     assert_eq!(store.lookup_key(&keys[2].id).await.unwrap(), None);
 
     // Revoking frees a slot; revoked keys do not count.
-    assert!(store.revoke_key(&keys[0].id, at_ms(BASE_MS + 10)).await.unwrap());
+    assert!(store
+        .revoke_key(&keys[0].id, at_ms(BASE_MS + 10))
+        .await
+        .unwrap());
     store.create_key(&keys[2], Some(2)).await.unwrap();
     assert!(matches!(
         store.create_key(&keys[3], Some(2)).await,
@@ -366,11 +391,18 @@ async fn campaign_round_trip<S: Store>(store: Arc<S>) {
     campaign.platforms = vec![Platform::YoutubeShorts, Platform::Youtube];
 
     let outcome = store
-        .create_campaign(&campaign, &reservation(&account.id, "2026-09", 3, 100), None)
+        .create_campaign(
+            &campaign,
+            &reservation(&account.id, "2026-09", 3, 100),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(outcome, CreateOutcome::Created);
-    assert_eq!(store.get_campaign(campaign.id).await.unwrap(), Some(campaign));
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(campaign)
+    );
     assert_eq!(store.get_campaign(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 3);
     assert_eq!(store.quota_used(&account.id, "2026-10").await.unwrap(), 0);
@@ -396,11 +428,20 @@ async fn quota_sequential<S: Store>(store: Arc<S>) {
     };
     assert_eq!(create(4, "2026-09").await, CreateOutcome::Created);
     assert_eq!(create(4, "2026-09").await, CreateOutcome::Created);
-    assert_eq!(create(3, "2026-09").await, CreateOutcome::QuotaExceeded { used: 8 });
+    assert_eq!(
+        create(3, "2026-09").await,
+        CreateOutcome::QuotaExceeded { used: 8 }
+    );
     assert_eq!(create(2, "2026-09").await, CreateOutcome::Created);
-    assert_eq!(create(1, "2026-09").await, CreateOutcome::QuotaExceeded { used: 10 });
+    assert_eq!(
+        create(1, "2026-09").await,
+        CreateOutcome::QuotaExceeded { used: 10 }
+    );
     // Another month starts empty; more than the whole quota is refused outright.
-    assert_eq!(create(11, "2026-10").await, CreateOutcome::QuotaExceeded { used: 0 });
+    assert_eq!(
+        create(11, "2026-10").await,
+        CreateOutcome::QuotaExceeded { used: 0 }
+    );
     assert_eq!(create(10, "2026-10").await, CreateOutcome::Created);
     assert_eq!(store.quota_used(id, "2026-09").await.unwrap(), 10);
     assert_eq!(store.quota_used(id, "2026-10").await.unwrap(), 10);
@@ -475,7 +516,10 @@ async fn quota_parallel_mixed_sizes<S: Store>(store: Arc<S>) {
     assert!(created <= 40, "oversold: {created}");
     // Every refusal saw a quota too full for it, so the quota ends nearly full.
     assert!(created > 40 - 4, "undersold: {created}");
-    assert_eq!(store.quota_used(&other.id, "2026-09").await.unwrap(), created);
+    assert_eq!(
+        store.quota_used(&other.id, "2026-09").await.unwrap(),
+        created
+    );
 }
 
 async fn idempotency<S: Store>(store: Arc<S>) {
@@ -484,45 +528,88 @@ async fn idempotency<S: Store>(store: Arc<S>) {
     let first = campaign(&account.id, 2);
     let record = idempotency_record(&account.id, "retry-1", first.id, now);
     let outcome = store
-        .create_campaign(&first, &reservation(&account.id, "2026-09", 2, 40), Some(&record))
+        .create_campaign(
+            &first,
+            &reservation(&account.id, "2026-09", 2, 40),
+            Some(&record),
+        )
         .await
         .unwrap();
     assert_eq!(outcome, CreateOutcome::Created);
     assert_eq!(
-        store.get_idempotency(&account.id, "retry-1", now + 1).await.unwrap(),
+        store
+            .get_idempotency(&account.id, "retry-1", now + 1)
+            .await
+            .unwrap(),
         Some(record.clone())
     );
-    assert_eq!(store.get_idempotency(&account.id, "retry-2", now).await.unwrap(), None);
-    assert_eq!(store.get_idempotency("acct_other", "retry-1", now).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_idempotency(&account.id, "retry-2", now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_idempotency("acct_other", "retry-1", now)
+            .await
+            .unwrap(),
+        None
+    );
 
     // The same key again: refused, and nothing of it is written.
     let second = campaign(&account.id, 3);
     let again = idempotency_record(&account.id, "retry-1", second.id, now + 10);
     let outcome = store
-        .create_campaign(&second, &reservation(&account.id, "2026-09", 3, 40), Some(&again))
+        .create_campaign(
+            &second,
+            &reservation(&account.id, "2026-09", 3, 40),
+            Some(&again),
+        )
         .await
         .unwrap();
     assert_eq!(outcome, CreateOutcome::IdempotencyTaken);
     assert_eq!(store.get_campaign(second.id).await.unwrap(), None);
     assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 2);
     assert_eq!(
-        store.get_idempotency(&account.id, "retry-1", now + 10).await.unwrap(),
+        store
+            .get_idempotency(&account.id, "retry-1", now + 10)
+            .await
+            .unwrap(),
         Some(record.clone())
     );
 
     // Live through its last millisecond; expired after, and then it may be replaced.
     let last = record.expires_at_ms;
-    assert!(store.get_idempotency(&account.id, "retry-1", last).await.unwrap().is_some());
-    assert_eq!(store.get_idempotency(&account.id, "retry-1", last + 1).await.unwrap(), None);
+    assert!(store
+        .get_idempotency(&account.id, "retry-1", last)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .get_idempotency(&account.id, "retry-1", last + 1)
+            .await
+            .unwrap(),
+        None
+    );
     let third = campaign(&account.id, 1);
     let fresh = idempotency_record(&account.id, "retry-1", third.id, last + 1);
     let outcome = store
-        .create_campaign(&third, &reservation(&account.id, "2026-09", 1, 40), Some(&fresh))
+        .create_campaign(
+            &third,
+            &reservation(&account.id, "2026-09", 1, 40),
+            Some(&fresh),
+        )
         .await
         .unwrap();
     assert_eq!(outcome, CreateOutcome::Created);
     assert_eq!(
-        store.get_idempotency(&account.id, "retry-1", last + 2).await.unwrap(),
+        store
+            .get_idempotency(&account.id, "retry-1", last + 2)
+            .await
+            .unwrap(),
         Some(fresh)
     );
     assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 3);
@@ -546,7 +633,10 @@ async fn idempotency<S: Store>(store: Arc<S>) {
     for task in tasks {
         outcomes.push(task.await.unwrap());
     }
-    let created = outcomes.iter().filter(|o| **o == CreateOutcome::Created).count();
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == CreateOutcome::Created)
+        .count();
     let taken = outcomes
         .iter()
         .filter(|o| **o == CreateOutcome::IdempotencyTaken)
@@ -592,10 +682,16 @@ async fn window_concurrent_admits<S: Store>(store: Arc<S>) {
     assert_eq!(admitted_remaining, (0..10).collect::<Vec<u32>>());
 
     // Just before the window passes: still full. At the boundary: a slot is free.
-    let d = store.admit(&key, 10, WINDOW_MS, now + WINDOW_MS - 1).await.unwrap();
+    let d = store
+        .admit(&key, 10, WINDOW_MS, now + WINDOW_MS - 1)
+        .await
+        .unwrap();
     assert!(!d.admitted);
     assert_eq!(d.retry_after_secs(now + WINDOW_MS - 1), 1);
-    let d = store.admit(&key, 10, WINDOW_MS, now + WINDOW_MS).await.unwrap();
+    let d = store
+        .admit(&key, 10, WINDOW_MS, now + WINDOW_MS)
+        .await
+        .unwrap();
     assert_eq!(
         d,
         Decision {
@@ -606,7 +702,10 @@ async fn window_concurrent_admits<S: Store>(store: Arc<S>) {
         }
     );
     // Other keys are untouched.
-    let other = store.admit(&unique("ip-anon"), 10, WINDOW_MS, now).await.unwrap();
+    let other = store
+        .admit(&unique("ip-anon"), 10, WINDOW_MS, now)
+        .await
+        .unwrap();
     assert_eq!((other.admitted, other.remaining), (true, 9));
 }
 
@@ -624,7 +723,10 @@ async fn window_decisions_match_decide<S: Store>(store: Arc<S>) {
         let got = store.admit(&key, 3, WINDOW_MS, now).await.unwrap();
         assert_eq!(got, expected, "at +{offset} ms");
     }
-    let zero = store.admit(&unique("zero"), 0, WINDOW_MS, BASE_MS).await.unwrap();
+    let zero = store
+        .admit(&unique("zero"), 0, WINDOW_MS, BASE_MS)
+        .await
+        .unwrap();
     assert!(!zero.admitted);
     assert_eq!(zero.remaining, 0);
 }
@@ -651,11 +753,18 @@ async fn window_random_traces<S: Store>(store: Arc<S>) {
             assert_eq!(d.limit, limit);
             if d.admitted {
                 admitted.push(now);
-                assert_eq!(d.remaining as usize, limit as usize - in_window - 1, "{context}");
+                assert_eq!(
+                    d.remaining as usize,
+                    limit as usize - in_window - 1,
+                    "{context}"
+                );
             } else {
                 assert_eq!(d.remaining, 0);
                 assert!(d.reset_ms > now, "{context}");
-                let at_reset = admitted.iter().filter(|&&t| t > d.reset_ms - window).count();
+                let at_reset = admitted
+                    .iter()
+                    .filter(|&&t| t > d.reset_ms - window)
+                    .count();
                 assert!(at_reset < limit as usize, "dishonest reset: {context}");
                 let just_before = admitted
                     .iter()
@@ -767,9 +876,18 @@ async fn aws_queue_send_delivers_the_message() {
 async fn aws_unreachable_store_is_unavailable_quickly() {
     let store = support::moto::dead_aws_store().await;
     let started = Instant::now();
-    let result = store.admit("ip-anon#198.51.100.1", 10, WINDOW_MS, BASE_MS).await;
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let result = store
+        .admit("ip-anon#198.51.100.1", 10, WINDOW_MS, BASE_MS)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     assert!(matches!(
         store.lookup_key(&"0".repeat(64)).await,
@@ -790,7 +908,10 @@ async fn aws_unreachable_store_is_unavailable_quickly() {
     // No endpoint, port or internal name leaks into the error text.
     if let Err(e) = result {
         let text = e.to_string();
-        assert!(!text.contains("127.0.0.1") && !text.contains("reelforge-dead"), "{text}");
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("reelforge-dead"),
+            "{text}"
+        );
     }
 }
 

@@ -20,7 +20,8 @@ fn event(name: &str) -> lambda_http::Request {
         .join("../events")
         .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).expect("read event");
-    let raw: lambda_http::request::LambdaRequest = serde_json::from_str(&text).expect("event parses");
+    let raw: lambda_http::request::LambdaRequest =
+        serde_json::from_str(&text).expect("event parses");
     lambda_http::Request::from(raw)
 }
 
@@ -69,7 +70,10 @@ async fn create_event_creates_a_campaign_and_meters_the_source_ip() {
     assert_eq!(req.source_ip, Some("198.51.100.7".parse().unwrap()));
     let resp = to_lambda_response(handle(&app, req).await);
     assert_eq!(resp.status(), 201);
-    assert!(matches!(resp.body(), lambda_http::Body::Text(_)), "JSON goes out as text, not base64");
+    assert!(
+        matches!(resp.body(), lambda_http::Body::Text(_)),
+        "JSON goes out as text, not base64"
+    );
     assert_eq!(resp.headers()["x-ratelimit-plan"], "scale");
     assert_eq!(resp.headers()["x-clipus-api-scopes"], "campaigns:create");
     let v = body(&resp);
@@ -80,16 +84,29 @@ async fn create_event_creates_a_campaign_and_meters_the_source_ip() {
 
     // The request was metered on requestContext.http.sourceIp, not X-Forwarded-For.
     let now = chrono::Utc::now().timestamp_millis();
-    let d = store.admit(&ip_window_key(true, "198.51.100.7"), 120, WINDOW_MS, now).await.unwrap();
+    let d = store
+        .admit(&ip_window_key(true, "198.51.100.7"), 120, WINDOW_MS, now)
+        .await
+        .unwrap();
     assert_eq!(d.remaining, 118);
-    let d = store.admit(&ip_window_key(true, "203.0.113.99"), 120, WINDOW_MS, now).await.unwrap();
+    let d = store
+        .admit(&ip_window_key(true, "203.0.113.99"), 120, WINDOW_MS, now)
+        .await
+        .unwrap();
     assert_eq!(d.remaining, 119);
 
     // The event carries an Idempotency-Key: replaying the same event creates nothing new.
-    let again = to_lambda_response(handle(&app, to_api_request(event("api-campaign-create"))).await);
+    let again =
+        to_lambda_response(handle(&app, to_api_request(event("api-campaign-create"))).await);
     assert_eq!(again.status(), 201);
     assert_eq!(body(&again), v);
-    assert_eq!(store.quota_used("acct_events", &c.quota_period).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .quota_used("acct_events", &c.quota_period)
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -98,7 +115,10 @@ async fn get_event_reads_the_campaign() {
     // Unknown id first: the same 404 as any other.
     let resp = to_lambda_response(handle(&app, to_api_request(event("api-campaign-get"))).await);
     assert_eq!(resp.status(), 404);
-    assert_eq!(body(&resp), json!({"success": false, "error": "Campaign not found"}));
+    assert_eq!(
+        body(&resp),
+        json!({"success": false, "error": "Campaign not found"})
+    );
 
     let now = chrono::Utc::now();
     let campaign = Campaign {
@@ -126,7 +146,10 @@ async fn get_event_reads_the_campaign() {
         videos: 0,
         quota: 100,
     };
-    store.create_campaign(&campaign, &reservation, None).await.unwrap();
+    store
+        .create_campaign(&campaign, &reservation, None)
+        .await
+        .unwrap();
     let resp = to_lambda_response(handle(&app, to_api_request(event("api-campaign-get"))).await);
     assert_eq!(resp.status(), 200);
     let v = body(&resp);
@@ -139,6 +162,9 @@ fn every_function_has_an_event() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     for entry in std::fs::read_dir(root.join("functions")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(root.join("events").join(format!("{name}.json")).exists(), "events/{name}.json missing");
+        assert!(
+            root.join("events").join(format!("{name}.json")).exists(),
+            "events/{name}.json missing"
+        );
     }
 }

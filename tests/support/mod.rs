@@ -20,10 +20,8 @@ static NEXT: AtomicU32 = AtomicU32::new(1);
 /// A fresh directory under the system temp dir, unique to this process and call.
 pub fn temp_dir(label: &str) -> PathBuf {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!(
-        "reelforge-test-{}-{label}-{n}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("reelforge-test-{}-{label}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -83,7 +81,11 @@ impl Server {
             .read_line(&mut line)
             .expect("read listening line");
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("bad line {line:?}"));
-        let addr = v["listening"].as_str().expect("listening").parse().expect("addr");
+        let addr = v["listening"]
+            .as_str()
+            .expect("listening")
+            .parse()
+            .expect("addr");
         Server { data, addr, child }
     }
 
@@ -97,7 +99,9 @@ impl Server {
         args.extend_from_slice(extra);
         let acct = self.cli(&args).expect("create account");
         let id = acct["account_id"].as_str().expect("account_id").to_string();
-        let key = self.cli(&["keys", "create", "--account", &id]).expect("create key");
+        let key = self
+            .cli(&["keys", "create", "--account", &id])
+            .expect("create key");
         (id, key["key"].as_str().expect("key").to_string())
     }
 
@@ -129,7 +133,9 @@ impl Response {
             .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
     pub fn header_i64(&self, name: &str) -> i64 {
         self.header(name)
@@ -186,7 +192,8 @@ impl Client {
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Response {
         let auth = key.map(|k| format!("Bearer {k}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
         self.request("GET", path, &headers, None).await
     }
 
@@ -196,7 +203,10 @@ impl Client {
 
     pub async fn create_with(&self, key: &str, body: &Value, extra: &[(&str, &str)]) -> Response {
         let auth = format!("Bearer {key}");
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         headers.extend_from_slice(extra);
         let body = body.to_string();
         self.request("POST", "/api/v1/campaigns", &headers, Some(body.as_bytes()))
@@ -221,7 +231,10 @@ fn parse_response(raw: &[u8]) -> Response {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect::<HashMap<_, _>>();
     let mut body = raw[split + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
         body = dechunk(&body);
     }
     Response {
@@ -234,7 +247,8 @@ fn parse_response(raw: &[u8]) -> Response {
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }

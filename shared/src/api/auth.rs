@@ -29,7 +29,13 @@ pub(super) async fn admit(
 }
 
 async fn refuse_unauthenticated(app: &App, ip: &str, message: &str) -> ApiResponse {
-    match admit(app, &limiter::ip_window_key(false, ip), IP_UNAUTHENTICATED_LIMIT).await {
+    match admit(
+        app,
+        &limiter::ip_window_key(false, ip),
+        IP_UNAUTHENTICATED_LIMIT,
+    )
+    .await
+    {
         Ok(_) => ApiResponse::error(StatusCode::UNAUTHORIZED, message),
         Err(resp) => resp,
     }
@@ -61,7 +67,12 @@ pub(super) async fn authenticate(app: &App, req: &ApiRequest) -> Result<Principa
         }
         Credential::Key(k) => k,
     };
-    admit(app, &limiter::ip_window_key(true, &ip), IP_AUTHENTICATED_LIMIT).await?;
+    admit(
+        app,
+        &limiter::ip_window_key(true, &ip),
+        IP_AUTHENTICATED_LIMIT,
+    )
+    .await?;
     let principal = app
         .ports
         .keys

@@ -27,18 +27,18 @@ fn body_fingerprint(body: &[u8]) -> String {
     hex::encode(Sha256::digest(&canonical))
 }
 
-fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiResponse> {
+/// The request's `Idempotency-Key`, if any; `Err` when the header is present but unusable.
+fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, &'static str> {
     let Some(raw) = req.headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
     match raw.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+        Ok(k)
+            if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+        {
             Ok(Some(k.to_string()))
         }
-        _ => Err(ApiResponse::error(
-            StatusCode::BAD_REQUEST,
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
+        _ => Err("Idempotency-Key must be 1 to 255 visible ASCII characters"),
     }
 }
 
@@ -72,7 +72,7 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
     }
     let idem_key = match idempotency_key(req) {
         Ok(k) => k,
-        Err(resp) => return resp,
+        Err(message) => return ApiResponse::error(StatusCode::BAD_REQUEST, message),
     };
     let fingerprint = body_fingerprint(&req.body);
     let now_ms = app.clock.now_ms();

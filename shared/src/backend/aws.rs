@@ -67,9 +67,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-    TransactWriteItem, Update,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -251,10 +251,7 @@ enum TxError {
 }
 
 fn reason_code(reasons: &[CancellationReason], index: usize) -> &str {
-    reasons
-        .get(index)
-        .and_then(|r| r.code())
-        .unwrap_or("None")
+    reasons.get(index).and_then(|r| r.code()).unwrap_or("None")
 }
 
 /// Cancellations worth another attempt: another transaction held an item, or throttling.
@@ -575,10 +572,7 @@ impl AwsStore {
         let Some(item) = item else {
             return WindowState::default();
         };
-        let ver = item
-            .get("ver")
-            .and_then(|v| v.as_n().ok())
-            .cloned();
+        let ver = item.get("ver").and_then(|v| v.as_n().ok()).cloned();
         let mut log: Vec<i64> = item
             .get("log")
             .and_then(|v| v.as_l().ok())
@@ -719,7 +713,9 @@ impl AccountStore for AwsStore {
                 Some(v) => account_update
                     .update_expression("SET #plan = :plan, #vpm = :vpm, #pv = :next")
                     .expression_attribute_values(":vpm", n(v)),
-                None => account_update.update_expression("SET #plan = :plan, #pv = :next REMOVE #vpm"),
+                None => {
+                    account_update.update_expression("SET #plan = :plan, #pv = :next REMOVE #vpm")
+                }
             };
             let mut items = vec![TransactWriteItem::builder()
                 .update(account_update.build().map_err(build_err)?)
@@ -830,7 +826,8 @@ impl KeyStore for AwsStore {
                     .update_expression("ADD #ids :ids, #kv :one");
                 match cap {
                     Some(cap) => {
-                        condition.push_str(" AND (attribute_not_exists(#ids) OR size(#ids) < :cap)");
+                        condition
+                            .push_str(" AND (attribute_not_exists(#ids) OR size(#ids) < :cap)");
                         with_set.expression_attribute_values(":cap", n(cap))
                     }
                     None => with_set,
@@ -1130,10 +1127,7 @@ impl WindowCounters for AwsStore {
                 continue;
             }
             let ver = random_version();
-            match self
-                .put_window(key, &state, &ver, &log, window_ms)
-                .await?
-            {
+            match self.put_window(key, &state, &ver, &log, window_ms).await? {
                 None => {
                     self.remember_window(
                         key,
@@ -1178,5 +1172,75 @@ impl StageQueue for AwsStore {
             .await
             .map_err(|e| sdk_err("SendMessage", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn conflicts_and_throttling_are_retried_conditions_are_answers() {
+        let conflict = [reason("None"), reason("TransactionConflict")];
+        assert!(is_retryable_cancellation(&conflict));
+        assert!(is_retryable_cancellation(&[reason("ThrottlingError")]));
+        let failed = [reason(CONDITION_FAILED), reason("None")];
+        assert!(!is_retryable_cancellation(&failed));
+        assert_eq!(reason_code(&failed, 0), CONDITION_FAILED);
+        assert_eq!(reason_code(&failed, 5), "None");
+        assert_eq!(cancellation_codes(&failed), "ConditionalCheckFailed,None");
+    }
+
+    #[test]
+    fn window_items_decode_sorted_and_absent_is_empty() {
+        let item = HashMap::from([
+            ("ver".to_string(), n(42)),
+            (
+                "log".to_string(),
+                AttributeValue::L(vec![n(30), n(10), n(20)]),
+            ),
+        ]);
+        let state = AwsStore::window_state(Some(&item));
+        assert_eq!(state.ver.as_deref(), Some("42"));
+        assert_eq!(state.log, vec![10, 20, 30]);
+        let absent = AwsStore::window_state(None);
+        assert_eq!((absent.ver, absent.log), (None, vec![]));
+    }
+
+    #[test]
+    fn items_leave_out_absent_fields() {
+        let key = KeyItem {
+            id: "h".to_string(),
+            account_id: "a".to_string(),
+            display: "d".to_string(),
+            scopes: vec![],
+            created_at: DateTime::<Utc>::default(),
+            revoked_at: None,
+            plan: Plan::Growth,
+            videos_per_month: None,
+        };
+        let item = to_item(&key).unwrap();
+        assert!(!item.contains_key("revoked_at"));
+        assert!(!item.contains_key("videos_per_month"));
+        assert_eq!(item.get("plan"), Some(&s("growth")));
+        let back: KeyItem = from_item(item).unwrap();
+        assert_eq!(back.revoked_at, None);
+    }
+
+    #[test]
+    fn transient_codes_are_unavailable() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "InternalServerError",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        assert!(!is_transient_code("ValidationException"));
+        assert!(!is_transient_code("ResourceNotFoundException"));
     }
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS windows (
     log BLOB NOT NULL,
     expires_at_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS windows_by_expiry ON windows(expires_at_ms);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     stage TEXT NOT NULL,
@@ -82,6 +83,25 @@ pub struct LocalStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     admits: AtomicU64,
+    /// The checkpoint thread stops once this is dropped.
+    _alive: Arc<()>,
+}
+
+/// Moves the WAL into the database file from a second connection, so the fsync a
+/// checkpoint needs never happens while a request holds the store's mutex (it did, with
+/// SQLite's automatic checkpoints, and showed as a 13 ms p99 under load). PASSIVE
+/// checkpoints never block writers.
+fn checkpoint_in_background(path: &Path, alive: Weak<()>) {
+    let Ok(conn) = Connection::open(path) else {
+        return;
+    };
+    let _ = conn.busy_timeout(Duration::from_millis(100));
+    std::thread::spawn(move || {
+        while alive.upgrade().is_some() {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -148,11 +168,17 @@ impl LocalStore {
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
+        // Checkpoints fsync; run them off the request path (see `checkpoint_in_background`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        let alive = Arc::new(());
+        checkpoint_in_background(&path, Arc::downgrade(&alive));
         Ok(Self {
             conn: Mutex::new(conn),
             path,
             admits: AtomicU64::new(0),
+            _alive: alive,
         })
     }
 
@@ -257,7 +283,9 @@ impl AccountStore for LocalStore {
     }
 }
 
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
+fn key_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -269,7 +297,14 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Stri
 }
 
 fn key_record(
-    (id, account_id, display, scopes, created, revoked): (String, String, String, String, String, Option<String>),
+    (id, account_id, display, scopes, created, revoked): (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+    ),
 ) -> StoreResult<ApiKeyRecord> {
     Ok(ApiKeyRecord {
         id,
@@ -430,7 +465,11 @@ impl CampaignStore for LocalStore {
         tx.execute(
             "INSERT INTO quota (account_id, period, used) VALUES (?1, ?2, ?3)
              ON CONFLICT (account_id, period) DO UPDATE SET used = used + excluded.used",
-            params![reservation.account_id, reservation.period, reservation.videos],
+            params![
+                reservation.account_id,
+                reservation.period,
+                reservation.videos
+            ],
         )
         .map_err(db_err)?;
         tx.execute(

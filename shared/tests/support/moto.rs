@@ -5,6 +5,10 @@
 //! whose write end stays open in this process. When the test binary exits, however it
 //! exits, the OS closes the pipe, the wrapper sees end-of-file and stops the server: no
 //! moto process outlives `cargo test`.
+//!
+//! moto runs with every request handled under one lock (see `SERIALISED_LAUNCHER`): its
+//! DynamoDB is not thread-safe, and the concurrency checks of the contract suite would
+//! otherwise test moto's races instead of our conditions.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -22,12 +26,35 @@ const INSTALL_HINT: &str = "moto's server is needed for the aws backend tests. I
     in the workspace root with:\n    python3 -m venv .venv && .venv/bin/pip install 'moto[server]'\n\
     or point MOTO_SERVER at a moto_server executable.";
 
-/// Kill the server when the pipe on the wrapper's stdin closes (this process exited).
+/// Runs `$2...` (the server) logging to `$1`, and stops it when the pipe on the wrapper's
+/// stdin closes (this process exited).
 const WRAPPER: &str = r#"
-"$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+log="$1"; shift
+"$@" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT INT TERM HUP
 cat >/dev/null
+"#;
+
+/// moto's server, with every request handled under one lock. moto's DynamoDB is not
+/// thread-safe: two conditional writes can both pass their condition, and a cancelled
+/// transaction restores a copy of the whole table taken when it began, erasing what
+/// other requests wrote meanwhile. DynamoDB itself makes each conditional write and each
+/// transaction atomic; one request at a time is how the emulator keeps that promise.
+const SERIALISED_LAUNCHER: &str = r#"
+import sys, threading
+from moto.moto_server import werkzeug_app
+from moto.server import main
+
+_lock = threading.Lock()
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+
+def _serialised(self, environ, start_response):
+    with _lock:
+        return list(_dispatch(self, environ, start_response))
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _serialised
+main(sys.argv[1:])
 "#;
 
 struct Moto {
@@ -56,6 +83,25 @@ fn moto_executable() -> PathBuf {
                 .find(|candidate| candidate.is_file())
         })
         .unwrap_or_else(|| panic!("moto_server not found.\n{INSTALL_HINT}"))
+}
+
+/// The Python interpreter a `moto_server` script starts with (its `#!` line), so the
+/// serialised launcher can run in the same environment.
+fn python_of(exe: &Path) -> Option<Vec<String>> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(exe)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let first_line = std::str::from_utf8(&head[..n]).ok()?.lines().next()?;
+    let interpreter: Vec<String> = first_line
+        .strip_prefix("#!")?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    interpreter
+        .iter()
+        .any(|part| part.contains("python"))
+        .then_some(interpreter)
 }
 
 fn free_port() -> u16 {
@@ -88,13 +134,16 @@ fn start() -> Moto {
         panic!("{} does not exist.\n{INSTALL_HINT}", exe.display());
     }
     let port = free_port();
-    let log = std::env::temp_dir().join(format!("reelforge-moto-{}-{port}.log", std::process::id()));
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(WRAPPER)
-        .arg(&exe)
-        .arg(port.to_string())
-        .arg(&log)
+    let log =
+        std::env::temp_dir().join(format!("reelforge-moto-{}-{port}.log", std::process::id()));
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(WRAPPER).arg("moto-wrapper").arg(&log);
+    match python_of(&exe) {
+        Some(interpreter) => command.args(interpreter).arg("-c").arg(SERIALISED_LAUNCHER),
+        None => command.arg(&exe),
+    };
+    let mut child = command
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,0 +1,163 @@
+//! The request path under concurrency, on both backends, through the same router the
+//! server and the Lambda functions use: the account window never over-admits, the quota
+//! is never oversold, an unreachable store is a 503, and a warm create on AWS takes at
+//! most five store/queue round trips.
+
+mod support;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use reelforge::api::{handle, ApiRequest, App, Ports};
+use reelforge::backend::aws::AwsStore;
+use reelforge::backend::local::LocalStore;
+use reelforge::clock::SystemClock;
+use reelforge::plans::Plan;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+fn local_ports(tag: &str) -> Ports {
+    let dir = std::env::temp_dir().join(format!("reelforge-conc-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ports::from_store(Arc::new(LocalStore::open(&dir).unwrap()))
+}
+
+async fn aws_ports() -> Ports {
+    Ports::from_store(Arc::new(support::moto::aws_store().await))
+}
+
+async fn account_key(ports: &Ports, plan: Plan, videos: Option<u32>) -> String {
+    let a = reelforge::admin::create_account(&*ports.accounts, &SystemClock, "Conc", plan, videos)
+        .await
+        .unwrap();
+    let (minted, _) =
+        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &SystemClock, &a.id)
+            .await
+            .unwrap();
+    minted.secret
+}
+
+fn create_request(key: &str, ip_n: u32, body: &str) -> ApiRequest {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    ApiRequest {
+        method: Method::POST,
+        path: "/api/v1/campaigns".into(),
+        headers,
+        body: Bytes::from(body.to_string()),
+        body_too_large: false,
+        source_ip: Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + ip_n))),
+    }
+}
+
+async fn statuses(app: Arc<App>, requests: Vec<ApiRequest>) -> BTreeMap<u16, usize> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for req in requests {
+        let app = app.clone();
+        tasks.spawn(async move { handle(&app, req).await.status.as_u16() });
+    }
+    let mut counts = BTreeMap::new();
+    while let Some(s) = tasks.join_next().await {
+        *counts.entry(s.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+const ONE: &str = r#"{"url":"https://93.184.216.34/","languages":["en"]}"#;
+
+async fn two_hundred_creates_admit_exactly_ten(ports: Ports) {
+    let key = account_key(&ports, Plan::Growth, None).await;
+    let app = Arc::new(App::new(ports));
+    // 20 client IPs x 10 requests: no IP layer is near its limit; only the account's is.
+    let reqs = (0..200)
+        .map(|i| create_request(&key, i % 20, ONE))
+        .collect();
+    assert_eq!(
+        statuses(app, reqs).await,
+        BTreeMap::from([(201, 10), (429, 190)])
+    );
+}
+
+async fn four_videos_left_are_never_oversold(ports: Ports) {
+    let key = account_key(&ports, Plan::Enterprise, Some(10)).await;
+    let app = Arc::new(App::new(ports));
+    let six = r#"{"url":"https://93.184.216.34/","languages":["en","ja","ko","zh","es","fr"]}"#;
+    assert_eq!(handle(&app, create_request(&key, 0, six)).await.status, 201);
+    // Mixed sizes: one-video and two-video campaigns race for the last four videos.
+    let two = r#"{"url":"https://93.184.216.34/","languages":["en","ja"]}"#;
+    let reqs = (0..60)
+        .map(|i| create_request(&key, i % 30, if i % 3 == 0 { two } else { ONE }))
+        .collect();
+    let counts = statuses(app.clone(), reqs).await;
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        vec![201, 429],
+        "{counts:?}"
+    );
+    let resp = handle(&app, create_request(&key, 99, ONE)).await;
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(
+        body["videos_used"], 10,
+        "exactly the quota is reserved: {body}"
+    );
+    assert_eq!(body["videos_quota"], 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_two_hundred_creates_admit_exactly_ten() {
+    two_hundred_creates_admit_exactly_ten(local_ports("200")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_two_hundred_creates_admit_exactly_ten() {
+    two_hundred_creates_admit_exactly_ten(aws_ports().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_four_videos_left_are_never_oversold() {
+    four_videos_left_are_never_oversold(local_ports("quota")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_four_videos_left_are_never_oversold() {
+    four_videos_left_are_never_oversold(aws_ports().await).await;
+}
+
+#[tokio::test]
+async fn aws_unreachable_store_is_503_for_every_request() {
+    let app = App::new(Ports::from_store(Arc::new(
+        support::moto::dead_aws_store().await,
+    )));
+    let mut anonymous = create_request("x", 1, ONE);
+    anonymous.headers.clear();
+    for req in [
+        create_request("sk_live_0123456789abcdef0123456789abcdef", 1, ONE),
+        anonymous,
+    ] {
+        let resp = handle(&app, req).await;
+        assert_eq!(resp.status, 503);
+        let text = String::from_utf8_lossy(&resp.body);
+        assert!(
+            !text.contains("dynamodb") && !text.contains("127.0.0.1"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn aws_warm_create_takes_at_most_five_round_trips() {
+    let store: Arc<AwsStore> = Arc::new(support::moto::aws_store().await);
+    let ports = Ports::from_store(store.clone());
+    let key = account_key(&ports, Plan::Scale, None).await;
+    let app = App::new(ports);
+    // The first request from a client warms this instance's window cache.
+    assert_eq!(handle(&app, create_request(&key, 7, ONE)).await.status, 201);
+    let before = store.round_trips();
+    assert_eq!(handle(&app, create_request(&key, 7, ONE)).await.status, 201);
+    let trips = store.round_trips() - before;
+    println!("round trips per warm create on the aws backend: {trips}");
+    assert!(trips <= 5, "{trips} round trips");
+}
