@@ -7,7 +7,6 @@
 //! Run: `cargo bench -p reelforge-cli --bench api_load` (env BENCH_SECONDS, BENCH_CONNS).
 
 #[path = "../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use serde_json::json;
@@ -108,10 +107,8 @@ async fn drive(
                     let t = Instant::now();
                     let status = round_trip(&mut stream, &req, &mut buf).await;
                     latencies.push(t.elapsed().as_micros() as u64);
-                    if status != expect {
-                        if unexpected.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!("unexpected {status} after {i} requests on this connection");
-                        }
+                    if status != expect && unexpected.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("unexpected {status} after {i} requests on this connection");
                     }
                 }
             }
