@@ -63,6 +63,9 @@ enum Command {
         /// plain-http webhooks.
         #[arg(long)]
         allow_private_targets: bool,
+        /// Seconds before the 2nd and 3rd webhook attempts (default 30,120).
+        #[arg(long, value_delimiter = ',', default_value = "30,120")]
+        webhook_retry_delays: Vec<u32>,
     },
     /// Manage accounts.
     Accounts {
@@ -104,6 +107,11 @@ enum AccountsCommand {
         plan: Plan,
         #[arg(long)]
         videos_per_month: Option<u32>,
+    },
+    /// Issue a new webhook secret; the old one keeps signing beside it for 24 hours.
+    RotateWebhookSecret {
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -163,18 +171,28 @@ fn key_json(k: &reelforge::model::ApiKeyRecord) -> Value {
 /// `Ok(None)`: the command already printed its output (serve prints its address at start).
 async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
     let clock = SystemClock;
-    let (ports, aws) = ports(&cli.store).await?;
+    let (ports, store) = open_store(&cli.store).await?;
     match cli.command {
         Command::Serve {
             addr,
             allow_private_targets,
+            webhook_retry_delays,
         } => {
-            if cli.store.backend != Backend::Local {
+            let Store::Local(local) = store else {
                 return Err(Failure("serve runs on the local backend only".into()));
+            };
+            if webhook_retry_delays.is_empty() || webhook_retry_delays.iter().any(|&d| d > 900) {
+                return Err(Failure(
+                    "--webhook-retry-delays takes 1 to 900 seconds per retry, e.g. 30,120".into(),
+                ));
             }
-            let app = Arc::new(App::new(ports).with_policy(TargetPolicy {
-                allow_private: allow_private_targets,
-            }));
+            let app = Arc::new(
+                App::new(ports)
+                    .with_policy(TargetPolicy {
+                        allow_private: allow_private_targets,
+                    })
+                    .with_webhook_retry_delays(webhook_retry_delays),
+            );
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| Failure(format!("cannot listen on {addr}: {e}")))?;
@@ -183,15 +201,16 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
                 "{}",
                 json!({"listening": local.to_string(), "url": format!("http://{local}"), "data": cli.store.data})
             );
-            reelforge::server::serve(app, listener, shutdown_signal())
-                .await
-                .map_err(|e| Failure(e.to_string()))?;
+            let workers = reelforge::pipeline::worker::WorkerSet::start(app.clone(), local, 2, 4);
+            let served = reelforge::server::serve(app, listener, shutdown_signal()).await;
+            workers.shutdown().await;
+            served.map_err(|e| Failure(e.to_string()))?;
             Ok(None)
         }
         Command::Accounts { command } => account_command(&ports, &clock, command).await.map(Some),
         Command::Keys { command } => key_command(&ports, &clock, command).await.map(Some),
         Command::Setup { queue } => {
-            let Some(store) = aws else {
+            let Store::Aws(store) = store else {
                 return Ok(Some(json!({"data": cli.store.data, "ready": true})));
             };
             store.create_table().await?;

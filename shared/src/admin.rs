@@ -46,6 +46,8 @@ pub async fn create_account(
             _ => None,
         },
         webhook_secret: new_webhook_secret(),
+        previous_webhook_secret: None,
+        previous_webhook_secret_expires_at: None,
         created_at: clock.now(),
     };
     accounts.create_account(&account).await?;
@@ -77,4 +79,22 @@ pub async fn create_key(
         .create_key(&record, account.plan.max_keys())
         .await?;
     Ok((minted, record))
+}
+
+/// How long the previous webhook secret keeps signing after a rotation.
+pub const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
+
+/// Issues a new webhook secret; the old one signs beside it for `SECRET_OVERLAP`.
+pub async fn rotate_webhook_secret(
+    accounts: &dyn AccountStore,
+    clock: &dyn Clock,
+    account_id: &str,
+) -> StoreResult<Account> {
+    accounts
+        .rotate_webhook_secret(
+            account_id,
+            &new_webhook_secret(),
+            clock.now() + SECRET_OVERLAP,
+        )
+        .await
 }

@@ -17,3 +17,5 @@ pub mod plans;
 pub mod ports;
 pub mod server;
 pub mod telemetry;
+pub mod views;
+pub mod pipeline;

@@ -15,10 +15,30 @@ pub struct Account {
     /// Only meaningful on Enterprise; other plans take the plan table's figure.
     pub videos_per_month: Option<u32>,
     pub webhook_secret: String,
+    /// After a rotation the old secret keeps signing (beside the new one) until
+    /// `previous_webhook_secret_expires_at`, so receivers can switch without a gap.
+    #[serde(default)]
+    pub previous_webhook_secret: Option<String>,
+    #[serde(default)]
+    pub previous_webhook_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 impl Account {
+    /// The secrets that sign a delivery at `now`: the current one first.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.webhook_secret.as_str()];
+        if let (Some(old), Some(until)) = (
+            &self.previous_webhook_secret,
+            self.previous_webhook_secret_expires_at,
+        ) {
+            if now < until {
+                secrets.push(old);
+            }
+        }
+        secrets
+    }
+
     pub fn videos_quota(&self) -> u32 {
         videos_quota(self.plan, self.videos_per_month)
     }
@@ -199,12 +219,73 @@ pub struct IdempotencyRecord {
 
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// A unit of pipeline work handed from stage to stage.
+/// A unit of pipeline work handed from stage to stage. Webhook deliveries travel the
+/// same way (stage `webhook`, with the event id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageMessage {
     pub stage: String,
     pub campaign_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
+
+impl StageMessage {
+    pub fn stage(stage: &str, campaign_id: Uuid) -> Self {
+        StageMessage {
+            stage: stage.to_string(),
+            campaign_id,
+            event_id: None,
+        }
+    }
+
+    pub fn webhook(campaign_id: Uuid, event_id: &str) -> Self {
+        StageMessage {
+            stage: STAGE_WEBHOOK.to_string(),
+            campaign_id,
+            event_id: Some(event_id.to_string()),
+        }
+    }
+}
+
+pub const STAGE_COLLECT: &str = "collect";
+pub const STAGE_WEBHOOK: &str = "webhook";
+
+string_enum!(
+    DeliveryState { Pending = "pending", Delivered = "delivered", Failed = "failed" }
+);
+
+/// One try at delivering an event. Claimed (written) before the request is sent, so a
+/// redelivered queue message can never send the same attempt twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    pub number: u32,
+    pub started_at_ms: i64,
+    pub finished: bool,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: Option<u64>,
+}
+
+/// A terminal-transition notification, created exactly once with its transition. The
+/// body is fixed at creation so every attempt sends the same bytes under the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    pub id: String,
+    pub campaign_id: Uuid,
+    pub account_id: String,
+    pub event: String,
+    pub url: String,
+    pub body: String,
+    pub created_at_ms: i64,
+    pub state: DeliveryState,
+    pub attempts: Vec<DeliveryAttempt>,
+    /// Attempts allowed so far: 3, and 3 more for each manual redelivery.
+    pub attempt_budget: u32,
+    pub next_attempt_at_ms: i64,
+}
+
+/// SPEC §6: at most three attempts in total per delivery.
+pub const WEBHOOK_ATTEMPTS: u32 = 3;
 
 #[cfg(test)]
 mod tests {

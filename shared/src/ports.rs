@@ -3,7 +3,8 @@
 
 use crate::limiter::Decision;
 use crate::model::{
-    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+    Account, ApiKeyRecord, Campaign, CampaignStatus, DeliveryAttempt, DeliveryState,
+    IdempotencyRecord, Principal, QuotaReservation, StageMessage, WebhookEvent,
 };
 use crate::plans::Plan;
 use async_trait::async_trait;
@@ -38,6 +39,14 @@ pub trait AccountStore: Send + Sync {
         plan: Plan,
         videos_per_month: Option<u32>,
     ) -> StoreResult<()>;
+    /// Makes `new_secret` current and keeps the current one as the previous secret,
+    /// signing beside it until `previous_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        new_secret: &str,
+        previous_until: DateTime<Utc>,
+    ) -> StoreResult<Account>;
 }
 
 #[async_trait]
@@ -83,6 +92,61 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<Option<IdempotencyRecord>>;
     /// Videos reserved against the account in the period.
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32>;
+    /// One atomic step of the status machine: replaces the campaign with `next` only if
+    /// its stored status is still `expected`; gives `refund` videos back to the quota of
+    /// `next.quota_period`; stores `event` (the terminal notification) when given; and,
+    /// with the event, hands its first delivery to the queue (locally in the same
+    /// transaction; on AWS the caller sends it after, and re-sends on a retry).
+    async fn commit_transition(
+        &self,
+        next: &Campaign,
+        expected: CampaignStatus,
+        refund: u32,
+        event: Option<&WebhookEvent>,
+    ) -> StoreResult<TransitionOutcome>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransitionOutcome {
+    Applied,
+    /// The stored campaign was no longer in the expected status; nothing was written.
+    Stale(Box<Campaign>),
+}
+
+/// Terminal-transition events and their delivery attempts.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn get_event(&self, campaign_id: Uuid, event_id: &str)
+        -> StoreResult<Option<WebhookEvent>>;
+    /// The campaign's events, oldest first.
+    async fn list_events(&self, campaign_id: Uuid) -> StoreResult<Vec<WebhookEvent>>;
+    /// Records attempt `attempt.number` as started, only if the event is pending, has
+    /// exactly `number - 1` attempts and budget left. `Ok(None)`: someone else claimed it
+    /// or nothing is due — do not send.
+    async fn claim_attempt(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
+    ) -> StoreResult<Option<WebhookEvent>>;
+    /// Completes a claimed attempt and moves the event to `state`.
+    async fn finish_attempt(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
+        state: DeliveryState,
+        next_attempt_at_ms: i64,
+    ) -> StoreResult<()>;
+    /// Manual redelivery: pending again with `extra` more attempts. `Ok(None)` if the
+    /// event is still pending (a delivery is under way).
+    async fn reopen_event(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        extra: u32,
+        now_ms: i64,
+    ) -> StoreResult<Option<WebhookEvent>>;
 }
 
 /// Sliding-window counters (SPEC §3). `admit` is one atomic step: decide with
@@ -101,5 +165,6 @@ pub trait WindowCounters: Send + Sync {
 /// The hand-off between pipeline stages.
 #[async_trait]
 pub trait StageQueue: Send + Sync {
-    async fn send(&self, message: &StageMessage) -> StoreResult<()>;
+    /// Queues `message`, invisible to consumers for `delay_secs` (at most 900, SQS's cap).
+    async fn send(&self, message: &StageMessage, delay_secs: u32) -> StoreResult<()>;
 }

@@ -119,6 +119,8 @@ fn account(plan: Plan, videos_per_month: Option<u32>) -> Account {
         plan,
         videos_per_month,
         webhook_secret: "whsec_contract".to_string(),
+        previous_webhook_secret: None,
+        previous_webhook_secret_expires_at: None,
         created_at: at_ms(BASE_MS),
     }
 }
@@ -825,16 +827,13 @@ async fn aws_window_shared_between_handles() {
 // Stage queue
 
 fn stage_message() -> StageMessage {
-    StageMessage {
-        stage: "collect".to_string(),
-        campaign_id: Uuid::new_v4(),
-    }
+    StageMessage::stage("collect", Uuid::new_v4())
 }
 
 async fn queue_send<S: Store>(store: Arc<S>) {
     // What was sent is checked per backend below; here: sending works and keeps order.
     for _ in 0..2 {
-        store.send(&stage_message()).await.unwrap();
+        store.send(&stage_message(), 0).await.unwrap();
     }
 }
 
@@ -843,7 +842,7 @@ async fn local_queue_send_delivers_the_message() {
     let dir = TempDir::new("queue");
     let store = local_store(&dir);
     let message = stage_message();
-    store.send(&message).await.unwrap();
+    store.send(&message, 0).await.unwrap();
     assert_eq!(store.pending_messages().unwrap(), vec![message]);
 }
 
@@ -851,7 +850,7 @@ async fn local_queue_send_delivers_the_message() {
 async fn aws_queue_send_delivers_the_message() {
     let store = support::moto::aws_store().await;
     let message = stage_message();
-    store.send(&message).await.unwrap();
+    store.send(&message, 0).await.unwrap();
     let received = store
         .sqs_client()
         .receive_message()
@@ -902,7 +901,7 @@ async fn aws_unreachable_store_is_unavailable_quickly() {
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(
-        store.send(&stage_message()).await,
+        store.send(&stage_message(), 0).await,
         Err(StoreError::Unavailable(_))
     ));
     // No endpoint, port or internal name leaks into the error text.
@@ -942,10 +941,7 @@ async fn create_path(store: &AwsStore, principal_key: &str, account_id: &str, no
         .unwrap();
     assert_eq!(outcome, CreateOutcome::Created);
     store
-        .send(&StageMessage {
-            stage: "collect".to_string(),
-            campaign_id: campaign.id,
-        })
+        .send(&StageMessage::stage("collect", campaign.id), 0)
         .await
         .unwrap();
     store.round_trips() - before

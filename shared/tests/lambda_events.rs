@@ -37,6 +37,8 @@ async fn setup(tag: &str) -> (Arc<LocalStore>, App) {
             plan: Plan::Scale,
             videos_per_month: None,
             webhook_secret: "whsec_dGVzdA==".into(),
+            previous_webhook_secret: None,
+            previous_webhook_secret_expires_at: None,
             created_at: now,
         })
         .await

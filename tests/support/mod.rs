@@ -3,6 +3,8 @@
 //! has its own client IP and the IP limiter is exercised on the connection's address.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -4,13 +4,13 @@ use super::auth::{admit, store_failure};
 use super::{ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::clock::quota_period;
 use crate::create_body::{parse_create_body, CreateBody};
+use crate::views::campaign_json;
 use crate::limiter;
 use crate::model::{
     videos_quota, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
-    StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE,
+    StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
-use chrono::SecondsFormat;
 use http::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -158,11 +158,8 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
         }
         Err(e) => return store_failure(&e),
     }
-    let message = StageMessage {
-        stage: "collect".to_string(),
-        campaign_id: campaign.id,
-    };
-    if let Err(e) = app.ports.queue.send(&message).await {
+    let message = StageMessage::stage(STAGE_COLLECT, campaign.id);
+    if let Err(e) = app.ports.queue.send(&message, 0).await {
         // The campaign and its reservation are committed; the stage reaper picks up
         // campaigns whose first message never arrived, so the 201 stands.
         tracing::error!(error = %e, campaign_id = %campaign.id, "enqueue of collect failed");
@@ -174,7 +171,7 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
 }
 
 /// Free and Starter keys are answered 403 on every route, with the plan headers.
-fn plan_gate(principal: &Principal) -> Option<ApiResponse> {
+pub(super) fn plan_gate(principal: &Principal) -> Option<ApiResponse> {
     let plan = principal.plan;
     (!plan.api_access()).then(|| {
         ApiResponse::error(
@@ -231,52 +228,30 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
     }
 }
 
-/// The video shape shared by GET and the webhook body.
-pub fn video_json(v: &Video, file_url: Option<String>) -> Value {
-    json!({
-        "id": v.id,
-        "platform": v.platform,
-        "language": v.language,
-        "status": v.status,
-        "file_url": file_url,
-        "duration_seconds": v.duration_seconds,
-        "published_at": v.published_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        "credits_cost": v.credits_cost,
-    })
-}
-
-pub fn campaign_json(c: &Campaign) -> Value {
-    let mut body = json!({
-        "success": true,
-        "campaign_id": c.id,
-        "status": c.status,
-        "url": c.url,
-        "title": c.title,
-        "languages": c.languages,
-        "created_at": c.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "videos": c.videos.iter().map(|v| video_json(v, None)).collect::<Vec<_>>(),
-    });
-    if c.status == CampaignStatus::Failed {
-        body["error"] = json!(c.error);
-        body["failed_stage"] = json!(c.failed_stage);
+/// The caller's campaign, or the one 404 used for unknown, malformed and foreign ids
+/// alike, so ids can't be probed.
+pub(super) async fn owned_campaign(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+) -> Result<Campaign, ApiResponse> {
+    let not_found = || ApiResponse::error(StatusCode::NOT_FOUND, "Campaign not found");
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Err(not_found());
+    };
+    match app.ports.campaigns.get_campaign(id).await {
+        Ok(Some(c)) if c.account_id == principal.account_id => Ok(c),
+        Ok(_) => Err(not_found()),
+        Err(e) => Err(store_failure(&e)),
     }
-    body
 }
 
 pub(super) async fn get(app: &App, principal: &Principal, id: &str) -> ApiResponse {
     if let Some(refused) = plan_gate(principal) {
         return refused;
     }
-    // Unknown, malformed and foreign ids get the same answer, so ids can't be probed.
-    let not_found = || ApiResponse::error(StatusCode::NOT_FOUND, "Campaign not found");
-    let Ok(id) = Uuid::parse_str(id) else {
-        return not_found();
-    };
-    match app.ports.campaigns.get_campaign(id).await {
-        Ok(Some(c)) if c.account_id == principal.account_id => {
-            ApiResponse::json(StatusCode::OK, &campaign_json(&c))
-        }
-        Ok(_) => not_found(),
-        Err(e) => store_failure(&e),
+    match owned_campaign(app, principal, id).await {
+        Ok(c) => ApiResponse::json(StatusCode::OK, &campaign_json(&c)),
+        Err(resp) => resp,
     }
 }

@@ -4,13 +4,16 @@
 
 mod auth;
 mod campaigns;
+mod deliveries;
 mod response;
 
 pub use response::ApiResponse;
 
 use crate::clock::{Clock, SystemClock};
 use crate::guard::{Resolver, SystemResolver, TargetPolicy};
-use crate::ports::{AccountStore, CampaignStore, KeyStore, StageQueue, WindowCounters};
+use crate::ports::{
+    AccountStore, CampaignStore, KeyStore, StageQueue, WebhookStore, WindowCounters,
+};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use std::net::IpAddr;
@@ -40,20 +43,28 @@ pub struct Ports {
     pub campaigns: Arc<dyn CampaignStore>,
     pub windows: Arc<dyn WindowCounters>,
     pub queue: Arc<dyn StageQueue>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl Ports {
     /// All ports from one backend object that implements them all.
     pub fn from_store<S>(store: Arc<S>) -> Self
     where
-        S: AccountStore + KeyStore + CampaignStore + WindowCounters + StageQueue + 'static,
+        S: AccountStore
+            + KeyStore
+            + CampaignStore
+            + WindowCounters
+            + StageQueue
+            + WebhookStore
+            + 'static,
     {
         Ports {
             accounts: store.clone(),
             keys: store.clone(),
             campaigns: store.clone(),
             windows: store.clone(),
-            queue: store,
+            queue: store.clone(),
+            webhooks: store,
         }
     }
 }
@@ -63,6 +74,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
     pub policy: TargetPolicy,
+    /// Seconds before the 2nd and 3rd webhook attempts.
+    pub webhook_retry_delays: Vec<u32>,
 }
 
 impl App {
@@ -72,7 +85,13 @@ impl App {
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver::default()),
             policy: TargetPolicy::default(),
+            webhook_retry_delays: crate::pipeline::webhook::DEFAULT_RETRY_DELAYS.to_vec(),
         }
+    }
+
+    pub fn with_webhook_retry_delays(mut self, delays: Vec<u32>) -> Self {
+        self.webhook_retry_delays = delays;
+        self
     }
 
     pub fn with_policy(mut self, policy: TargetPolicy) -> Self {
@@ -101,15 +120,21 @@ pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let resp = match (rest, &req.method) {
-        ("/campaigns", &Method::POST) => campaigns::create(app, &req, &principal).await,
-        ("/campaigns", _) => ApiResponse::method_not_allowed("POST"),
-        (r, m) if r.starts_with("/campaigns/") && !r["/campaigns/".len()..].contains('/') => {
-            if m == Method::GET {
-                campaigns::get(app, &principal, &r["/campaigns/".len()..]).await
-            } else {
-                ApiResponse::method_not_allowed("GET")
-            }
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let resp = match (segments.as_slice(), &req.method) {
+        (["campaigns"], &Method::POST) => campaigns::create(app, &req, &principal).await,
+        (["campaigns"], _) => ApiResponse::method_not_allowed("POST"),
+        (["campaigns", id], &Method::GET) => campaigns::get(app, &principal, id).await,
+        (["campaigns", _], _) => ApiResponse::method_not_allowed("GET"),
+        (["campaigns", id, "webhook-deliveries"], &Method::GET) => {
+            deliveries::list(app, &principal, id).await
+        }
+        (["campaigns", _, "webhook-deliveries"], _) => ApiResponse::method_not_allowed("GET"),
+        (["campaigns", id, "webhook-deliveries", "redeliver"], &Method::POST) => {
+            deliveries::redeliver(app, &principal, id).await
+        }
+        (["campaigns", _, "webhook-deliveries", "redeliver"], _) => {
+            ApiResponse::method_not_allowed("POST")
         }
         _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
     };

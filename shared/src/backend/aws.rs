@@ -54,12 +54,13 @@
 
 use crate::limiter::{decide, Decision};
 use crate::model::{
-    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+    Account, ApiKeyRecord, Campaign, CampaignStatus, DeliveryAttempt, DeliveryState,
+    IdempotencyRecord, Principal, QuotaReservation, StageMessage, WebhookEvent,
 };
 use crate::plans::Plan;
 use crate::ports::{
     AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, StoreResult,
-    WindowCounters,
+    TransitionOutcome, WebhookStore, WindowCounters,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -762,6 +763,15 @@ impl AccountStore for AwsStore {
             "set_plan: too much contention".to_string(),
         ))
     }
+
+    async fn rotate_webhook_secret(
+        &self,
+        _id: &str,
+        _new_secret: &str,
+        _previous_until: DateTime<Utc>,
+    ) -> StoreResult<Account> {
+        Err(StoreError::Other("secret rotation: aws backend pending".into()))
+    }
 }
 
 #[async_trait]
@@ -1092,6 +1102,16 @@ impl CampaignStore for AwsStore {
             .and_then(|item| number(&item, "used"))
             .unwrap_or(0))
     }
+
+    async fn commit_transition(
+        &self,
+        _next: &Campaign,
+        _expected: CampaignStatus,
+        _refund: u32,
+        _event: Option<&WebhookEvent>,
+    ) -> StoreResult<TransitionOutcome> {
+        Err(StoreError::Other("transitions: aws backend pending".into()))
+    }
 }
 
 #[async_trait]
@@ -1155,7 +1175,7 @@ impl WindowCounters for AwsStore {
 
 #[async_trait]
 impl StageQueue for AwsStore {
-    async fn send(&self, message: &StageMessage) -> StoreResult<()> {
+    async fn send(&self, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {
         if self.names.queue_url.is_empty() {
             return Err(StoreError::Unavailable(
                 "stage queue URL is not configured (REELFORGE_QUEUE_URL)".to_string(),
@@ -1168,10 +1188,49 @@ impl StageQueue for AwsStore {
             .send_message()
             .queue_url(&self.names.queue_url)
             .message_body(body)
+            .delay_seconds(delay_secs.min(900) as i32)
             .send()
             .await
             .map_err(|e| sdk_err("SendMessage", e))?;
         Ok(())
+    }
+}
+
+// TEMPORARY (being replaced in this change): webhook events on DynamoDB.
+#[async_trait]
+impl WebhookStore for AwsStore {
+    async fn get_event(&self, _c: Uuid, _e: &str) -> StoreResult<Option<WebhookEvent>> {
+        Err(StoreError::Other("webhook events: aws backend pending".into()))
+    }
+    async fn list_events(&self, _c: Uuid) -> StoreResult<Vec<WebhookEvent>> {
+        Err(StoreError::Other("webhook events: aws backend pending".into()))
+    }
+    async fn claim_attempt(
+        &self,
+        _c: Uuid,
+        _e: &str,
+        _a: &DeliveryAttempt,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        Err(StoreError::Other("webhook events: aws backend pending".into()))
+    }
+    async fn finish_attempt(
+        &self,
+        _c: Uuid,
+        _e: &str,
+        _a: &DeliveryAttempt,
+        _s: DeliveryState,
+        _n: i64,
+    ) -> StoreResult<()> {
+        Err(StoreError::Other("webhook events: aws backend pending".into()))
+    }
+    async fn reopen_event(
+        &self,
+        _c: Uuid,
+        _e: &str,
+        _x: u32,
+        _n: i64,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        Err(StoreError::Other("webhook events: aws backend pending".into()))
     }
 }
 

@@ -7,12 +7,13 @@
 
 use crate::limiter::{decide, Decision};
 use crate::model::{
-    Account, ApiKeyRecord, Campaign, IdempotencyRecord, Principal, QuotaReservation, StageMessage,
+    Account, ApiKeyRecord, Campaign, CampaignStatus, DeliveryAttempt, DeliveryState,
+    IdempotencyRecord, Principal, QuotaReservation, StageMessage, WebhookEvent,
 };
 use crate::plans::Plan;
 use crate::ports::{
     AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, StoreResult,
-    WindowCounters,
+    TransitionOutcome, WebhookStore, WindowCounters,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,7 +31,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     plan TEXT NOT NULL,
     videos_per_month INTEGER,
     webhook_secret TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    previous_webhook_secret TEXT,
+    previous_webhook_secret_expires_at TEXT
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
@@ -74,7 +77,24 @@ CREATE TABLE IF NOT EXISTS queue (
     visible_at_ms INTEGER NOT NULL,
     receives INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue(stage, visible_at_ms);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_events_by_campaign ON webhook_events(campaign_id, created_at_ms);
 "#;
+
+/// A message taken from the local queue. It stays invisible until its visibility timeout
+/// passes; `ack` deletes it. Unacknowledged, it comes back with `receives` + 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub id: i64,
+    pub message: StageMessage,
+    pub receives: u32,
+}
 
 /// Windows idle longer than this many admits are swept in passing.
 const SWEEP_EVERY: u64 = 4096;
@@ -148,7 +168,127 @@ fn decode_log(bytes: &[u8]) -> Vec<i64> {
         .collect()
 }
 
+/// Columns added after a store file may have been created.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    for column in [
+        "previous_webhook_secret TEXT",
+        "previous_webhook_secret_expires_at TEXT",
+    ] {
+        let name = column.split(' ').next().unwrap_or_default();
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM pragma_table_info('accounts') WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE accounts ADD COLUMN {column}"))
+                .map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_message(conn: &Connection, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {
+    let body = serde_json::to_string(message).map_err(json_err)?;
+    let visible = Utc::now().timestamp_millis() + i64::from(delay_secs) * 1000;
+    conn.prepare_cached("INSERT INTO queue (stage, body, visible_at_ms) VALUES (?1, ?2, ?3)")
+        .and_then(|mut stmt| stmt.execute(params![message.stage, body, visible]))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn event_doc(conn: &Connection, campaign_id: Uuid, event_id: &str) -> StoreResult<Option<WebhookEvent>> {
+    let doc: Option<String> = conn
+        .prepare_cached("SELECT doc FROM webhook_events WHERE id = ?1 AND campaign_id = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![event_id, campaign_id.to_string()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db_err)?;
+    doc.map(|d| serde_json::from_str(&d).map_err(json_err))
+        .transpose()
+}
+
+fn save_event(conn: &Connection, event: &WebhookEvent) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE webhook_events SET doc = ?2 WHERE id = ?1",
+        params![event.id, serde_json::to_string(event).map_err(json_err)?],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
 impl LocalStore {
+    /// Takes the oldest visible message of one of `stages`, hiding it for `visibility_ms`.
+    pub fn receive(&self, stages: &[&str], visibility_ms: i64) -> StoreResult<Option<Received>> {
+        let now = Utc::now().timestamp_millis();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut found = None;
+        for stage in stages {
+            let row: Option<(i64, String, u32)> = tx
+                .prepare_cached(
+                    "SELECT id, body, receives FROM queue WHERE stage = ?1 AND visible_at_ms <= ?2
+                     ORDER BY visible_at_ms, id LIMIT 1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![stage, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(db_err)?;
+            if let Some(row) = row {
+                found = Some(row);
+                break;
+            }
+        }
+        let Some((id, body, receives)) = found else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE queue SET receives = receives + 1, visible_at_ms = ?2 WHERE id = ?1",
+            params![id, now + visibility_ms],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Some(Received {
+            id,
+            message: serde_json::from_str(&body).map_err(json_err)?,
+            receives: receives + 1,
+        }))
+    }
+
+    /// Deletes a received message: its work is done.
+    pub fn ack(&self, id: i64) -> StoreResult<()> {
+        self.conn()
+            .execute("DELETE FROM queue WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// When the next message of `stages` becomes visible, if any is queued.
+    pub fn next_visible_at(&self, stages: &[&str]) -> StoreResult<Option<i64>> {
+        let conn = self.conn();
+        let mut earliest: Option<i64> = None;
+        for stage in stages {
+            let t: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(visible_at_ms) FROM queue WHERE stage = ?1",
+                    [stage],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            earliest = match (earliest, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(earliest)
+    }
+
     /// Opens (creating when needed) `reelforge.db` in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         Self::open_with_busy_timeout(dir, Duration::from_secs(2))
@@ -172,6 +312,7 @@ impl LocalStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        migrate(&conn)?;
         let alive = Arc::new(());
         checkpoint_in_background(&path, Arc::downgrade(&alive));
         Ok(Self {
@@ -214,15 +355,18 @@ impl AccountStore for LocalStore {
     async fn create_account(&self, a: &Account) -> StoreResult<()> {
         self.conn()
             .execute(
-                "INSERT INTO accounts (id, name, plan, videos_per_month, webhook_secret, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO accounts (id, name, plan, videos_per_month, webhook_secret, created_at,
+                        previous_webhook_secret, previous_webhook_secret_expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     a.id,
                     a.name,
                     a.plan.as_str(),
                     a.videos_per_month,
                     a.webhook_secret,
-                    a.created_at.to_rfc3339()
+                    a.created_at.to_rfc3339(),
+                    a.previous_webhook_secret,
+                    a.previous_webhook_secret_expires_at.map(|t| t.to_rfc3339()),
                 ],
             )
             .map_err(db_err)?;
@@ -233,7 +377,8 @@ impl AccountStore for LocalStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, name, plan, videos_per_month, webhook_secret, created_at
+                "SELECT id, name, plan, videos_per_month, webhook_secret, created_at,
+                        previous_webhook_secret, previous_webhook_secret_expires_at
                  FROM accounts WHERE id = ?1",
             )
             .map_err(db_err)?;
@@ -246,21 +391,51 @@ impl AccountStore for LocalStore {
                     r.get::<_, Option<u32>>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })
             .optional()
             .map_err(db_err)?;
-        row.map(|(id, name, plan, vpm, secret, created)| {
-            Ok(Account {
-                id,
-                name,
-                plan: parse_plan(&plan)?,
-                videos_per_month: vpm,
-                webhook_secret: secret,
-                created_at: parse_time(&created)?,
-            })
-        })
+        row.map(
+            |(id, name, plan, vpm, secret, created, previous, previous_until)| {
+                Ok(Account {
+                    id,
+                    name,
+                    plan: parse_plan(&plan)?,
+                    videos_per_month: vpm,
+                    webhook_secret: secret,
+                    previous_webhook_secret: previous,
+                    previous_webhook_secret_expires_at: previous_until
+                        .as_deref()
+                        .map(parse_time)
+                        .transpose()?,
+                    created_at: parse_time(&created)?,
+                })
+            },
+        )
         .transpose()
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        new_secret: &str,
+        previous_until: DateTime<Utc>,
+    ) -> StoreResult<Account> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE accounts SET previous_webhook_secret = webhook_secret,
+                        previous_webhook_secret_expires_at = ?3, webhook_secret = ?2
+                 WHERE id = ?1",
+                params![id, new_secret, previous_until.to_rfc3339()],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get_account(id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn set_plan(
@@ -499,6 +674,67 @@ impl CampaignStore for LocalStore {
         Ok(CreateOutcome::Created)
     }
 
+    async fn commit_transition(
+        &self,
+        next: &Campaign,
+        expected: CampaignStatus,
+        refund: u32,
+        event: Option<&WebhookEvent>,
+    ) -> StoreResult<TransitionOutcome> {
+        let doc = serde_json::to_string(next).map_err(json_err)?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE campaigns SET status = ?2, doc = ?3 WHERE id = ?1 AND status = ?4",
+                params![
+                    next.id.to_string(),
+                    next.status.as_str(),
+                    doc,
+                    expected.as_str()
+                ],
+            )
+            .map_err(db_err)?;
+        if changed == 0 {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT doc FROM campaigns WHERE id = ?1",
+                    [next.id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let current = current.ok_or(StoreError::NotFound)?;
+            return Ok(TransitionOutcome::Stale(Box::new(
+                serde_json::from_str(&current).map_err(json_err)?,
+            )));
+        }
+        if refund > 0 {
+            tx.execute(
+                "UPDATE quota SET used = MAX(used - ?3, 0) WHERE account_id = ?1 AND period = ?2",
+                params![next.account_id, next.quota_period, refund],
+            )
+            .map_err(db_err)?;
+        }
+        if let Some(event) = event {
+            tx.execute(
+                "INSERT INTO webhook_events (id, campaign_id, doc, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    event.id,
+                    event.campaign_id.to_string(),
+                    serde_json::to_string(event).map_err(json_err)?,
+                    event.created_at_ms
+                ],
+            )
+            .map_err(db_err)?;
+            insert_message(&tx, &StageMessage::webhook(event.campaign_id, &event.id), 0)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(TransitionOutcome::Applied)
+    }
+
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
         let conn = self.conn();
         let mut stmt = conn
@@ -591,15 +827,111 @@ impl WindowCounters for LocalStore {
 
 #[async_trait]
 impl StageQueue for LocalStore {
-    async fn send(&self, message: &StageMessage) -> StoreResult<()> {
-        let body = serde_json::to_string(message).map_err(json_err)?;
-        let now = Utc::now().timestamp_millis();
-        self.conn()
-            .execute(
-                "INSERT INTO queue (stage, body, visible_at_ms) VALUES (?1, ?2, ?3)",
-                params![message.stage, body, now],
+    async fn send(&self, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {
+        insert_message(&self.conn(), message, delay_secs.min(900))
+    }
+}
+
+#[async_trait]
+impl WebhookStore for LocalStore {
+    async fn get_event(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        event_doc(&self.conn(), campaign_id, event_id)
+    }
+
+    async fn list_events(&self, campaign_id: Uuid) -> StoreResult<Vec<WebhookEvent>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT doc FROM webhook_events WHERE campaign_id = ?1 ORDER BY created_at_ms, id",
             )
             .map_err(db_err)?;
-        Ok(())
+        let docs: Vec<String> = stmt
+            .query_map([campaign_id.to_string()], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(json_err))
+            .collect()
+    }
+
+    async fn claim_attempt(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let Some(mut event) = event_doc(&tx, campaign_id, event_id)? else {
+            return Ok(None);
+        };
+        let claimable = event.state == DeliveryState::Pending
+            && event.attempts.len() as u32 + 1 == attempt.number
+            && attempt.number <= event.attempt_budget;
+        if !claimable {
+            return Ok(None);
+        }
+        event.attempts.push(attempt.clone());
+        save_event(&tx, &event)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Some(event))
+    }
+
+    async fn finish_attempt(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
+        state: DeliveryState,
+        next_attempt_at_ms: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut event = event_doc(&tx, campaign_id, event_id)?.ok_or(StoreError::NotFound)?;
+        let Some(slot) = event
+            .attempts
+            .iter_mut()
+            .find(|a| a.number == attempt.number)
+        else {
+            return Err(StoreError::NotFound);
+        };
+        *slot = attempt.clone();
+        event.state = state;
+        event.next_attempt_at_ms = next_attempt_at_ms;
+        save_event(&tx, &event)?;
+        tx.commit().map_err(db_err)
+    }
+
+    async fn reopen_event(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+        extra: u32,
+        now_ms: i64,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut event = event_doc(&tx, campaign_id, event_id)?.ok_or(StoreError::NotFound)?;
+        if event.state == DeliveryState::Pending {
+            return Ok(None);
+        }
+        event.state = DeliveryState::Pending;
+        event.attempt_budget = event.attempts.len() as u32 + extra;
+        event.next_attempt_at_ms = now_ms;
+        save_event(&tx, &event)?;
+        insert_message(&tx, &StageMessage::webhook(campaign_id, event_id), 0)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Some(event))
     }
 }

@@ -1,0 +1,98 @@
+//! The local stand-in for SQS + Lambda event sources: workers inside `reelforge serve`
+//! take messages from the SQLite queue, run `pipeline::process`, and delete, delay or
+//! (after `MAX_RECEIVES`) dead-letter them. A message whose worker dies is not lost: it
+//! becomes visible again when its visibility timeout passes.
+
+use super::{dead_letter, process, Next};
+use crate::api::App;
+use crate::backend::local::LocalStore;
+use crate::model::{STAGE_COLLECT, STAGE_WEBHOOK};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Receives before a message is dead-lettered (the SAM template uses the same figure).
+pub const MAX_RECEIVES: u32 = 5;
+/// How long a received message stays hidden while its worker runs.
+pub const VISIBILITY_MS: i64 = 60_000;
+/// Longest idle wait before a worker looks at the queue again (delayed messages).
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+pub struct WorkerSet {
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl WorkerSet {
+    /// Starts `stage_workers` for pipeline stages and `webhook_workers` for deliveries
+    /// (kept apart so a slow receiver never holds up a render).
+    pub fn start(
+        app: Arc<App>,
+        store: Arc<LocalStore>,
+        stage_workers: usize,
+        webhook_workers: usize,
+    ) -> WorkerSet {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let pools: [(&'static [&'static str], usize); 2] = [
+            (&[STAGE_COLLECT], stage_workers),
+            (&[STAGE_WEBHOOK], webhook_workers),
+        ];
+        for (stages, count) in pools {
+            for _ in 0..count {
+                tasks.spawn(run(app.clone(), store.clone(), stages, stopped.clone()));
+            }
+        }
+        WorkerSet { stop, tasks }
+    }
+
+    /// Asks every worker to stop after its current message and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn run(
+    app: Arc<App>,
+    store: Arc<LocalStore>,
+    stages: &'static [&'static str],
+    mut stopped: watch::Receiver<bool>,
+) {
+    while !*stopped.borrow() {
+        let received = match store.receive(stages, VISIBILITY_MS) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "queue receive failed");
+                None
+            }
+        };
+        let Some(received) = received else {
+            let _ = tokio::time::timeout(IDLE_POLL, stopped.changed()).await;
+            continue;
+        };
+        let message = received.message.clone();
+        if received.receives > MAX_RECEIVES {
+            if let Err(e) = dead_letter(&app, &message).await {
+                tracing::error!(error = %e, "dead-letter handling failed; will retry");
+                continue;
+            }
+            let _ = store.ack(received.id);
+            continue;
+        }
+        match process(&app, &message).await {
+            Ok(Next::Done) => {
+                let _ = store.ack(received.id);
+            }
+            Ok(Next::RetryIn(secs)) => {
+                if app.ports.queue.send(&message, secs).await.is_ok() {
+                    let _ = store.ack(received.id);
+                }
+            }
+            Err(e) => {
+                // Left in the queue: it comes back after the visibility timeout.
+                tracing::warn!(error = %e, stage = %message.stage, receives = received.receives, "stage failed; will retry");
+            }
+        }
+    }
+}
