@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
-use support::receiver::{Receiver, Received, Reply};
+use support::receiver::{Received, Receiver, Reply};
 use support::Server;
 
 /// A page address nothing listens on: the collect stage fails fast (connection refused).
@@ -35,7 +35,11 @@ fn assert_signed(r: &Received, secret: &str, clipus_header: &str) {
     let ts = &r.headers["x-clipus-timestamp"];
     let mut msg = format!("{ts}.{id}.").into_bytes();
     msg.extend_from_slice(&r.body);
-    assert_eq!(r.headers[clipus_header], hmac_hex(secret.as_bytes(), &msg), "{clipus_header}");
+    assert_eq!(
+        r.headers[clipus_header],
+        hmac_hex(secret.as_bytes(), &msg),
+        "{clipus_header}"
+    );
     assert_eq!(r.headers["x-clipus-signature-alg"], "HMAC-SHA256");
     // Standard Webhooks: keyed by the base64 part of the secret, "{id}.{ts}.{body}".
     assert_eq!(&r.headers["webhook-id"], id);
@@ -47,7 +51,9 @@ fn assert_signed(r: &Received, secret: &str, clipus_header: &str) {
     std_msg.extend_from_slice(&r.body);
     let expected = format!("v1,{}", hmac_b64(&key, &std_msg));
     assert!(
-        r.headers["webhook-signature"].split(' ').any(|s| s == expected),
+        r.headers["webhook-signature"]
+            .split(' ')
+            .any(|s| s == expected),
         "{} lacks {expected}",
         r.headers["webhook-signature"]
     );
@@ -63,22 +69,41 @@ struct Setup {
 fn setup(delays: &str) -> Setup {
     let server = Server::start(&["--allow-private-targets", "--webhook-retry-delays", delays]);
     let acct = server
-        .cli(&["accounts", "create", "--name", "Hooks", "--plan", "enterprise", "--videos-per-month", "1"])
+        .cli(&[
+            "accounts",
+            "create",
+            "--name",
+            "Hooks",
+            "--plan",
+            "enterprise",
+            "--videos-per-month",
+            "1",
+        ])
         .unwrap();
     let account = acct["account_id"].as_str().unwrap().to_string();
     let secret = acct["webhook_secret"].as_str().unwrap().to_string();
-    let key = server.cli(&["keys", "create", "--account", &account]).unwrap()["key"]
+    let key = server
+        .cli(&["keys", "create", "--account", &account])
+        .unwrap()["key"]
         .as_str()
         .unwrap()
         .to_string();
-    Setup { server, key, secret, account }
+    Setup {
+        server,
+        key,
+        secret,
+        account,
+    }
 }
 
 async fn create_failing_campaign(s: &Setup, hook: &str) -> String {
     let r = s
         .server
         .client()
-        .create(&s.key, &json!({"url": DEAD_PAGE, "languages": ["en"], "webhook_url": hook}))
+        .create(
+            &s.key,
+            &json!({"url": DEAD_PAGE, "languages": ["en"], "webhook_url": hook}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     r.json()["campaign_id"].as_str().unwrap().to_string()
@@ -88,7 +113,10 @@ async fn deliveries(s: &Setup, id: &str) -> Value {
     let r = s
         .server
         .client()
-        .get(&format!("/api/v1/campaigns/{id}/webhook-deliveries"), Some(&s.key))
+        .get(
+            &format!("/api/v1/campaigns/{id}/webhook-deliveries"),
+            Some(&s.key),
+        )
         .await;
     assert_eq!(r.status, 200);
     r.json()
@@ -103,7 +131,10 @@ async fn settled(s: &Setup, id: &str) -> Value {
         if !state.is_null() && state != "pending" {
             return d;
         }
-        assert!(std::time::Instant::now() < deadline, "delivery never settled: {d}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery never settled: {d}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -111,7 +142,12 @@ async fn settled(s: &Setup, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_campaign_notifies_with_retries_one_event_id_and_valid_signatures() {
     let s = setup("1,1");
-    let mut rx = Receiver::start(vec![Reply::Status(500), Reply::Status(500), Reply::Status(200)]).await;
+    let mut rx = Receiver::start(vec![
+        Reply::Status(500),
+        Reply::Status(500),
+        Reply::Status(200),
+    ])
+    .await;
     let id = create_failing_campaign(&s, &rx.url()).await;
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -120,7 +156,10 @@ async fn failed_campaign_notifies_with_retries_one_event_id_and_valid_signatures
     let d = settled(&s, &id).await;
     assert!(rx.try_next().is_none(), "a fourth request arrived");
 
-    let ids: std::collections::HashSet<_> = got.iter().map(|r| r.headers["x-clipus-event-id"].clone()).collect();
+    let ids: std::collections::HashSet<_> = got
+        .iter()
+        .map(|r| r.headers["x-clipus-event-id"].clone())
+        .collect();
     assert_eq!(ids.len(), 1, "one event id across retries");
     for r in &got {
         assert_signed(r, &s.secret, "x-clipus-signature");
@@ -136,22 +175,54 @@ async fn failed_campaign_notifies_with_retries_one_event_id_and_valid_signatures
 
     let log = &d["deliveries"][0];
     assert_eq!(log["state"], "delivered");
-    assert_eq!(log["event_id"].as_str().unwrap(), ids.iter().next().unwrap());
-    let codes: Vec<_> = log["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(
+        log["event_id"].as_str().unwrap(),
+        ids.iter().next().unwrap()
+    );
+    let codes: Vec<_> = log["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
     assert_eq!(codes, vec![json!(500), json!(500), json!(200)]);
 
     // The campaign reports its failure, and its unproduced video went back to the quota
     // (the account's whole monthly quota is one video).
-    let c = s.server.client().get(&format!("/api/v1/campaigns/{id}"), Some(&s.key)).await.json();
+    let c = s
+        .server
+        .client()
+        .get(&format!("/api/v1/campaigns/{id}"), Some(&s.key))
+        .await
+        .json();
     assert_eq!(c["status"], "failed");
     assert_eq!(c["failed_stage"], "collecting");
-    assert!(c["error"].as_str().unwrap().contains("could not be reached"), "{c}");
-    let again = s.server.client().create(&s.key, &json!({"url": "https://93.184.216.34/", "languages": ["en"]})).await;
-    assert_eq!(again.status, 201, "refunded video is available: {:?}", again.json());
+    assert!(
+        c["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{c}"
+    );
+    let again = s
+        .server
+        .client()
+        .create(
+            &s.key,
+            &json!({"url": "https://93.184.216.34/", "languages": ["en"]}),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        201,
+        "refunded video is available: {:?}",
+        again.json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn always_failing_receiver_sees_exactly_three_attempts_then_redelivery_resends_the_same_event() {
+async fn always_failing_receiver_sees_exactly_three_attempts_then_redelivery_resends_the_same_event(
+) {
     let s = setup("1,1");
     let mut rx = Receiver::start(vec![Reply::Status(500)]).await;
     let id = create_failing_campaign(&s, &rx.url()).await;
@@ -178,7 +249,10 @@ async fn always_failing_receiver_sees_exactly_three_attempts_then_redelivery_res
         .await;
     assert_eq!(r.status, 202, "{:?}", r.json());
     let resent = rx.next(WAIT).await.expect("redelivered");
-    assert_eq!(resent.headers["x-clipus-event-id"], first[0].headers["x-clipus-event-id"]);
+    assert_eq!(
+        resent.headers["x-clipus-event-id"],
+        first[0].headers["x-clipus-event-id"]
+    );
     assert_eq!(resent.body, first[0].body);
 }
 
@@ -204,13 +278,22 @@ async fn a_receiver_that_hangs_past_ten_seconds_is_a_failed_attempt() {
     let mut rx = Receiver::start(vec![Reply::Hang, Reply::Status(204)]).await;
     let id = create_failing_campaign(&s, &rx.url()).await;
     let first = rx.next(WAIT).await.expect("first attempt");
-    let second = rx.next(WAIT).await.expect("second attempt after the timeout");
-    assert_eq!(first.headers["x-clipus-event-id"], second.headers["x-clipus-event-id"]);
+    let second = rx
+        .next(WAIT)
+        .await
+        .expect("second attempt after the timeout");
+    assert_eq!(
+        first.headers["x-clipus-event-id"],
+        second.headers["x-clipus-event-id"]
+    );
     let d = settled(&s, &id).await;
     let attempts = d["deliveries"][0]["attempts"].as_array().unwrap().clone();
     assert_eq!(d["deliveries"][0]["state"], "delivered");
     assert_eq!(attempts.len(), 2);
-    assert!(attempts[0]["error"].as_str().unwrap().contains("timeout"), "{attempts:?}");
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("timeout"),
+        "{attempts:?}"
+    );
     assert!(attempts[0]["latency_ms"].as_u64().unwrap() >= 10_000);
     assert_eq!(attempts[1]["status_code"], 204);
 }
@@ -218,7 +301,10 @@ async fn a_receiver_that_hangs_past_ten_seconds_is_a_failed_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_secret_signs_beside_the_old_one() {
     let s = setup("1,1");
-    let rotated = s.server.cli(&["accounts", "rotate-webhook-secret", "--account", &s.account]).unwrap();
+    let rotated = s
+        .server
+        .cli(&["accounts", "rotate-webhook-secret", "--account", &s.account])
+        .unwrap();
     let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
     assert_ne!(new_secret, s.secret);
     assert!(rotated["previous_secret_valid_until"].is_string());
@@ -238,20 +324,34 @@ async fn delivery_log_and_redelivery_are_per_account_and_rate_limited_like_creat
     // Another account's key gets the same 404 as for an unknown id.
     let (_, growth) = s.server.account("growth", &[]);
     let c = s.server.client();
-    let r = c.get(&format!("/api/v1/campaigns/{id}/webhook-deliveries"), Some(&growth)).await;
+    let r = c
+        .get(
+            &format!("/api/v1/campaigns/{id}/webhook-deliveries"),
+            Some(&growth),
+        )
+        .await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json(), json!({"success": false, "error": "Campaign not found"}));
+    assert_eq!(
+        r.json(),
+        json!({"success": false, "error": "Campaign not found"})
+    );
     // A campaign without webhook_url has nothing to redeliver: 409.
-    let plain = c.create(&growth, &json!({"url": DEAD_PAGE, "languages": ["en"]})).await;
+    let plain = c
+        .create(&growth, &json!({"url": DEAD_PAGE, "languages": ["en"]}))
+        .await;
     let plain_id = plain.json()["campaign_id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/campaigns/{plain_id}/webhook-deliveries/redeliver");
     // Growth creates 10 per minute; the create above took one slot, so nine redeliveries
     // are admitted (and refused with 409), and the tenth is limited like a create.
     for i in 0..9 {
-        let r = c.request("POST", &path, &[("X-API-Key", &growth)], Some(b"")).await;
+        let r = c
+            .request("POST", &path, &[("X-API-Key", &growth)], Some(b""))
+            .await;
         assert_eq!(r.status, 409, "redelivery {i}: {:?}", r.json());
     }
-    let r = c.request("POST", &path, &[("X-API-Key", &growth)], Some(b"")).await;
+    let r = c
+        .request("POST", &path, &[("X-API-Key", &growth)], Some(b""))
+        .await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
     assert_eq!(r.header("x-ratelimit-plan"), Some("growth"));

@@ -144,15 +144,20 @@ impl From<StoreError> for Failure {
     }
 }
 
-async fn ports(args: &StoreArgs) -> Result<(Ports, Option<Arc<AwsStore>>), Failure> {
+enum Store {
+    Local(Arc<LocalStore>),
+    Aws(Arc<AwsStore>),
+}
+
+async fn open_store(args: &StoreArgs) -> Result<(Ports, Store), Failure> {
     Ok(match args.backend {
-        Backend::Local => (
-            Ports::from_store(Arc::new(LocalStore::open(&args.data)?)),
-            None,
-        ),
+        Backend::Local => {
+            let store = Arc::new(LocalStore::open(&args.data)?);
+            (Ports::from_store(store.clone()), Store::Local(store))
+        }
         Backend::Aws => {
             let store = Arc::new(AwsStore::from_env().await);
-            (Ports::from_store(store.clone()), Some(store))
+            (Ports::from_store(store.clone()), Store::Aws(store))
         }
     })
 }
@@ -178,7 +183,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             allow_private_targets,
             webhook_retry_delays,
         } => {
-            let Store::Local(local) = store else {
+            let Store::Local(local_store) = store else {
                 return Err(Failure("serve runs on the local backend only".into()));
             };
             if webhook_retry_delays.is_empty() || webhook_retry_delays.iter().any(|&d| d > 900) {
@@ -201,7 +206,8 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
                 "{}",
                 json!({"listening": local.to_string(), "url": format!("http://{local}"), "data": cli.store.data})
             );
-            let workers = reelforge::pipeline::worker::WorkerSet::start(app.clone(), local, 2, 4);
+            let workers =
+                reelforge::pipeline::worker::WorkerSet::start(app.clone(), local_store, 2, 4);
             let served = reelforge::server::serve(app, listener, shutdown_signal()).await;
             workers.shutdown().await;
             served.map_err(|e| Failure(e.to_string()))?;
@@ -260,6 +266,15 @@ async fn account_command(
                 "plan": a.plan,
                 "videos_per_month": a.videos_quota(),
                 "created_at": a.created_at,
+            }))
+        }
+        AccountsCommand::RotateWebhookSecret { account } => {
+            let a =
+                reelforge::admin::rotate_webhook_secret(&*ports.accounts, clock, &account).await?;
+            Ok(json!({
+                "account_id": a.id,
+                "webhook_secret": a.webhook_secret,
+                "previous_secret_valid_until": a.previous_webhook_secret_expires_at,
             }))
         }
         AccountsCommand::SetPlan {

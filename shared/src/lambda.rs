@@ -3,6 +3,9 @@
 use crate::api::Ports;
 use crate::api::{handle, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::backend::aws::AwsStore;
+use crate::model::StageMessage;
+use crate::pipeline::{self, Next};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
 pub use lambda_http::Error;
@@ -53,5 +56,48 @@ pub async fn run_api(app: Arc<App>) -> Result<(), Error> {
         let app = app.clone();
         async move { Ok::<_, Error>(to_lambda_response(handle(&app, to_api_request(req)).await)) }
     }))
+    .await
+}
+
+/// Runs one SQS batch through the pipeline. Failed records are reported individually
+/// (`ReportBatchItemFailures`), so only they come back; after the queue's
+/// `maxReceiveCount` SQS moves them to the dead-letter queue.
+pub async fn handle_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let message: Option<StageMessage> = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        let Some(message) = message else {
+            // Unreadable: let it go to the dead-letter queue for a person to look at.
+            tracing::error!(message_id = %id, "unreadable stage message");
+            response.add_failure(id);
+            continue;
+        };
+        let ok = match pipeline::process(app, &message).await {
+            Ok(Next::Done) => true,
+            Ok(Next::RetryIn(secs)) => app.ports.queue.send(&message, secs).await.is_ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, stage = %message.stage, campaign_id = %message.campaign_id, "stage failed; SQS will retry");
+                false
+            }
+        };
+        if !ok {
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+/// Runs a queue consumer function until the runtime stops.
+pub async fn run_sqs(app: Arc<App>) -> Result<(), Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            async move { Ok::<_, Error>(handle_sqs_batch(&app, event.payload).await) }
+        },
+    ))
     .await
 }

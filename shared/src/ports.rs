@@ -94,9 +94,18 @@ pub trait CampaignStore: Send + Sync {
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32>;
     /// One atomic step of the status machine: replaces the campaign with `next` only if
     /// its stored status is still `expected`; gives `refund` videos back to the quota of
-    /// `next.quota_period`; stores `event` (the terminal notification) when given; and,
-    /// with the event, hands its first delivery to the queue (locally in the same
-    /// transaction; on AWS the caller sends it after, and re-sends on a retry).
+    /// `next.quota_period` (never taking it below zero); and stores `event` (the terminal
+    /// notification) when given. Either all of that is written or none of it: `Stale`
+    /// (carrying the stored campaign) and `Err` write nothing — except as below.
+    /// `NotFound`: there is no such campaign.
+    ///
+    /// When the transition is applied with an event, the store itself hands the event's
+    /// first delivery (`StageMessage::webhook`) to the stage queue. The local backend
+    /// queues it in the same transaction. On AWS the SQS send follows the committed write;
+    /// if that send fails the call returns `Unavailable` although the transition (and
+    /// event) are committed, and the caller's retry — which then gets `Stale` with a
+    /// terminal campaign — must re-queue the events that never started (see
+    /// `pipeline::advance`). A duplicated message is harmless: attempts are claimed.
     async fn commit_transition(
         &self,
         next: &Campaign,
@@ -116,8 +125,11 @@ pub enum TransitionOutcome {
 /// Terminal-transition events and their delivery attempts.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    async fn get_event(&self, campaign_id: Uuid, event_id: &str)
-        -> StoreResult<Option<WebhookEvent>>;
+    async fn get_event(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+    ) -> StoreResult<Option<WebhookEvent>>;
     /// The campaign's events, oldest first.
     async fn list_events(&self, campaign_id: Uuid) -> StoreResult<Vec<WebhookEvent>>;
     /// Records attempt `attempt.number` as started, only if the event is pending, has

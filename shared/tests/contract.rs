@@ -14,23 +14,87 @@ use reelforge::backend::aws::AwsStore;
 use reelforge::backend::local::LocalStore;
 use reelforge::limiter::{decide, Decision};
 use reelforge::model::{
-    Account, ApiKeyRecord, Campaign, CampaignStatus, IdempotencyRecord, Language, Platform,
-    Principal, QuotaReservation, StageMessage, Video, VideoStatus, SCOPE_CAMPAIGNS_CREATE,
+    Account, ApiKeyRecord, Campaign, CampaignStatus, DeliveryAttempt, DeliveryState,
+    IdempotencyRecord, Language, Platform, Principal, QuotaReservation, StageMessage, Video,
+    VideoStatus, WebhookEvent, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT, STAGE_WEBHOOK,
+    WEBHOOK_ATTEMPTS,
 };
 use reelforge::plans::Plan;
 use reelforge::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, WindowCounters,
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError,
+    TransitionOutcome, WebhookStore, WindowCounters,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Everything a backend provides.
-trait Store: AccountStore + KeyStore + CampaignStore + WindowCounters + StageQueue + 'static {}
-impl<T: AccountStore + KeyStore + CampaignStore + WindowCounters + StageQueue + 'static> Store
-    for T
+/// Everything a backend provides, and a way for the checks to see its queue.
+trait Store:
+    AccountStore + KeyStore + CampaignStore + WebhookStore + WindowCounters + StageQueue + Queued
 {
+}
+impl<T> Store for T where
+    T: AccountStore
+        + KeyStore
+        + CampaignStore
+        + WebhookStore
+        + WindowCounters
+        + StageQueue
+        + Queued
+{
+}
+
+/// The checks' view of the stage queue.
+#[async_trait::async_trait]
+trait Queued: Send + Sync + 'static {
+    /// Removes and returns every message that is visible now, oldest first.
+    async fn take_queued(&self) -> Vec<StageMessage>;
+}
+
+#[async_trait::async_trait]
+impl Queued for LocalStore {
+    async fn take_queued(&self) -> Vec<StageMessage> {
+        let mut taken = Vec::new();
+        while let Some(received) = self
+            .receive(&[STAGE_COLLECT, STAGE_WEBHOOK], 60_000)
+            .expect("receive")
+        {
+            self.ack(received.id).expect("ack");
+            taken.push(received.message);
+        }
+        taken
+    }
+}
+
+#[async_trait::async_trait]
+impl Queued for AwsStore {
+    async fn take_queued(&self) -> Vec<StageMessage> {
+        let sqs = self.sqs_client();
+        let queue_url = &self.names().queue_url;
+        let mut taken = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive from SQS");
+            if received.messages().is_empty() {
+                return taken;
+            }
+            for message in received.messages() {
+                taken.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("delete from SQS");
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -96,6 +160,13 @@ on_both_backends! {
     window_decisions_match_decide => local_window_decisions_match_decide, aws_window_decisions_match_decide;
     window_random_traces => local_window_random_traces, aws_window_random_traces;
     queue_send => local_queue_send, aws_queue_send;
+    transition_only_from_expected_status => local_transition_only_from_expected_status, aws_transition_only_from_expected_status;
+    failure_refunds_exactly_once => local_failure_refunds_exactly_once, aws_failure_refunds_exactly_once;
+    refund_never_goes_below_zero => local_refund_never_goes_below_zero, aws_refund_never_goes_below_zero;
+    terminal_transition_stores_and_queues_its_event => local_terminal_transition_stores_and_queues_its_event, aws_terminal_transition_stores_and_queues_its_event;
+    delivery_attempts_are_claimed_once => local_delivery_attempts_are_claimed_once, aws_delivery_attempts_are_claimed_once;
+    reopen_gives_a_new_budget => local_reopen_gives_a_new_budget, aws_reopen_gives_a_new_budget;
+    webhook_secret_rotation => local_webhook_secret_rotation, aws_webhook_secret_rotation;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -824,6 +895,584 @@ async fn aws_window_shared_between_handles() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Status transitions, webhook events and their delivery attempts
+
+/// A stored campaign of `videos` videos, reserved against its quota period.
+async fn stored_campaign<S: Store>(store: &S, account_id: &str, videos: u32) -> Campaign {
+    let campaign = campaign(account_id, videos);
+    let reservation = reservation(account_id, &campaign.quota_period, videos, 100);
+    let outcome = store
+        .create_campaign(&campaign, &reservation, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, CreateOutcome::Created);
+    campaign
+}
+
+/// `campaign` as it is after moving to `status` at `ms`.
+fn moved(campaign: &Campaign, status: CampaignStatus, ms: i64) -> Campaign {
+    let mut next = campaign.clone();
+    next.status = status;
+    next.updated_at = at_ms(ms);
+    next
+}
+
+/// `campaign` failed at `ms`, with its first `ready` videos produced.
+fn failed(campaign: &Campaign, ready: usize, ms: i64) -> Campaign {
+    let mut next = moved(campaign, CampaignStatus::Failed, ms);
+    next.error = Some("The page could not be captured".to_string());
+    next.failed_stage = Some(campaign.status.as_str().to_string());
+    for (i, video) in next.videos.iter_mut().enumerate() {
+        video.status = if i < ready {
+            VideoStatus::Ready
+        } else {
+            VideoStatus::Failed
+        };
+    }
+    next.videos_reserved = ready as u32;
+    next
+}
+
+fn event_id() -> String {
+    format!("evt_{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
+
+fn webhook_event(campaign: &Campaign, id: &str, created_ms: i64) -> WebhookEvent {
+    let event = match campaign.status {
+        CampaignStatus::Failed => "campaign.failed",
+        _ => "campaign.completed",
+    };
+    WebhookEvent {
+        id: id.to_string(),
+        campaign_id: campaign.id,
+        account_id: campaign.account_id.clone(),
+        event: event.to_string(),
+        url: campaign.webhook_url.clone().expect("webhook_url"),
+        body: format!(
+            r#"{{"event":"{event}","campaign_id":"{}","status":"{}"}}"#,
+            campaign.id, campaign.status
+        ),
+        created_at_ms: created_ms,
+        state: DeliveryState::Pending,
+        attempts: Vec::new(),
+        attempt_budget: WEBHOOK_ATTEMPTS,
+        next_attempt_at_ms: created_ms,
+    }
+}
+
+fn started(number: u32, ms: i64) -> DeliveryAttempt {
+    DeliveryAttempt {
+        number,
+        started_at_ms: ms,
+        finished: false,
+        status_code: None,
+        error: None,
+        latency_ms: None,
+    }
+}
+
+fn finished(
+    attempt: &DeliveryAttempt,
+    status_code: Option<u16>,
+    error: Option<&str>,
+) -> DeliveryAttempt {
+    DeliveryAttempt {
+        finished: true,
+        status_code,
+        error: error.map(str::to_string),
+        latency_ms: Some(42),
+        ..attempt.clone()
+    }
+}
+
+/// A campaign moved to `review` with its `campaign.completed` event (its hand-off taken
+/// off the queue).
+async fn campaign_with_event<S: Store>(store: &S) -> (Campaign, WebhookEvent) {
+    let account = new_account(store, Plan::Scale, None).await;
+    let campaign = stored_campaign(store, &account.id, 2).await;
+    let review = moved(&campaign, CampaignStatus::Review, BASE_MS + 5_000);
+    let event = webhook_event(&review, &event_id(), BASE_MS + 5_000);
+    let outcome = store
+        .commit_transition(&review, CampaignStatus::Collecting, 0, Some(&event))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TransitionOutcome::Applied);
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(review.id, &event.id)]
+    );
+    (review, event)
+}
+
+async fn transition_only_from_expected_status<S: Store>(store: Arc<S>) {
+    use CampaignStatus::*;
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&*store, &account.id, 3).await;
+    let processing = moved(&campaign, Processing, BASE_MS + 1_000);
+    assert_eq!(
+        store
+            .commit_transition(&processing, Collecting, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(processing.clone())
+    );
+
+    // The same step again (a duplicate message): stale, carrying what is stored.
+    let mut again = moved(&campaign, Processing, BASE_MS + 2_000);
+    again.title = "Written by the duplicate".to_string();
+    assert_eq!(
+        store
+            .commit_transition(&again, Collecting, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(Box::new(processing.clone()))
+    );
+    // A terminal step from the wrong status writes none of its parts either: no status,
+    // no refund, no event, nothing queued.
+    let failure = failed(&campaign, 0, BASE_MS + 3_000);
+    let event = webhook_event(&failure, &event_id(), BASE_MS + 3_000);
+    assert_eq!(
+        store
+            .commit_transition(&failure, Collecting, 3, Some(&event))
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(Box::new(processing.clone()))
+    );
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(processing.clone())
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 3);
+    assert_eq!(store.list_events(campaign.id).await.unwrap(), vec![]);
+    assert_eq!(store.get_event(campaign.id, &event.id).await.unwrap(), None);
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // Onwards from the stored status.
+    let scripting = moved(&processing, Scripting, BASE_MS + 4_000);
+    assert_eq!(
+        store
+            .commit_transition(&scripting, Processing, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(scripting)
+    );
+
+    // No such campaign: NotFound, and the conditional write does not create it.
+    let ghost = self::campaign(&account.id, 1);
+    assert!(matches!(
+        store
+            .commit_transition(&moved(&ghost, Processing, BASE_MS), Collecting, 0, None)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.get_campaign(ghost.id).await.unwrap(), None);
+}
+
+async fn failure_refunds_exactly_once<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let _other = stored_campaign(&*store, &account.id, 3).await;
+    let campaign = stored_campaign(&*store, &account.id, 4).await;
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 7);
+    let rendering = moved(&campaign, CampaignStatus::Rendering, BASE_MS + 1_000);
+    assert_eq!(
+        store
+            .commit_transition(&rendering, CampaignStatus::Collecting, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 7);
+
+    // One of four videos was produced: three go back.
+    let failure = failed(&rendering, 1, BASE_MS + 2_000);
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Rendering, 3, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 4);
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(failure.clone())
+    );
+
+    // The duplicate failure is stale and refunds nothing.
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Rendering, 3, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(Box::new(failure.clone()))
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 4);
+    assert_eq!(store.quota_used(&account.id, "2026-10").await.unwrap(), 0);
+}
+
+/// The refund is clamped at zero and never creates a quota record (only an out-of-band
+/// edit could make a refund larger than what is used; the transition still happens).
+async fn refund_never_goes_below_zero<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    // The quota record holds one video; the campaign says it reserved three.
+    let campaign = campaign(&account.id, 3);
+    let outcome = store
+        .create_campaign(
+            &campaign,
+            &reservation(&account.id, "2026-09", 1, 100),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, CreateOutcome::Created);
+    let failure = failed(&campaign, 0, BASE_MS + 1_000);
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Collecting, 3, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 0);
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(failure)
+    );
+
+    // A period with no quota record: the campaign still fails, and no record appears.
+    let mut elsewhere = self::campaign(&account.id, 2);
+    elsewhere.quota_period = "2026-11".to_string();
+    let outcome = store
+        .create_campaign(
+            &elsewhere,
+            &reservation(&account.id, "2026-09", 2, 100),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, CreateOutcome::Created);
+    let failure = failed(&elsewhere, 0, BASE_MS + 2_000);
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Collecting, 2, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(
+        store.get_campaign(elsewhere.id).await.unwrap(),
+        Some(failure)
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-11").await.unwrap(), 0);
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 2);
+}
+
+async fn terminal_transition_stores_and_queues_its_event<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&*store, &account.id, 2).await;
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // Ids that sort against creation time, so the listing order is the creation order.
+    let suffix = Uuid::new_v4().simple().to_string();
+    let review = moved(&campaign, CampaignStatus::Review, BASE_MS + 5_000);
+    let first = webhook_event(&review, &format!("evt_9{suffix}"), BASE_MS + 5_000);
+    assert_eq!(
+        store
+            .commit_transition(&review, CampaignStatus::Collecting, 0, Some(&first))
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(
+        store.get_event(campaign.id, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.list_events(campaign.id).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(campaign.id, &first.id)]
+    );
+    // Events are found under their own campaign only.
+    assert_eq!(
+        store.get_event(Uuid::new_v4(), &first.id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.list_events(Uuid::new_v4()).await.unwrap(), vec![]);
+
+    // The duplicate: stale, no second event, nothing queued.
+    let duplicate = webhook_event(&review, &event_id(), BASE_MS + 6_000);
+    assert_eq!(
+        store
+            .commit_transition(&review, CampaignStatus::Collecting, 0, Some(&duplicate))
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(Box::new(review.clone()))
+    );
+    assert_eq!(
+        store.get_event(campaign.id, &duplicate.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_events(campaign.id).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // `review` may still fail: a second event, listed after the first.
+    let failure = failed(&review, 2, BASE_MS + 7_000);
+    let second = webhook_event(&failure, &format!("evt_0{suffix}"), BASE_MS + 7_000);
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Review, 0, Some(&second))
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    assert_eq!(
+        store.list_events(campaign.id).await.unwrap(),
+        vec![first, second.clone()]
+    );
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(campaign.id, &second.id)]
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 2);
+}
+
+async fn delivery_attempts_are_claimed_once<S: Store>(store: Arc<S>) {
+    let (campaign, event) = campaign_with_event(&*store).await;
+    let (c, e) = (campaign.id, event.id.clone());
+
+    // Ten workers race for attempt 1: exactly one claims it.
+    let first = started(1, BASE_MS + 10_000);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            let (e, first) = (e.clone(), first.clone());
+            tokio::spawn(async move { store.claim_attempt(c, &e, &first).await })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in tasks {
+        if let Some(event) = task.await.unwrap().expect("claim") {
+            claimed.push(event);
+        }
+    }
+    let mut expected = event.clone();
+    expected.attempts = vec![first.clone()];
+    assert_eq!(claimed, vec![expected.clone()]);
+    assert_eq!(store.get_event(c, &e).await.unwrap(), Some(expected));
+
+    // Out of turn: attempt 3 with one made, attempt 1 again, attempt 0.
+    for number in [3, 1, 0] {
+        let attempt = started(number, BASE_MS + 11_000);
+        assert_eq!(store.claim_attempt(c, &e, &attempt).await.unwrap(), None);
+    }
+
+    // Finishing records the outcome, the state and the next time.
+    let first_done = finished(&first, Some(500), Some("HTTP 500"));
+    store
+        .finish_attempt(c, &e, &first_done, DeliveryState::Pending, BASE_MS + 40_000)
+        .await
+        .unwrap();
+    let read = store.get_event(c, &e).await.unwrap().unwrap();
+    assert_eq!(read.attempts, vec![first_done.clone()]);
+    assert_eq!(read.state, DeliveryState::Pending);
+    assert_eq!(read.next_attempt_at_ms, BASE_MS + 40_000);
+
+    // Attempts 2 and 3 use up the budget of three: a fourth is refused though pending.
+    let mut made = vec![first_done];
+    for number in 2..=3 {
+        let attempt = started(number, BASE_MS + i64::from(number) * 50_000);
+        let claimed = store.claim_attempt(c, &e, &attempt).await.unwrap().unwrap();
+        assert_eq!(claimed.attempts.len(), number as usize);
+        let done = finished(&attempt, None, Some("connection refused"));
+        store
+            .finish_attempt(c, &e, &done, DeliveryState::Pending, BASE_MS + 200_000)
+            .await
+            .unwrap();
+        made.push(done);
+    }
+    let fourth = started(4, BASE_MS + 300_000);
+    assert_eq!(store.claim_attempt(c, &e, &fourth).await.unwrap(), None);
+    // The last attempt finishes the event as failed (finishing again replaces it).
+    store
+        .finish_attempt(c, &e, &made[2], DeliveryState::Failed, BASE_MS + 300_000)
+        .await
+        .unwrap();
+    let read = store.get_event(c, &e).await.unwrap().unwrap();
+    assert_eq!(read.attempts, made);
+    assert_eq!(
+        (read.state, read.attempt_budget, read.next_attempt_at_ms),
+        (DeliveryState::Failed, 3, BASE_MS + 300_000)
+    );
+    assert_eq!(store.claim_attempt(c, &e, &fourth).await.unwrap(), None);
+
+    // Attempts and events that do not exist.
+    let never = finished(&started(7, BASE_MS), Some(200), None);
+    assert!(matches!(
+        store
+            .finish_attempt(c, &e, &never, DeliveryState::Delivered, BASE_MS)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .finish_attempt(
+                c,
+                "evt_missing",
+                &made[0],
+                DeliveryState::Delivered,
+                BASE_MS
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.claim_attempt(c, "evt_missing", &first).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_event(c, "evt_missing").await.unwrap(), None);
+    assert_eq!(
+        store.get_event(c, &e).await.unwrap().unwrap().attempts,
+        made
+    );
+    // Claims and finishes queue nothing (retries are the sender's business).
+    assert_eq!(store.take_queued().await, vec![]);
+}
+
+async fn reopen_gives_a_new_budget<S: Store>(store: Arc<S>) {
+    let (campaign, event) = campaign_with_event(&*store).await;
+    let (c, e) = (campaign.id, event.id.clone());
+
+    // Pending (its first delivery is under way): nothing to reopen.
+    assert_eq!(store.reopen_event(c, &e, 3, BASE_MS).await.unwrap(), None);
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // All three attempts fail.
+    for number in 1..=3 {
+        let attempt = started(number, BASE_MS + i64::from(number) * 1_000);
+        store.claim_attempt(c, &e, &attempt).await.unwrap().unwrap();
+        let state = if number == 3 {
+            DeliveryState::Failed
+        } else {
+            DeliveryState::Pending
+        };
+        let done = finished(&attempt, Some(503), Some("HTTP 503"));
+        store
+            .finish_attempt(c, &e, &done, state, BASE_MS + 9_000)
+            .await
+            .unwrap();
+    }
+
+    // Reopened: pending, three more attempts, due now, and its delivery queued.
+    let now = BASE_MS + 100_000;
+    let reopened = store.reopen_event(c, &e, 3, now).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            reopened.state,
+            reopened.attempt_budget,
+            reopened.next_attempt_at_ms,
+            reopened.attempts.len()
+        ),
+        (DeliveryState::Pending, 6, now, 3)
+    );
+    assert_eq!(store.get_event(c, &e).await.unwrap(), Some(reopened));
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(c, &e)]
+    );
+    // While it is pending, reopening again is refused and queues nothing.
+    assert_eq!(store.reopen_event(c, &e, 3, now + 1).await.unwrap(), None);
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // The new budget is usable; a delivered event can be reopened too.
+    let fourth = started(4, now + 1_000);
+    store.claim_attempt(c, &e, &fourth).await.unwrap().unwrap();
+    let done = finished(&fourth, Some(204), None);
+    store
+        .finish_attempt(c, &e, &done, DeliveryState::Delivered, now + 1_000)
+        .await
+        .unwrap();
+    let again = store
+        .reopen_event(c, &e, 3, now + 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.state, again.attempt_budget, again.next_attempt_at_ms),
+        (DeliveryState::Pending, 7, now + 5_000)
+    );
+    assert_eq!(again.attempts.last(), Some(&done));
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(c, &e)]
+    );
+
+    assert!(matches!(
+        store.reopen_event(c, "evt_missing", 3, now).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn webhook_secret_rotation<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Growth, None).await;
+    let until = at_ms(BASE_MS + 24 * 60 * 60 * 1000);
+    let rotated = store
+        .rotate_webhook_secret(&account.id, "whsec_next", until)
+        .await
+        .unwrap();
+    let mut expected = account.clone();
+    expected.webhook_secret = "whsec_next".to_string();
+    expected.previous_webhook_secret = Some("whsec_contract".to_string());
+    expected.previous_webhook_secret_expires_at = Some(until);
+    assert_eq!(rotated, expected);
+    let read = store.get_account(&account.id).await.unwrap().unwrap();
+    assert_eq!(read, expected);
+    let just_before = until - chrono::Duration::milliseconds(1);
+    assert_eq!(
+        read.signing_secrets(just_before),
+        vec!["whsec_next", "whsec_contract"]
+    );
+    assert_eq!(read.signing_secrets(until), vec!["whsec_next"]);
+
+    // Rotating again keeps the secret it replaces, with the new expiry.
+    let later = at_ms(BASE_MS + 48 * 60 * 60 * 1000);
+    let again = store
+        .rotate_webhook_secret(&account.id, "whsec_third", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.webhook_secret.as_str(),
+            again.previous_webhook_secret.as_deref(),
+            again.previous_webhook_secret_expires_at
+        ),
+        ("whsec_third", Some("whsec_next"), Some(later))
+    );
+    assert_eq!(store.get_account(&account.id).await.unwrap(), Some(again));
+
+    assert!(matches!(
+        store
+            .rotate_webhook_secret("acct_nobody", "whsec_x", until)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.get_account("acct_nobody").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------
 // Stage queue
 
 fn stage_message() -> StageMessage {
@@ -966,4 +1615,166 @@ async fn aws_create_path_round_trips() {
     assert_eq!(cold, 5);
     assert_eq!(warm, 5);
     assert_eq!(cold_process, 7);
+}
+
+// ---------------------------------------------------------------------------------------
+// aws only: the webhook hand-off after a committed write, and round trips per operation
+
+/// SQS cannot join a DynamoDB transaction, so the first delivery is sent after the
+/// transition commits. When that send fails, the call fails (`Unavailable`) but the
+/// write stands; the retry sees the campaign terminal, and the unstarted event is found
+/// through `list_events` to be queued again (what `pipeline::advance` does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_lost_hand_off_is_recoverable() {
+    let store = support::moto::aws_store().await;
+    let no_queue = support::moto::aws_store_with_queue(&store, "").await;
+    let account = new_account(&store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&store, &account.id, 2).await;
+    let failure = failed(&campaign, 0, BASE_MS + 1_000);
+    let event = webhook_event(&failure, &event_id(), BASE_MS + 1_000);
+
+    let result = no_queue
+        .commit_transition(&failure, CampaignStatus::Collecting, 2, Some(&event))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(failure.clone())
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 0);
+    assert_eq!(store.take_queued().await, vec![]);
+
+    // The retry: stale, refunding nothing again; the event is there, never started.
+    assert_eq!(
+        store
+            .commit_transition(&failure, CampaignStatus::Collecting, 2, Some(&event))
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(Box::new(failure.clone()))
+    );
+    assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 0);
+    let events = store.list_events(campaign.id).await.unwrap();
+    assert_eq!(events, vec![event.clone()]);
+    assert!(events[0].attempts.is_empty());
+
+    // A reopen whose hand-off fails is undone, so the event can be reopened later
+    // (a pending event without a message would never be delivered nor reopened).
+    let attempt = started(1, BASE_MS + 2_000);
+    store
+        .claim_attempt(campaign.id, &event.id, &attempt)
+        .await
+        .unwrap()
+        .unwrap();
+    let done = finished(&attempt, Some(410), Some("HTTP 410"));
+    store
+        .finish_attempt(
+            campaign.id,
+            &event.id,
+            &done,
+            DeliveryState::Failed,
+            BASE_MS + 2_000,
+        )
+        .await
+        .unwrap();
+    let before = store.get_event(campaign.id, &event.id).await.unwrap();
+    let result = no_queue
+        .reopen_event(campaign.id, &event.id, 3, BASE_MS + 3_000)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        store.get_event(campaign.id, &event.id).await.unwrap(),
+        before
+    );
+    let reopened = store
+        .reopen_event(campaign.id, &event.id, 3, BASE_MS + 4_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (reopened.state, reopened.attempt_budget),
+        (DeliveryState::Pending, 4)
+    );
+    assert_eq!(
+        store.take_queued().await,
+        vec![StageMessage::webhook(campaign.id, &event.id)]
+    );
+}
+
+/// Round trips (DynamoDB and SQS calls) of each transition and delivery operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_transition_and_delivery_round_trips() {
+    let store = support::moto::aws_store().await;
+    let account = new_account(&store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&store, &account.id, 2).await;
+    let trips = |before: u64| store.round_trips() - before;
+
+    let processing = moved(&campaign, CampaignStatus::Processing, BASE_MS + 1_000);
+    let before = store.round_trips();
+    store
+        .commit_transition(&processing, CampaignStatus::Collecting, 0, None)
+        .await
+        .unwrap();
+    let step = trips(before);
+
+    let before = store.round_trips();
+    let outcome = store
+        .commit_transition(&processing, CampaignStatus::Collecting, 0, None)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, TransitionOutcome::Stale(_)));
+    let stale = trips(before);
+
+    let failure = failed(&processing, 0, BASE_MS + 2_000);
+    let event = webhook_event(&failure, &event_id(), BASE_MS + 2_000);
+    let before = store.round_trips();
+    store
+        .commit_transition(&failure, CampaignStatus::Processing, 2, Some(&event))
+        .await
+        .unwrap();
+    let terminal = trips(before);
+
+    let (c, e) = (campaign.id, event.id.as_str());
+    let before = store.round_trips();
+    store.list_events(c).await.unwrap();
+    let list = trips(before);
+    let attempt = started(1, BASE_MS + 3_000);
+    let before = store.round_trips();
+    store.claim_attempt(c, e, &attempt).await.unwrap().unwrap();
+    let claim = trips(before);
+    let before = store.round_trips();
+    store
+        .finish_attempt(
+            c,
+            e,
+            &finished(&attempt, Some(500), None),
+            DeliveryState::Failed,
+            BASE_MS,
+        )
+        .await
+        .unwrap();
+    let finish = trips(before);
+    let before = store.round_trips();
+    store.reopen_event(c, e, 3, BASE_MS).await.unwrap().unwrap();
+    let reopen = trips(before);
+    let before = store.round_trips();
+    store
+        .rotate_webhook_secret(&account.id, "whsec_next", at_ms(BASE_MS))
+        .await
+        .unwrap();
+    let rotate = trips(before);
+
+    println!(
+        "round trips: step {step}, stale {stale}, terminal with refund and event {terminal}, \
+         list_events {list}, claim {claim}, finish {finish}, reopen {reopen}, rotate {rotate}"
+    );
+    assert_eq!(
+        (step, stale, terminal, list, claim, finish, reopen, rotate),
+        (1, 1, 2, 1, 1, 1, 3, 1)
+    );
 }

@@ -32,7 +32,9 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(script: Vec<Reply>) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = mpsc::unbounded_channel();
         let connections = Arc::new(Mutex::new(0usize));
@@ -41,11 +43,17 @@ impl Receiver {
             let mut n = 0usize;
             while let Ok((mut stream, _)) = listener.accept().await {
                 *count.lock().unwrap() += 1;
-                let reply = script.get(n).or(script.last()).copied().unwrap_or(Reply::Status(200));
+                let reply = script
+                    .get(n)
+                    .or(script.last())
+                    .copied()
+                    .unwrap_or(Reply::Status(200));
                 n += 1;
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let Some(req) = read_request(&mut stream).await else { return };
+                    let Some(req) = read_request(&mut stream).await else {
+                        return;
+                    };
                     let _ = tx.send(req);
                     let head = match reply {
                         Reply::Status(code) => format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"),
@@ -60,7 +68,11 @@ impl Receiver {
                 });
             }
         });
-        Receiver { addr, connections, rx }
+        Receiver {
+            addr,
+            connections,
+            rx,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -69,7 +81,10 @@ impl Receiver {
 
     /// The next request, waiting at most `within` for it.
     pub async fn next(&mut self, within: Duration) -> Option<Received> {
-        tokio::time::timeout(within, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub fn try_next(&mut self) -> Option<Received> {
@@ -98,7 +113,10 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Received> {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 .collect();
-            let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = stream.read(&mut chunk).await.ok()?;
                 if n == 0 {
@@ -106,7 +124,10 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Received> {
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            return Some(Received { headers, body: buf[end + 4..end + 4 + len].to_vec() });
+            return Some(Received {
+                headers,
+                body: buf[end + 4..end + 4 + len].to_vec(),
+            });
         }
     }
 }

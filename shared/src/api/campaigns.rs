@@ -4,13 +4,13 @@ use super::auth::{admit, store_failure};
 use super::{ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::clock::quota_period;
 use crate::create_body::{parse_create_body, CreateBody};
-use crate::views::campaign_json;
 use crate::limiter;
 use crate::model::{
     videos_quota, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
     StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
+use crate::views::campaign_json;
 use http::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 fn time(ms: i64) -> Value {
     Utc.timestamp_millis_opt(ms)
         .single()
-        .map_or(Value::Null, |t| json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
+        .map_or(Value::Null, |t| {
+            json!(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        })
 }
 
 fn delivery_json(e: &WebhookEvent) -> Value {

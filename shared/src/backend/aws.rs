@@ -14,6 +14,7 @@
 //! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
 //! | idempotency | `IDEMP#{account}#{key}` | `IDEMP` | the `IdempotencyRecord` fields; `ttl` = `expires_at_ms / 1000` |
 //! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, ascending, at most `limit`); `ver`: random version; `ttl` = last admission + window |
+//! | webhook event | `CAMPAIGN#{uuid}` | `EVENT#{event id}` | the `WebhookEvent` fields; `attempts` as a list of maps (attempt `n` at index `n - 1`), `state` top level |
 //!
 //! Absent optional fields are left out of items (never stored as NULL), so conditions can
 //! say `attribute_not_exists(revoked_at)`.
@@ -51,6 +52,18 @@
 //!   be missing from a listing for about a second, never from `lookup_key`).
 //! * Reads on the request path (`lookup_key`, windows, campaigns, quota, idempotency)
 //!   are strongly consistent: a revoked key is refused on its very next request.
+//! * **Status transitions are one transaction**: the campaign put conditioned on the
+//!   status it is expected to have, the refund (`used - n` on the quota item) and the
+//!   terminal event's put. A failed status condition returns the stored campaign
+//!   (`ALL_OLD`), so a duplicate message costs one round trip and writes nothing. The
+//!   event's first delivery is sent to SQS right after the transaction (SQS cannot join
+//!   it); if that send fails the call fails, and the message's retry finds the campaign
+//!   terminal and re-queues events that never started (`pipeline::advance`).
+//! * **Events live in their campaign's partition** (`sk` = `EVENT#{id}`): reading one is
+//!   a GetItem, listing a campaign's events is one Query. Claiming attempt `n` is one
+//!   conditional `list_append` (state pending, exactly `n - 1` attempts, budget left), so
+//!   of any number of concurrent claims exactly one succeeds; finishing it replaces
+//!   `attempts[n - 1]` on the condition that it holds attempt `n`.
 
 use crate::limiter::{decide, Decision};
 use crate::model::{
@@ -66,9 +79,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TimeToLiveStatus, TransactWriteItem, Update,
 };
@@ -119,6 +133,7 @@ const KEY_SK: &str = "KEY";
 const CAMPAIGN_SK: &str = "CAMPAIGN";
 const IDEMP_SK: &str = "IDEMP";
 const WINDOW_SK: &str = "WIN";
+const EVENT_SK_PREFIX: &str = "EVENT#";
 const GSI1: &str = "gsi1";
 
 fn account_pk(id: &str) -> String {
@@ -138,6 +153,9 @@ fn idempotency_pk(account_id: &str, key: &str) -> String {
 }
 fn window_pk(key: &str) -> String {
     format!("WIN#{key}")
+}
+fn event_sk(event_id: &str) -> String {
+    format!("{EVENT_SK_PREFIX}{event_id}")
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -527,6 +545,60 @@ impl AwsStore {
             .set_key(Some(primary_key(pk, sk)))
     }
 
+    /// An UpdateItem request on one item (sent by `conditional_update`).
+    fn update_item(&self, pk: String, sk: &str) -> UpdateItemFluentBuilder {
+        self.dynamo
+            .update_item()
+            .table_name(&self.names.table)
+            .set_key(Some(primary_key(pk, sk)))
+    }
+
+    /// Sends an UpdateItem: `Ok(None)` when its condition failed, otherwise the attributes
+    /// it was asked to return (empty when none).
+    async fn conditional_update(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> StoreResult<Option<Item>> {
+        self.count();
+        match request.send().await {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_err("UpdateItem", err)),
+        }
+    }
+
+    /// The refund half of a transition: gives `videos` back to the quota of the
+    /// campaign's period, on the condition that this leaves `used` at zero or above.
+    fn refund_update(&self, next: &Campaign, videos: u32) -> StoreResult<TransactWriteItem> {
+        let update = self
+            .update(quota_pk(&next.account_id), &next.quota_period)
+            .update_expression("SET #used = #used - :n")
+            .condition_expression("#used >= :n")
+            .expression_attribute_names("#used", "used")
+            .expression_attribute_values(":n", n(videos))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Queues the webhook delivery of an event whose write has already happened. Any
+    /// failure is `Unavailable`: the write stands, and the caller's retry re-sends.
+    async fn hand_off(&self, campaign_id: Uuid, event_id: &str) -> StoreResult<()> {
+        self.send(&StageMessage::webhook(campaign_id, event_id), 0)
+            .await
+            .map_err(|e| match e {
+                StoreError::Unavailable(m) => StoreError::Unavailable(m),
+                other => StoreError::Unavailable(format!("webhook hand-off: {other}")),
+            })
+    }
+
     fn key_plan_update(
         &self,
         key_hash: &str,
@@ -766,11 +838,26 @@ impl AccountStore for AwsStore {
 
     async fn rotate_webhook_secret(
         &self,
-        _id: &str,
-        _new_secret: &str,
-        _previous_until: DateTime<Utc>,
+        id: &str,
+        new_secret: &str,
+        previous_until: DateTime<Utc>,
     ) -> StoreResult<Account> {
-        Err(StoreError::Other("secret rotation: aws backend pending".into()))
+        // One atomic update: every operand of an update expression is read before any
+        // of it is applied, so `#prev` takes the secret that was current.
+        let request = self
+            .update_item(account_pk(id), ACCOUNT_SK)
+            .update_expression("SET #prev = #cur, #prev_until = :until, #cur = :new")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#prev", "previous_webhook_secret")
+            .expression_attribute_names("#prev_until", "previous_webhook_secret_expires_at")
+            .expression_attribute_names("#cur", "webhook_secret")
+            .expression_attribute_values(":until", to_value(&previous_until)?)
+            .expression_attribute_values(":new", s(new_secret))
+            .return_values(ReturnValue::AllNew);
+        match self.conditional_update(request).await? {
+            Some(item) => from_item(item),
+            None => Err(StoreError::NotFound),
+        }
     }
 }
 
@@ -1105,12 +1192,116 @@ impl CampaignStore for AwsStore {
 
     async fn commit_transition(
         &self,
-        _next: &Campaign,
-        _expected: CampaignStatus,
-        _refund: u32,
-        _event: Option<&WebhookEvent>,
+        next: &Campaign,
+        expected: CampaignStatus,
+        refund: u32,
+        event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome> {
-        Err(StoreError::Other("transitions: aws backend pending".into()))
+        let mut campaign_item = to_item(next)?;
+        campaign_item.extend(primary_key(campaign_pk(next.id), CAMPAIGN_SK));
+        let campaign_put = Put::builder()
+            .table_name(&self.names.table)
+            .set_item(Some(campaign_item))
+            .condition_expression("attribute_exists(pk) AND #status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", s(expected.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        let event_put = match event {
+            Some(event) => {
+                let mut item = to_item(event)?;
+                item.extend(primary_key(
+                    campaign_pk(event.campaign_id),
+                    &event_sk(&event.id),
+                ));
+                Some(
+                    TransactWriteItem::builder()
+                        .put(self.put(item, "attribute_not_exists(pk)")?)
+                        .build(),
+                )
+            }
+            None => None,
+        };
+
+        // The refund is clamped at zero, as the local backend's `MAX(used - n, 0)` is, and
+        // a missing quota item stays missing. In normal operation the clamp never acts:
+        // `used` includes this campaign's reservation, and a campaign is refunded once
+        // (the refund rides on the write that makes it terminal, and terminal statuses
+        // never move again), so `used >= refund`. Only an out-of-band edit of the quota
+        // item could break that; then the transition must still happen, so a failed
+        // refund condition is retried with what is left (`ALL_OLD` gives it).
+        let mut refund_now = refund;
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut items = vec![TransactWriteItem::builder()
+                .put(campaign_put.clone())
+                .build()];
+            let quota_index = (refund_now > 0).then(|| items.len());
+            if quota_index.is_some() {
+                items.push(self.refund_update(next, refund_now)?);
+            }
+            let event_index = event_put.as_ref().map(|put| {
+                items.push(put.clone());
+                items.len() - 1
+            });
+            let reasons = match self.transact(items).await {
+                Ok(()) => {
+                    if let Some(event) = event {
+                        self.hand_off(event.campaign_id, &event.id).await?;
+                    }
+                    return Ok(TransitionOutcome::Applied);
+                }
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => reasons,
+            };
+            if reason_code(&reasons, 0) == CONDITION_FAILED {
+                let current = match reasons.first().and_then(|r| r.item()) {
+                    Some(item) if !item.is_empty() => from_item(item.clone())?,
+                    // Missing, or an endpoint that does not return old items.
+                    _ => self
+                        .get_campaign(next.id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?,
+                };
+                return Ok(TransitionOutcome::Stale(Box::new(current)));
+            }
+            if let Some(index) = quota_index {
+                if reason_code(&reasons, index) == CONDITION_FAILED {
+                    let old_used = reasons
+                        .get(index)
+                        .and_then(|r| r.item())
+                        .map(|item| number::<u32>(item, "used").unwrap_or(0));
+                    let used = match old_used {
+                        Some(used) => used,
+                        None => {
+                            self.quota_used(&next.account_id, &next.quota_period)
+                                .await?
+                        }
+                    };
+                    tracing::warn!(
+                        campaign_id = %next.id,
+                        refund = refund_now,
+                        used,
+                        "refund larger than the quota used; clamping at zero"
+                    );
+                    refund_now = refund_now.min(used);
+                    continue;
+                }
+            }
+            if event_index.is_some_and(|i| reason_code(&reasons, i) == CONDITION_FAILED) {
+                return Err(StoreError::Other("event id already exists".to_string()));
+            }
+            if !is_retryable_cancellation(&reasons) {
+                return Err(StoreError::Other(format!(
+                    "commit_transition cancelled: {}",
+                    cancellation_codes(&reasons)
+                )));
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Unavailable(
+            "commit_transition: too much contention".to_string(),
+        ))
     }
 }
 
@@ -1196,41 +1387,192 @@ impl StageQueue for AwsStore {
     }
 }
 
-// TEMPORARY (being replaced in this change): webhook events on DynamoDB.
 #[async_trait]
 impl WebhookStore for AwsStore {
-    async fn get_event(&self, _c: Uuid, _e: &str) -> StoreResult<Option<WebhookEvent>> {
-        Err(StoreError::Other("webhook events: aws backend pending".into()))
+    async fn get_event(
+        &self,
+        campaign_id: Uuid,
+        event_id: &str,
+    ) -> StoreResult<Option<WebhookEvent>> {
+        self.get(campaign_pk(campaign_id), &event_sk(event_id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
-    async fn list_events(&self, _c: Uuid) -> StoreResult<Vec<WebhookEvent>> {
-        Err(StoreError::Other("webhook events: aws backend pending".into()))
+
+    async fn list_events(&self, campaign_id: Uuid) -> StoreResult<Vec<WebhookEvent>> {
+        let mut events: Vec<WebhookEvent> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(campaign_pk(campaign_id)))
+                .expression_attribute_values(":prefix", s(EVENT_SK_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                events.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        // Ids are ULIDs and the query returns them in time order already; the explicit
+        // order is the local backend's (creation time, then id), which also holds for
+        // events whose creation time came from an injected clock.
+        events.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(events)
     }
+
     async fn claim_attempt(
         &self,
-        _c: Uuid,
-        _e: &str,
-        _a: &DeliveryAttempt,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
     ) -> StoreResult<Option<WebhookEvent>> {
-        Err(StoreError::Other("webhook events: aws backend pending".into()))
+        let Some(before) = attempt.number.checked_sub(1) else {
+            return Ok(None);
+        };
+        let request = self
+            .update_item(campaign_pk(campaign_id), &event_sk(event_id))
+            .update_expression("SET #attempts = list_append(#attempts, :new)")
+            .condition_expression(
+                "attribute_exists(pk) AND #state = :pending AND size(#attempts) = :before \
+                 AND #budget >= :number",
+            )
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#budget", "attempt_budget")
+            .expression_attribute_values(":new", AttributeValue::L(vec![to_value(attempt)?]))
+            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+            .expression_attribute_values(":before", n(before))
+            .expression_attribute_values(":number", n(attempt.number))
+            .return_values(ReturnValue::AllNew);
+        self.conditional_update(request)
+            .await?
+            .map(from_item)
+            .transpose()
     }
+
     async fn finish_attempt(
         &self,
-        _c: Uuid,
-        _e: &str,
-        _a: &DeliveryAttempt,
-        _s: DeliveryState,
-        _n: i64,
+        campaign_id: Uuid,
+        event_id: &str,
+        attempt: &DeliveryAttempt,
+        state: DeliveryState,
+        next_attempt_at_ms: i64,
     ) -> StoreResult<()> {
-        Err(StoreError::Other("webhook events: aws backend pending".into()))
+        // Attempt `n` is claimed only onto `n - 1` attempts, so it sits at index `n - 1`.
+        let Some(index) = attempt.number.checked_sub(1) else {
+            return Err(StoreError::NotFound);
+        };
+        let request = self
+            .update_item(campaign_pk(campaign_id), &event_sk(event_id))
+            .update_expression(format!(
+                "SET #attempts[{index}] = :attempt, #state = :state, #next = :next"
+            ))
+            .condition_expression(format!("#attempts[{index}].#number = :number"))
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#number", "number")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#next", "next_attempt_at_ms")
+            .expression_attribute_values(":attempt", to_value(attempt)?)
+            .expression_attribute_values(":number", n(attempt.number))
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":next", n(next_attempt_at_ms));
+        match self.conditional_update(request).await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
     }
+
     async fn reopen_event(
         &self,
-        _c: Uuid,
-        _e: &str,
-        _x: u32,
-        _n: i64,
+        campaign_id: Uuid,
+        event_id: &str,
+        extra: u32,
+        now_ms: i64,
     ) -> StoreResult<Option<WebhookEvent>> {
-        Err(StoreError::Other("webhook events: aws backend pending".into()))
+        let pk = || campaign_pk(campaign_id);
+        let sk = event_sk(event_id);
+        for attempt in 0..MAX_ATTEMPTS {
+            let event = self
+                .get_event(campaign_id, event_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if event.state == DeliveryState::Pending {
+                return Ok(None);
+            }
+            // The budget counts from the attempts read; the condition on their number
+            // makes sure it is still right when the update lands.
+            let made = event.attempts.len() as u32;
+            let budget = made + extra;
+            let reopen = self
+                .update_item(pk(), &sk)
+                .update_expression("SET #state = :pending, #budget = :budget, #next = :now")
+                .condition_expression("#state <> :pending AND size(#attempts) = :made")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#budget", "attempt_budget")
+                .expression_attribute_names("#next", "next_attempt_at_ms")
+                .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+                .expression_attribute_values(":budget", n(budget))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":made", n(made))
+                .return_values(ReturnValue::AllNew);
+            let Some(item) = self.conditional_update(reopen).await? else {
+                // Changed since the read (reopened or finished by someone else): read again.
+                backoff(attempt).await;
+                continue;
+            };
+            let reopened: WebhookEvent = from_item(item)?;
+            let Err(send_error) = self.hand_off(campaign_id, event_id).await else {
+                return Ok(Some(reopened));
+            };
+            // A pending event with no message would never be delivered, and could not be
+            // reopened again (it reads as "delivery under way"). Undo the reopen unless an
+            // attempt was claimed meanwhile — then a delivery is under way after all.
+            let undo = self
+                .update_item(pk(), &sk)
+                .update_expression("SET #state = :was, #budget = :old_budget, #next = :old_next")
+                .condition_expression(
+                    "#state = :pending AND size(#attempts) = :made AND #budget = :budget",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#budget", "attempt_budget")
+                .expression_attribute_names("#next", "next_attempt_at_ms")
+                .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_values(":was", s(event.state.as_str()))
+                .expression_attribute_values(":old_budget", n(event.attempt_budget))
+                .expression_attribute_values(":old_next", n(event.next_attempt_at_ms))
+                .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+                .expression_attribute_values(":made", n(made))
+                .expression_attribute_values(":budget", n(budget));
+            return match self.conditional_update(undo).await {
+                Ok(Some(_)) => Err(send_error),
+                Ok(None) => Ok(Some(reopened)),
+                Err(undo_error) => {
+                    tracing::error!(
+                        %campaign_id,
+                        event_id,
+                        error = %undo_error,
+                        "reopened event left pending without a queued delivery"
+                    );
+                    Err(send_error)
+                }
+            };
+        }
+        Err(StoreError::Unavailable(
+            "reopen_event: too much contention".to_string(),
+        ))
     }
 }
 

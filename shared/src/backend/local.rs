@@ -199,7 +199,11 @@ fn insert_message(conn: &Connection, message: &StageMessage, delay_secs: u32) ->
     Ok(())
 }
 
-fn event_doc(conn: &Connection, campaign_id: Uuid, event_id: &str) -> StoreResult<Option<WebhookEvent>> {
+fn event_doc(
+    conn: &Connection,
+    campaign_id: Uuid,
+    event_id: &str,
+) -> StoreResult<Option<WebhookEvent>> {
     let doc: Option<String> = conn
         .prepare_cached("SELECT doc FROM webhook_events WHERE id = ?1 AND campaign_id = ?2")
         .and_then(|mut stmt| {
@@ -236,8 +240,10 @@ impl LocalStore {
                      ORDER BY visible_at_ms, id LIMIT 1",
                 )
                 .and_then(|mut stmt| {
-                    stmt.query_row(params![stage, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()
+                    stmt.query_row(params![stage, now], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
                 })
                 .map_err(db_err)?;
             if let Some(row) = row {

@@ -49,7 +49,13 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         return Ok(Next::Done);
     }
     let Ok(url) = url::Url::parse(&campaign.url) else {
-        fail(app, campaign_id, CampaignStatus::Collecting, "The page's address is not valid").await?;
+        fail(
+            app,
+            campaign_id,
+            CampaignStatus::Collecting,
+            "The page's address is not valid",
+        )
+        .await?;
         return Ok(Next::Done);
     };
     let mut headers = HeaderMap::new();
@@ -65,7 +71,15 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         max_redirects: 5,
         user_agent: "reelforge-collector/0.1",
     };
-    let outcome = net::request(Method::GET, &url, headers, bytes::Bytes::new(), &opts, &*app.resolver).await;
+    let outcome = net::request(
+        Method::GET,
+        &url,
+        headers,
+        bytes::Bytes::new(),
+        &opts,
+        &*app.resolver,
+    )
+    .await;
     let problem = match &outcome {
         Err(e) => Some(fetch_error_message(e)),
         Ok(resp) => {
@@ -99,9 +113,13 @@ mod tests {
     fn page_refusals() {
         assert_eq!(refusal(200, "text/html; charset=utf-8"), None);
         assert_eq!(refusal(200, ""), None);
-        assert!(refusal(200, "application/pdf").unwrap().contains("not HTML"));
+        assert!(refusal(200, "application/pdf")
+            .unwrap()
+            .contains("not HTML"));
         assert!(refusal(401, "text/html").unwrap().contains("sign-in"));
-        assert!(refusal(403, "text/html").unwrap().contains("blocks automated"));
+        assert!(refusal(403, "text/html")
+            .unwrap()
+            .contains("blocks automated"));
         assert!(refusal(503, "text/html").unwrap().contains("HTTP 503"));
     }
 }

@@ -154,7 +154,11 @@ pub async fn advance(
             .count() as u32;
         refund = next.videos_reserved.saturating_sub(produced);
         next.videos_reserved = produced;
-        for v in next.videos.iter_mut().filter(|v| v.status != VideoStatus::Ready) {
+        for v in next
+            .videos
+            .iter_mut()
+            .filter(|v| v.status != VideoStatus::Ready)
+        {
             v.status = VideoStatus::Failed;
         }
     }

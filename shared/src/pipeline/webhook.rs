@@ -60,7 +60,9 @@ pub fn delivery_headers(event: &WebhookEvent, secrets: &[&str], timestamp: i64) 
 
 /// Seconds to wait after failed attempt `number` of a round of three.
 fn retry_delay(app: &App, event: &WebhookEvent, number: u32) -> u32 {
-    let round_start = event.attempt_budget.saturating_sub(crate::model::WEBHOOK_ATTEMPTS);
+    let round_start = event
+        .attempt_budget
+        .saturating_sub(crate::model::WEBHOOK_ATTEMPTS);
     let index = number.saturating_sub(round_start + 1) as usize;
     let delays = &app.webhook_retry_delays;
     delays
@@ -183,7 +185,12 @@ pub async fn abandon(app: &App, campaign_id: Uuid, event_id: &str) -> Result<(),
                 error: None,
                 latency_ms: None,
             };
-            match app.ports.webhooks.claim_attempt(campaign_id, event_id, &claimed).await? {
+            match app
+                .ports
+                .webhooks
+                .claim_attempt(campaign_id, event_id, &claimed)
+                .await?
+            {
                 Some(_) => DeliveryAttempt {
                     finished: true,
                     error: Some("not attempted: delivery kept failing internally".into()),

@@ -107,10 +107,7 @@ fn standard_key(secret: &str) -> Result<Vec<u8>, SignatureError> {
 
 fn standard_mac(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
     let ts = timestamp.to_string();
-    mac_over(
-        key,
-        &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    )
+    mac_over(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body])
 }
 
 /// Standard Webhooks: `"v1," + base64(HMAC-SHA256(key = base64-decode(secret without
@@ -324,7 +321,10 @@ mod tests {
         let mut message = format!("{NOW}.{EVENT}.").into_bytes();
         message.extend_from_slice(BODY);
         // The key is the whole secret string, prefix included, NOT its base64 decoding.
-        assert_eq!(sig, hex::encode(hmac_sha256(SECRET.as_bytes(), &[&message])));
+        assert_eq!(
+            sig,
+            hex::encode(hmac_sha256(SECRET.as_bytes(), &[&message]))
+        );
         let decoded_key = BASE64.decode(&SECRET[6..]).expect("base64");
         assert_ne!(sig, hex::encode(hmac_sha256(&decoded_key, &[&message])));
         // Every input is covered.
@@ -389,13 +389,15 @@ mod tests {
 
     #[test]
     fn standard_header_lists_one_entry_per_secret_in_order() {
-        let header = standard_signature_header(&[SECRET, OLD_SECRET], EVENT, NOW, BODY)
-            .expect("sign");
+        let header =
+            standard_signature_header(&[SECRET, OLD_SECRET], EVENT, NOW, BODY).expect("sign");
         let entries: Vec<&str> = header.split(' ').collect();
         assert_eq!(
             entries,
             vec![
-                standard_signature(SECRET, EVENT, NOW, BODY).expect("sign").as_str(),
+                standard_signature(SECRET, EVENT, NOW, BODY)
+                    .expect("sign")
+                    .as_str(),
                 standard_signature(OLD_SECRET, EVENT, NOW, BODY)
                     .expect("sign")
                     .as_str(),
@@ -410,8 +412,14 @@ mod tests {
     #[test]
     fn verify_accepts_a_genuine_delivery() {
         let h = delivery(&[SECRET], NOW, BODY);
-        assert_eq!(verify_clipus(SECRET, &h, BODY, NOW, DEFAULT_TOLERANCE_SECS), Ok(()));
-        assert_eq!(verify_standard(SECRET, &h, BODY, NOW, DEFAULT_TOLERANCE_SECS), Ok(()));
+        assert_eq!(
+            verify_clipus(SECRET, &h, BODY, NOW, DEFAULT_TOLERANCE_SECS),
+            Ok(())
+        );
+        assert_eq!(
+            verify_standard(SECRET, &h, BODY, NOW, DEFAULT_TOLERANCE_SECS),
+            Ok(())
+        );
         // Uppercase hex is the same MAC.
         let mut upper = h.clone();
         let sig = clipus_signature(SECRET, NOW, EVENT, BODY).to_uppercase();
@@ -463,7 +471,12 @@ mod tests {
             );
         }
         // Garbage, truncated and foreign-version signatures.
-        for bad in ["zz", "", "abcd", &clipus_signature(SECRET, NOW, EVENT, BODY)[..62]] {
+        for bad in [
+            "zz",
+            "",
+            "abcd",
+            &clipus_signature(SECRET, NOW, EVENT, BODY)[..62],
+        ] {
             let mut changed = h.clone();
             set(&mut changed, HEADER_CLIPUS_SIGNATURE, bad);
             assert_eq!(
@@ -474,7 +487,13 @@ mod tests {
         }
         let genuine = standard_signature(SECRET, EVENT, NOW, BODY).expect("sign");
         let v2 = genuine.replacen("v1,", "v2,", 1);
-        for bad in ["v1,!!!", "v1", "", v2.as_str(), &genuine[..genuine.len() - 2]] {
+        for bad in [
+            "v1,!!!",
+            "v1",
+            "",
+            v2.as_str(),
+            &genuine[..genuine.len() - 2],
+        ] {
             let mut changed = h.clone();
             set(&mut changed, HEADER_WEBHOOK_SIGNATURE, bad);
             assert_eq!(
@@ -573,8 +592,16 @@ mod tests {
             Some(2)
         );
         for secret in [SECRET, OLD_SECRET] {
-            assert_eq!(verify_clipus(secret, &h, BODY, NOW, 300), Ok(()), "{secret}");
-            assert_eq!(verify_standard(secret, &h, BODY, NOW, 300), Ok(()), "{secret}");
+            assert_eq!(
+                verify_clipus(secret, &h, BODY, NOW, 300),
+                Ok(()),
+                "{secret}"
+            );
+            assert_eq!(
+                verify_standard(secret, &h, BODY, NOW, 300),
+                Ok(()),
+                "{secret}"
+            );
         }
         let unrelated = "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldA==";
         assert_eq!(

@@ -237,6 +237,16 @@ pub async fn aws_store_sharing(store: &AwsStore) -> AwsStore {
     store_on(&emulator_config().await, store.names().clone())
 }
 
+/// Another store on the same table whose stage queue is `queue_url` (an empty URL makes
+/// every send fail with `Unavailable`).
+pub async fn aws_store_with_queue(store: &AwsStore, queue_url: &str) -> AwsStore {
+    let names = AwsNames {
+        table: store.names().table.clone(),
+        queue_url: queue_url.to_string(),
+    };
+    store_on(&emulator_config().await, names)
+}
+
 /// A store whose endpoint is a closed loopback port: every call fails fast.
 pub async fn dead_aws_store() -> AwsStore {
     let port = free_port();
