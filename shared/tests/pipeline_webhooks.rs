@@ -315,3 +315,34 @@ async fn webhook_sender_event_delivers_and_reports_only_the_bad_record() {
     assert_eq!(stored.state, DeliveryState::Delivered);
     let _ = f.store.get_account(&f.account_id).await.unwrap();
 }
+
+#[tokio::test]
+async fn reaching_review_creates_one_completed_event_and_refunds_nothing() {
+    let f = fixture("review", TargetPolicy { allow_private: true }, None).await;
+    let mut c = campaign(&f, Uuid::new_v4(), "http://127.0.0.1:9/hook").await;
+    use CampaignStatus::*;
+    for to in [Processing, Scripting, Voiceover, Rendering, Review] {
+        let applied = pipeline::advance(&f.app, &c, to, |next| {
+            if to == Review {
+                for v in next.videos.iter_mut() {
+                    v.status = VideoStatus::Ready;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(applied, "{to}");
+        // The same step again (a duplicate message) is refused and writes nothing.
+        assert!(!pipeline::advance(&f.app, &c, to, |_| {}).await.unwrap());
+        c = f.store.get_campaign(c.id).await.unwrap().unwrap();
+        assert_eq!(c.status, to);
+    }
+    let events = f.store.list_events(c.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "campaign.completed");
+    let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+    assert_eq!(body["status"], "review");
+    assert!(body.get("error").is_none());
+    assert_eq!(body["videos"].as_array().unwrap().len(), 2);
+    assert_eq!(f.store.quota_used(&f.account_id, "2026-11").await.unwrap(), 2);
+}

@@ -1236,7 +1236,7 @@ impl CampaignStore for AwsStore {
             let mut items = vec![TransactWriteItem::builder()
                 .put(campaign_put.clone())
                 .build()];
-            let quota_index = (refund_now > 0).then(|| items.len());
+            let quota_index = (refund_now > 0).then_some(items.len());
             if quota_index.is_some() {
                 items.push(self.refund_update(next, refund_now)?);
             }
