@@ -50,3 +50,44 @@ ensure_moto() {
 summarise_cargo_test() {
   awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$1"
 }
+
+# The Lambda build tools in ./.venv: cargo-lambda (the cargo subcommand) and zig (its
+# cross-linker, from the ziglang wheel, found as `python3 -m ziglang` once .venv/bin is on
+# PATH). Both are self-contained wheels, so they sit beside moto without touching its
+# dependencies.
+ensure_cargo_lambda() {
+  ensure_python_venv
+  [ -d .venv ] || python3 -m venv .venv
+  if [ ! -x .venv/bin/cargo-lambda ] || ! .venv/bin/python3 -c 'import ziglang' 2>/dev/null; then
+    step "installing cargo-lambda and zig into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda>=1.9,<2' 'ziglang>=0.13,<0.18'
+  fi
+  export PATH="$PWD/.venv/bin:$PATH"
+}
+
+# The template checkers: cfn-lint in ./.venv (moto already depends on it) and the SAM CLI
+# in a venv of its own, ./.venv/sam: aws-sam-cli pins older boto3, botocore, click and
+# pydantic than moto's server runs on, and sharing one environment would make the
+# emulator's versions depend on which step installed last.
+ensure_cfn_tools() {
+  ensure_python_venv
+  [ -d .venv ] || python3 -m venv .venv
+  if [ ! -x .venv/bin/cfn-lint ]; then
+    step "installing cfn-lint into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.58,<2'
+  fi
+  if [ ! -x .venv/sam/bin/sam ]; then
+    step "installing the SAM CLI into .venv/sam"
+    python3 -m venv .venv/sam
+    .venv/sam/bin/pip install --quiet --disable-pip-version-check 'aws-sam-cli>=1.170,<2'
+  fi
+}
+
+# The SAM CLI with no AWS account behind it: a fixed region, no credentials or profile
+# looked up, no telemetry. `sam validate --lint` runs cfn-lint in-process and needs none.
+sam_offline() {
+  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+    .venv/sam/bin/sam "$@"
+}

@@ -47,7 +47,7 @@ fn assert_429_headers(r: &support::Response, limit: i64) {
 
 #[tokio::test]
 async fn unauthenticated_ip_layer_admits_ten_then_429_with_honest_headers() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let c = s.client();
     let first = now_ms();
     for i in 0..10 {
@@ -76,7 +76,7 @@ async fn unauthenticated_ip_layer_admits_ten_then_429_with_honest_headers() {
 
 #[tokio::test]
 async fn client_ip_is_the_connection_source_not_a_header() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let c = s.client();
     for i in 0..11 {
         let fake = format!("203.0.113.{i}");
@@ -94,7 +94,7 @@ async fn client_ip_is_the_connection_source_not_a_header() {
 
 #[tokio::test]
 async fn malformed_unknown_and_revoked_keys_are_401_and_count_as_unauthenticated() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_acct, key) = s.account("scale", &[]);
     let c = s.client();
     assert_error(
@@ -147,7 +147,7 @@ async fn malformed_unknown_and_revoked_keys_are_401_and_count_as_unauthenticated
 #[tokio::test]
 async fn all_three_key_transports_are_accepted() {
     use base64::Engine;
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("growth", &[]);
     let c = s.client();
     let basic = format!(
@@ -175,7 +175,7 @@ async fn all_three_key_transports_are_accepted() {
 
 #[tokio::test]
 async fn authenticated_ip_layer_is_120_per_minute() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("enterprise", &[]);
     let c = s.client();
     for i in 0..120 {
@@ -196,7 +196,7 @@ async fn authenticated_ip_layer_is_120_per_minute() {
 
 #[tokio::test]
 async fn account_layer_uses_the_plan_rate_and_creation_headers() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("growth", &[]);
     for i in 0..10 {
         // Spread over addresses: only the account layer can be the one that limits.
@@ -213,7 +213,7 @@ async fn account_layer_uses_the_plan_rate_and_creation_headers() {
 
 #[tokio::test]
 async fn free_and_starter_keys_get_403_on_every_route_with_plan_headers() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     for plan in ["free", "starter"] {
         let (_, key) = s.account(plan, &[]);
         let c = s.client();
@@ -234,7 +234,7 @@ async fn free_and_starter_keys_get_403_on_every_route_with_plan_headers() {
 
 #[tokio::test]
 async fn success_body_and_get_shape() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
     let r = c
@@ -296,7 +296,7 @@ async fn success_body_and_get_shape() {
 
 #[tokio::test]
 async fn not_found_is_identical_for_unknown_malformed_and_foreign_ids() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, mine) = s.account("scale", &[]);
     let (_, theirs) = s.account("scale", &[]);
     let c = s.client();
@@ -329,7 +329,7 @@ async fn not_found_is_identical_for_unknown_malformed_and_foreign_ids() {
 
 #[tokio::test]
 async fn language_and_platform_rules() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, growth) = s.account("growth", &[]);
     let (_, scale) = s.account("scale", &[]);
     let c = s.client();
@@ -386,7 +386,7 @@ async fn language_and_platform_rules() {
 
 #[tokio::test]
 async fn malformed_json_and_oversized_bodies() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
     let auth = format!("Bearer {key}");
@@ -415,7 +415,7 @@ async fn malformed_json_and_oversized_bodies() {
 
 #[tokio::test]
 async fn quota_429_reports_usage_and_failed_reservations_write_nothing() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("enterprise", &["--videos-per-month", "5"]);
     let c = s.client();
     let three = json!({"url": PAGE, "languages": ["en", "ja", "ko"]});
@@ -435,7 +435,7 @@ async fn quota_429_reports_usage_and_failed_reservations_write_nothing() {
 
 #[tokio::test]
 async fn idempotent_replay_uses_no_slot_or_quota_and_conflicts_on_a_new_body() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("growth", &[]);
     let c = s.client();
     let idem = [("Idempotency-Key", "order-42")];
@@ -472,7 +472,7 @@ async fn idempotent_replay_uses_no_slot_or_quota_and_conflicts_on_a_new_body() {
 
 #[tokio::test]
 async fn refused_url_forms() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("enterprise", &[]);
     let long = format!("https://example.com/{}", "a".repeat(2048));
     let refused = [
@@ -558,7 +558,7 @@ async fn refused_url_forms() {
 
 #[tokio::test]
 async fn allow_private_targets_lifts_the_address_rule_for_development() {
-    let s = Server::start(&["--allow-private-targets"]);
+    let s = Server::api(&["--allow-private-targets"]);
     let (_, key) = s.account("scale", &[]);
     let r = s
         .client()
@@ -577,7 +577,7 @@ async fn allow_private_targets_lifts_the_address_rule_for_development() {
 
 #[tokio::test]
 async fn routing_errors_are_json() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
     assert_error(
@@ -595,7 +595,7 @@ async fn routing_errors_are_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_parallel_creates_against_ten_per_minute_admit_exactly_ten() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("growth", &[]);
     let clients: Vec<_> = (0..10).map(|_| s.client()).collect();
     let mut tasks = tokio::task::JoinSet::new();
@@ -616,7 +616,7 @@ async fn two_hundred_parallel_creates_against_ten_per_minute_admit_exactly_ten()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_creates_never_reserve_past_the_quota() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("enterprise", &["--videos-per-month", "10"]);
     let c = s.client();
     let six = json!({"url": PAGE, "languages": ["en","ja","ko","zh","es","fr"]});
@@ -645,7 +645,7 @@ async fn parallel_creates_never_reserve_past_the_quota() {
 
 #[tokio::test]
 async fn limiter_store_unreachable_is_503_never_a_pass() {
-    let s = Server::start(&[]);
+    let s = Server::api(&[]);
     let (_, key) = s.account("scale", &[]);
     let c = s.client();
     assert_eq!(c.get("/api/v1/campaigns/x", Some(&key)).await.status, 404);

@@ -207,10 +207,7 @@ async fn failed_campaign_notifies_with_retries_one_event_id_and_valid_signatures
     let again = s
         .server
         .client()
-        .create(
-            &s.key,
-            &json!({"url": "https://93.184.216.34/", "languages": ["en"]}),
-        )
+        .create(&s.key, &json!({"url": DEAD_PAGE, "languages": ["en"]}))
         .await;
     assert_eq!(
         again.status,

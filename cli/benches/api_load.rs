@@ -166,7 +166,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let server = support::Server::start(&[]);
+    let server = support::Server::api(&[]);
     // Enough enterprise accounts that creates stay under 120/min per account.
     let accounts = 300;
     let keys: Vec<String> = (0..accounts)

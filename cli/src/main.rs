@@ -63,6 +63,9 @@ enum Command {
         /// plain-http webhooks.
         #[arg(long)]
         allow_private_targets: bool,
+        /// Pipeline stage workers; 0 serves the API only (campaigns wait in `collecting`).
+        #[arg(long, default_value_t = 2)]
+        stage_workers: usize,
         /// Seconds before the 2nd and 3rd webhook attempts (default 30,120).
         #[arg(long, value_delimiter = ',', default_value = "30,120")]
         webhook_retry_delays: Vec<u32>,
@@ -181,6 +184,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
         Command::Serve {
             addr,
             allow_private_targets,
+            stage_workers,
             webhook_retry_delays,
         } => {
             let Store::Local(local_store) = store else {
@@ -206,8 +210,12 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
                 "{}",
                 json!({"listening": local.to_string(), "url": format!("http://{local}"), "data": cli.store.data})
             );
-            let workers =
-                reelforge::pipeline::worker::WorkerSet::start(app.clone(), local_store, 2, 4);
+            let workers = reelforge::pipeline::worker::WorkerSet::start(
+                app.clone(),
+                local_store,
+                stage_workers,
+                4,
+            );
             let served = reelforge::server::serve(app, listener, shutdown_signal()).await;
             workers.shutdown().await;
             served.map_err(|e| Failure(e.to_string()))?;

@@ -287,6 +287,26 @@ pub struct WebhookEvent {
 /// SPEC §6: at most three attempts in total per delivery.
 pub const WEBHOOK_ATTEMPTS: u32 = 3;
 
+/// A claimed attempt still unfinished after this long was interrupted (its worker died;
+/// a live one gives up after the 10 s delivery timeout), and the next may be claimed.
+pub const ATTEMPT_STALE_AFTER_MS: i64 = 60_000;
+
+impl WebhookEvent {
+    /// Whether attempt `attempt.number` may start now: the event is pending with budget
+    /// left, the attempt before it has finished (or was interrupted), and its retry time
+    /// has come. Both backends enforce exactly this inside their conditional write.
+    pub fn can_claim(&self, attempt: &DeliveryAttempt) -> bool {
+        let previous_done = self.attempts.last().is_none_or(|last| {
+            last.finished || last.started_at_ms <= attempt.started_at_ms - ATTEMPT_STALE_AFTER_MS
+        });
+        self.state == DeliveryState::Pending
+            && self.attempts.len() as u32 + 1 == attempt.number
+            && attempt.number <= self.attempt_budget
+            && previous_done
+            && self.next_attempt_at_ms <= attempt.started_at_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,6 +165,7 @@ on_both_backends! {
     refund_never_goes_below_zero => local_refund_never_goes_below_zero, aws_refund_never_goes_below_zero;
     terminal_transition_stores_and_queues_its_event => local_terminal_transition_stores_and_queues_its_event, aws_terminal_transition_stores_and_queues_its_event;
     delivery_attempts_are_claimed_once => local_delivery_attempts_are_claimed_once, aws_delivery_attempts_are_claimed_once;
+    attempts_wait_for_the_previous_one_and_the_retry_time => local_attempts_wait_for_the_previous_one_and_the_retry_time, aws_attempts_wait_for_the_previous_one_and_the_retry_time;
     reopen_gives_a_new_budget => local_reopen_gives_a_new_budget, aws_reopen_gives_a_new_budget;
     webhook_secret_rotation => local_webhook_secret_rotation, aws_webhook_secret_rotation;
 }
@@ -1250,6 +1251,50 @@ async fn terminal_transition_stores_and_queues_its_event<S: Store>(store: Arc<S>
     assert_eq!(store.quota_used(&account.id, "2026-09").await.unwrap(), 2);
 }
 
+/// Attempt `n + 1` never starts while attempt `n` is in flight (a duplicate message must
+/// not send beside it) nor before its retry time; a claim whose worker died (unfinished
+/// for `ATTEMPT_STALE_AFTER_MS`) no longer blocks the next.
+async fn attempts_wait_for_the_previous_one_and_the_retry_time<S: Store>(store: Arc<S>) {
+    let (campaign, event) = campaign_with_event(&*store).await;
+    let (c, e) = (campaign.id, event.id.clone());
+    let first = started(1, BASE_MS + 10_000);
+    assert!(store.claim_attempt(c, &e, &first).await.unwrap().is_some());
+    // In flight: a second worker may not start attempt 2.
+    let second = started(2, BASE_MS + 10_001);
+    assert_eq!(store.claim_attempt(c, &e, &second).await.unwrap(), None);
+    // Finished with a retry time: not before it, then yes.
+    store
+        .finish_attempt(
+            c,
+            &e,
+            &finished(&first, Some(500), Some("HTTP 500")),
+            DeliveryState::Pending,
+            BASE_MS + 40_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_attempt(c, &e, &started(2, BASE_MS + 39_999))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .claim_attempt(c, &e, &started(2, BASE_MS + 40_000))
+        .await
+        .unwrap()
+        .is_some());
+    // Attempt 2's worker dies without finishing: attempt 3 waits out the stale period.
+    let stale = reelforge::model::ATTEMPT_STALE_AFTER_MS;
+    let early = started(3, BASE_MS + 40_000 + stale - 1);
+    assert_eq!(store.claim_attempt(c, &e, &early).await.unwrap(), None);
+    let late = started(3, BASE_MS + 40_000 + stale);
+    let claimed = store.claim_attempt(c, &e, &late).await.unwrap().unwrap();
+    assert_eq!(claimed.attempts.len(), 3);
+    assert!(!claimed.attempts[1].finished);
+}
+
 async fn delivery_attempts_are_claimed_once<S: Store>(store: Arc<S>) {
     let (campaign, event) = campaign_with_event(&*store).await;
     let (c, e) = (campaign.id, event.id.clone());
@@ -1298,8 +1343,9 @@ async fn delivery_attempts_are_claimed_once<S: Store>(store: Arc<S>) {
         let claimed = store.claim_attempt(c, &e, &attempt).await.unwrap().unwrap();
         assert_eq!(claimed.attempts.len(), number as usize);
         let done = finished(&attempt, None, Some("connection refused"));
+        let retry_at = attempt.started_at_ms + 10_000;
         store
-            .finish_attempt(c, &e, &done, DeliveryState::Pending, BASE_MS + 200_000)
+            .finish_attempt(c, &e, &done, DeliveryState::Pending, retry_at)
             .await
             .unwrap();
         made.push(done);
@@ -1360,9 +1406,9 @@ async fn reopen_gives_a_new_budget<S: Store>(store: Arc<S>) {
     assert_eq!(store.reopen_event(c, &e, 3, BASE_MS).await.unwrap(), None);
     assert_eq!(store.take_queued().await, vec![]);
 
-    // All three attempts fail.
+    // All three attempts fail (the event is due from BASE_MS + 5_000).
     for number in 1..=3 {
-        let attempt = started(number, BASE_MS + i64::from(number) * 1_000);
+        let attempt = started(number, BASE_MS + 10_000 + i64::from(number) * 1_000);
         store.claim_attempt(c, &e, &attempt).await.unwrap().unwrap();
         let state = if number == 3 {
             DeliveryState::Failed
@@ -1370,8 +1416,9 @@ async fn reopen_gives_a_new_budget<S: Store>(store: Arc<S>) {
             DeliveryState::Pending
         };
         let done = finished(&attempt, Some(503), Some("HTTP 503"));
+        let retry_at = attempt.started_at_ms;
         store
-            .finish_attempt(c, &e, &done, state, BASE_MS + 9_000)
+            .finish_attempt(c, &e, &done, state, retry_at)
             .await
             .unwrap();
     }

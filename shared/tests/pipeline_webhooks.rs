@@ -222,8 +222,9 @@ async fn a_delivery_message_processed_three_times_sends_one_request() {
     while let Some(r) = tasks.join_next().await {
         assert_eq!(r.unwrap(), pipeline::Next::Done);
     }
-    assert_eq!(count.load(Ordering::SeqCst), 1);
-    let event = f.store.get_event(c.id, &event.id).await.unwrap().unwrap();
+    let stored = f.store.get_event(c.id, &event.id).await.unwrap().unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 1, "{stored:#?}");
+    let event = stored;
     assert_eq!(event.state, DeliveryState::Delivered);
     assert_eq!(event.attempts.len(), 1);
 }
@@ -318,7 +319,14 @@ async fn webhook_sender_event_delivers_and_reports_only_the_bad_record() {
 
 #[tokio::test]
 async fn reaching_review_creates_one_completed_event_and_refunds_nothing() {
-    let f = fixture("review", TargetPolicy { allow_private: true }, None).await;
+    let f = fixture(
+        "review",
+        TargetPolicy {
+            allow_private: true,
+        },
+        None,
+    )
+    .await;
     let mut c = campaign(&f, Uuid::new_v4(), "http://127.0.0.1:9/hook").await;
     use CampaignStatus::*;
     for to in [Processing, Scripting, Voiceover, Rendering, Review] {
@@ -344,5 +352,8 @@ async fn reaching_review_creates_one_completed_event_and_refunds_nothing() {
     assert_eq!(body["status"], "review");
     assert!(body.get("error").is_none());
     assert_eq!(body["videos"].as_array().unwrap().len(), 2);
-    assert_eq!(f.store.quota_used(&f.account_id, "2026-11").await.unwrap(), 2);
+    assert_eq!(
+        f.store.quota_used(&f.account_id, "2026-11").await.unwrap(),
+        2
+    );
 }

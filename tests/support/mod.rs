@@ -67,6 +67,14 @@ impl Server {
         Self::start_in(temp_dir("serve"), extra)
     }
 
+    /// A server for API tests: no pipeline stage workers, so nothing ever fetches the
+    /// (public, unreachable from here) pages those campaigns name.
+    pub fn api(extra: &[&str]) -> Server {
+        let mut args = vec!["--stage-workers", "0"];
+        args.extend_from_slice(extra);
+        Self::start(&args)
+    }
+
     pub fn start_in(data: PathBuf, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])

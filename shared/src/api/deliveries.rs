@@ -26,14 +26,19 @@ fn delivery_json(e: &WebhookEvent) -> Value {
         "url": e.url,
         "state": e.state,
         "created_at": time(e.created_at_ms),
-        "attempts": e.attempts.iter().map(|a| json!({
-            "attempt": a.number,
-            "at": time(a.started_at_ms),
-            "status_code": a.status_code,
-            "error": a.error,
-            "latency_ms": a.latency_ms,
-            "finished": a.finished,
-        })).collect::<Vec<_>>(),
+        "attempts": e.attempts.iter().map(|a| {
+            // An unfinished attempt with a later one after it was interrupted (its
+            // worker died mid-send); the store keeps it as claimed.
+            let interrupted = !a.finished && a.number < e.attempts.len() as u32;
+            json!({
+                "attempt": a.number,
+                "at": time(a.started_at_ms),
+                "status_code": a.status_code,
+                "error": if interrupted { Some("interrupted".to_string()) } else { a.error.clone() },
+                "latency_ms": a.latency_ms,
+                "finished": a.finished || interrupted,
+            })
+        }).collect::<Vec<_>>(),
     })
 }
 

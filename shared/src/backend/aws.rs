@@ -102,7 +102,26 @@ type Item = HashMap<String, AttributeValue>;
 #[derive(Debug, Clone)]
 pub struct AwsNames {
     pub table: String,
+    /// The queue for any stage without its own entry in `stage_queue_urls`.
     pub queue_url: String,
+    /// Per-stage queues (`collect`, `webhook`, …), from `REELFORGE_QUEUE_URL_<STAGE>`.
+    pub stage_queue_urls: std::collections::BTreeMap<String, String>,
+}
+
+/// Stages whose queue can be configured on its own.
+const QUEUED_STAGES: [&str; 3] = [
+    crate::model::STAGE_COLLECT,
+    crate::pipeline::collect::STAGE_PROCESS,
+    crate::model::STAGE_WEBHOOK,
+];
+
+impl AwsNames {
+    /// The queue a stage's messages go to.
+    pub fn queue_for(&self, stage: &str) -> &str {
+        self.stage_queue_urls
+            .get(stage)
+            .map_or(self.queue_url.as_str(), String::as_str)
+    }
 }
 
 pub struct AwsStore {
@@ -342,6 +361,16 @@ impl AwsStore {
         let names = AwsNames {
             table: std::env::var("REELFORGE_TABLE").unwrap_or_else(|_| "reelforge".to_string()),
             queue_url: std::env::var("REELFORGE_QUEUE_URL").unwrap_or_default(),
+            stage_queue_urls: QUEUED_STAGES
+                .iter()
+                .filter_map(|stage| {
+                    let var = format!("REELFORGE_QUEUE_URL_{}", stage.to_ascii_uppercase());
+                    std::env::var(var)
+                        .ok()
+                        .filter(|url| !url.is_empty())
+                        .map(|url| (stage.to_string(), url))
+                })
+                .collect(),
         };
         Self::new(
             aws_sdk_dynamodb::Client::new(&config),
@@ -1367,17 +1396,20 @@ impl WindowCounters for AwsStore {
 #[async_trait]
 impl StageQueue for AwsStore {
     async fn send(&self, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {
-        if self.names.queue_url.is_empty() {
-            return Err(StoreError::Unavailable(
-                "stage queue URL is not configured (REELFORGE_QUEUE_URL)".to_string(),
-            ));
+        let queue_url = self.names.queue_for(&message.stage);
+        if queue_url.is_empty() {
+            return Err(StoreError::Unavailable(format!(
+                "no queue configured for stage {} (REELFORGE_QUEUE_URL_{} or REELFORGE_QUEUE_URL)",
+                message.stage,
+                message.stage.to_ascii_uppercase()
+            )));
         }
         let body = serde_json::to_string(message)
             .map_err(|e| StoreError::Other(format!("encoding stage message: {e}")))?;
         self.count();
         self.sqs
             .send_message()
-            .queue_url(&self.names.queue_url)
+            .queue_url(queue_url)
             .message_body(body)
             .delay_seconds(delay_secs.min(900) as i32)
             .send()
@@ -1441,21 +1473,42 @@ impl WebhookStore for AwsStore {
         let Some(before) = attempt.number.checked_sub(1) else {
             return Ok(None);
         };
-        let request = self
+        // The same rule as `WebhookEvent::can_claim`, as one condition: pending, exactly
+        // `n - 1` attempts, budget left, retry time reached, previous attempt finished
+        // or stale (its worker died).
+        let mut condition = String::from(
+            "attribute_exists(pk) AND #state = :pending AND size(#attempts) = :before \
+             AND #budget >= :number AND #next <= :now",
+        );
+        if let Some(last) = before.checked_sub(1) {
+            condition.push_str(&format!(
+                " AND (#attempts[{last}].#finished = :true OR #attempts[{last}].#started <= :stale_before)"
+            ));
+        }
+        let mut request = self
             .update_item(campaign_pk(campaign_id), &event_sk(event_id))
             .update_expression("SET #attempts = list_append(#attempts, :new)")
-            .condition_expression(
-                "attribute_exists(pk) AND #state = :pending AND size(#attempts) = :before \
-                 AND #budget >= :number",
-            )
+            .condition_expression(condition)
             .expression_attribute_names("#attempts", "attempts")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#budget", "attempt_budget")
+            .expression_attribute_names("#next", "next_attempt_at_ms")
             .expression_attribute_values(":new", AttributeValue::L(vec![to_value(attempt)?]))
             .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
             .expression_attribute_values(":before", n(before))
             .expression_attribute_values(":number", n(attempt.number))
+            .expression_attribute_values(":now", n(attempt.started_at_ms))
             .return_values(ReturnValue::AllNew);
+        if before > 0 {
+            request = request
+                .expression_attribute_names("#finished", "finished")
+                .expression_attribute_names("#started", "started_at_ms")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(
+                    ":stale_before",
+                    n(attempt.started_at_ms - crate::model::ATTEMPT_STALE_AFTER_MS),
+                );
+        }
         self.conditional_update(request)
             .await?
             .map(from_item)

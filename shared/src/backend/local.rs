@@ -878,10 +878,7 @@ impl WebhookStore for LocalStore {
         let Some(mut event) = event_doc(&tx, campaign_id, event_id)? else {
             return Ok(None);
         };
-        let claimable = event.state == DeliveryState::Pending
-            && event.attempts.len() as u32 + 1 == attempt.number
-            && attempt.number <= event.attempt_budget;
-        if !claimable {
+        if !event.can_claim(attempt) {
             return Ok(None);
         }
         event.attempts.push(attempt.clone());

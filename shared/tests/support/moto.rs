@@ -215,6 +215,7 @@ pub async fn aws_store() -> AwsStore {
         AwsNames {
             table: unique("reelforge-test"),
             queue_url: String::new(),
+            stage_queue_urls: Default::default(),
         },
     );
     setup.create_table().await.expect("create table on moto");
@@ -227,6 +228,7 @@ pub async fn aws_store() -> AwsStore {
         AwsNames {
             table: setup.names().table.clone(),
             queue_url,
+            stage_queue_urls: Default::default(),
         },
     )
 }
@@ -243,6 +245,7 @@ pub async fn aws_store_with_queue(store: &AwsStore, queue_url: &str) -> AwsStore
     let names = AwsNames {
         table: store.names().table.clone(),
         queue_url: queue_url.to_string(),
+        stage_queue_urls: Default::default(),
     };
     store_on(&emulator_config().await, names)
 }
@@ -264,6 +267,7 @@ pub async fn dead_aws_store() -> AwsStore {
         AwsNames {
             table: "reelforge-dead".to_string(),
             queue_url: format!("http://127.0.0.1:{port}/000000000000/dead"),
+            stage_queue_urls: Default::default(),
         },
     )
 }
