@@ -266,6 +266,20 @@ pub struct DeliveryAttempt {
     pub latency_ms: Option<u64>,
 }
 
+impl DeliveryAttempt {
+    /// Attempt `number`, about to be claimed at `at_ms`.
+    pub fn starting(number: u32, at_ms: i64) -> Self {
+        DeliveryAttempt {
+            number,
+            started_at_ms: at_ms,
+            finished: false,
+            status_code: None,
+            error: None,
+            latency_ms: None,
+        }
+    }
+}
+
 /// A terminal-transition notification, created exactly once with its transition. The
 /// body is fixed at creation so every attempt sends the same bytes under the same id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

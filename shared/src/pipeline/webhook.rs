@@ -85,14 +85,7 @@ pub async fn deliver(app: &App, campaign_id: Uuid, event_id: &str) -> Result<Nex
         return Ok(Next::RetryIn(wait.clamp(1, 900) as u32));
     }
     let number = event.attempts.len() as u32 + 1;
-    let mut attempt = DeliveryAttempt {
-        number,
-        started_at_ms: now,
-        finished: false,
-        status_code: None,
-        error: None,
-        latency_ms: None,
-    };
+    let mut attempt = DeliveryAttempt::starting(number, now);
     let Some(event) = app
         .ports
         .webhooks
@@ -177,14 +170,7 @@ pub async fn abandon(app: &App, campaign_id: Uuid, event_id: &str) -> Result<(),
             // Claim one more so the failure is on record; if that's impossible, the
             // event is out of budget and is marked failed through its last attempt.
             let number = event.attempts.len() as u32 + 1;
-            let claimed = DeliveryAttempt {
-                number,
-                started_at_ms: now,
-                finished: false,
-                status_code: None,
-                error: None,
-                latency_ms: None,
-            };
+            let claimed = DeliveryAttempt::starting(number, now);
             match app
                 .ports
                 .webhooks
