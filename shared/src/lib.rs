@@ -16,6 +16,7 @@ pub mod model;
 pub mod net;
 pub mod pipeline;
 pub mod plans;
+pub mod pricing;
 pub mod ports;
 pub mod server;
 pub mod telemetry;

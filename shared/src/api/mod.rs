@@ -5,6 +5,7 @@
 mod auth;
 mod campaigns;
 mod deliveries;
+mod estimate;
 mod response;
 
 pub use response::ApiResponse;
@@ -136,6 +137,8 @@ pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
         (["campaigns", _, "webhook-deliveries", "redeliver"], _) => {
             ApiResponse::method_not_allowed("POST")
         }
+        (["estimate"], &Method::POST) => estimate::estimate(app, &req, &principal).await,
+        (["estimate"], _) => ApiResponse::method_not_allowed("POST"),
         _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
     };
     resp.with_scopes(&principal.scopes)
