@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test (CI runs exactly this through .ci/run).
-# It installs what the tests need: Debian packages when missing, and the local AWS
-# emulator (moto's server) into ./.venv from PyPI.
+# It installs what the tests need: Debian packages when missing, the local AWS emulator
+# (moto's server) and cfn-lint into ./.venv, and the SAM CLI into ./.venv/sam, from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/lib.sh
@@ -9,6 +9,11 @@ source infra/lib.sh
 need_cargo
 ensure_python_venv
 ensure_moto
+ensure_cfn_tools
+
+step "template (cfn-lint, sam validate --lint; offline, any finding fails)"
+.venv/bin/cfn-lint --include-checks I -- template.yaml
+sam_offline validate --lint --template template.yaml
 
 step "format"
 cargo fmt --all -- --check
