@@ -12,8 +12,10 @@ pub mod keys;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod limiter;
+pub mod media;
 pub mod model;
 pub mod net;
+pub mod page;
 pub mod pipeline;
 pub mod plans;
 pub mod ports;
