@@ -107,3 +107,69 @@ fn operator_errors_are_json_and_nonzero() {
     .unwrap();
     assert_eq!(e["videos_per_month"], 7);
 }
+
+#[test]
+fn set_plan_follows_the_creation_rules() {
+    let data = temp_dir("cli-plan");
+    let a = cli(
+        &data,
+        &[
+            "accounts",
+            "create",
+            "--name",
+            "E",
+            "--plan",
+            "enterprise",
+            "--videos-per-month",
+            "7",
+        ],
+    )
+    .unwrap();
+    let id = a["account_id"].as_str().unwrap();
+    // Staying on enterprise without the flag keeps the account's own figure.
+    let same = cli(
+        &data,
+        &[
+            "accounts",
+            "set-plan",
+            "--account",
+            id,
+            "--plan",
+            "enterprise",
+        ],
+    )
+    .unwrap();
+    assert_eq!(same["videos_per_month"], 7);
+    let err = cli(
+        &data,
+        &[
+            "accounts",
+            "set-plan",
+            "--account",
+            id,
+            "--plan",
+            "growth",
+            "--videos-per-month",
+            "9",
+        ],
+    )
+    .unwrap_err();
+    assert!(err["error"].as_str().unwrap().contains("enterprise"));
+    let growth = cli(
+        &data,
+        &["accounts", "set-plan", "--account", id, "--plan", "growth"],
+    )
+    .unwrap();
+    assert_eq!(growth["videos_per_month"], 40);
+    assert!(cli(
+        &data,
+        &[
+            "serve",
+            "--webhook-retry-delays",
+            "0,5",
+            "--addr",
+            "127.0.0.1:0"
+        ]
+    )
+    .is_err());
+}

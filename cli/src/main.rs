@@ -190,7 +190,9 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             let Store::Local(local_store) = store else {
                 return Err(Failure("serve runs on the local backend only".into()));
             };
-            if webhook_retry_delays.is_empty() || webhook_retry_delays.iter().any(|&d| d > 900) {
+            if webhook_retry_delays.is_empty()
+                || webhook_retry_delays.iter().any(|&d| d == 0 || d > 900)
+            {
                 return Err(Failure(
                     "--webhook-retry-delays takes 1 to 900 seconds per retry, e.g. 30,120".into(),
                 ));
@@ -290,11 +292,9 @@ async fn account_command(
             plan,
             videos_per_month,
         } => {
-            ports
-                .accounts
-                .set_plan(&account, plan, videos_per_month)
+            let a = reelforge::admin::set_plan(&*ports.accounts, &account, plan, videos_per_month)
                 .await?;
-            Ok(json!({"account_id": account, "plan": plan}))
+            Ok(json!({"account_id": a.id, "plan": a.plan, "videos_per_month": a.videos_quota()}))
         }
     }
 }

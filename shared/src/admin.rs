@@ -98,3 +98,36 @@ pub async fn rotate_webhook_secret(
         )
         .await
 }
+
+/// Changes an account's plan with the same rules as creation: `videos_per_month` only
+/// on enterprise; moving to (or staying on) enterprise without it keeps the account's
+/// own figure, or the default for an account that had none.
+pub async fn set_plan(
+    accounts: &dyn AccountStore,
+    account_id: &str,
+    plan: Plan,
+    videos_per_month: Option<u32>,
+) -> StoreResult<Account> {
+    if videos_per_month.is_some() && plan != Plan::Enterprise {
+        return Err(StoreError::Other(
+            "--videos-per-month applies to the enterprise plan only".into(),
+        ));
+    }
+    let account = accounts
+        .get_account(account_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let videos = match plan {
+        Plan::Enterprise => Some(
+            videos_per_month
+                .or(account.videos_per_month)
+                .unwrap_or(plan.videos_per_month()),
+        ),
+        _ => None,
+    };
+    accounts.set_plan(account_id, plan, videos).await?;
+    accounts
+        .get_account(account_id)
+        .await?
+        .ok_or(StoreError::NotFound)
+}

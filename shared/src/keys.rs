@@ -70,11 +70,9 @@ pub enum Credential {
 /// Accepts `Authorization: Bearer <key>`, `X-API-Key: <key>` and
 /// `Authorization: Basic base64(<anything>:<key>)` (or `<key>:` as Stripe-style clients send).
 pub fn credential(headers: &HeaderMap) -> Credential {
+    // `Some(None)`: an Authorization header we can't read as Bearer or Basic.
     let from_auth = headers.get(http::header::AUTHORIZATION).map(|v| {
-        let Ok(v) = v.to_str() else {
-            return None;
-        };
-        let (scheme, rest) = v.trim().split_once(' ')?;
+        let (scheme, rest) = v.to_str().ok()?.trim().split_once(' ')?;
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
             Some(rest.to_string())
@@ -89,12 +87,15 @@ pub fn credential(headers: &HeaderMap) -> Credential {
             None
         }
     });
-    // Outer None: no credential header at all; inner None: present but unreadable.
-    let candidate: Option<Option<String>> = match from_auth {
-        Some(found) => Some(found),
-        None => headers
-            .get("x-api-key")
-            .map(|v| v.to_str().ok().map(|s| s.trim().to_string())),
+    let from_header = headers
+        .get("x-api-key")
+        .map(|v| v.to_str().ok().map(|s| s.trim().to_string()));
+    // A Bearer/Basic credential wins; an Authorization header of another scheme (a
+    // proxy's, say) does not hide a valid X-API-Key.
+    let candidate: Option<Option<String>> = match (from_auth, from_header) {
+        (Some(Some(k)), _) => Some(Some(k)),
+        (_, Some(x)) => Some(x),
+        (auth, None) => auth,
     };
     match candidate {
         None => Credential::Missing,
@@ -172,6 +173,7 @@ mod tests {
                 &format!("Basic {}", b64(&format!("user:{k}"))),
             )]),
             headers(&[("authorization", &format!("Basic {}", b64(&format!("{k}:"))))]),
+            headers(&[("authorization", "Token proxy-secret"), ("x-api-key", k)]),
         ] {
             assert_eq!(credential(&h), Credential::Key(k.to_string()), "{h:?}");
         }

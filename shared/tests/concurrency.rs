@@ -161,3 +161,34 @@ async fn aws_warm_create_takes_at_most_five_round_trips() {
     println!("round trips per warm create on the aws backend: {trips}");
     assert!(trips <= 5, "{trips} round trips");
 }
+
+#[tokio::test]
+async fn aws_a_create_whose_first_message_cannot_be_queued_fails_and_gives_the_videos_back() {
+    let base = support::moto::aws_store().await;
+    // Same table, no queue: every send fails as SQS being unreachable would.
+    let store = Arc::new(support::moto::aws_store_with_queue(&base, "").await);
+    let ports = Ports::from_store(store.clone());
+    let account = reelforge::admin::create_account(
+        &*ports.accounts,
+        &SystemClock,
+        "Q",
+        Plan::Enterprise,
+        Some(1),
+    )
+    .await
+    .unwrap();
+    let (minted, _) =
+        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &SystemClock, &account.id)
+            .await
+            .unwrap();
+    let app = App::new(ports);
+    let resp = handle(&app, create_request(&minted.secret, 5, ONE)).await;
+    assert_eq!(resp.status, 500);
+    let period = reelforge::clock::quota_period(chrono::Utc::now());
+    use reelforge::ports::CampaignStore;
+    assert_eq!(
+        store.quota_used(&account.id, &period).await.unwrap(),
+        0,
+        "the reservation was given back"
+    );
+}

@@ -220,13 +220,24 @@ async fn a_delivery_message_processed_three_times_sends_one_request() {
         tasks.spawn(async move { pipeline::process(&app, &m).await.unwrap() });
     }
     while let Some(r) = tasks.join_next().await {
-        assert_eq!(r.unwrap(), pipeline::Next::Done);
+        // The winner is done; a loser that found attempt 1 in flight looks again later
+        // (by then the event is delivered and it stops) instead of sending beside it.
+        assert!(matches!(
+            r.unwrap(),
+            pipeline::Next::Done | pipeline::Next::RetryIn(_)
+        ));
     }
     let stored = f.store.get_event(c.id, &event.id).await.unwrap().unwrap();
     assert_eq!(count.load(Ordering::SeqCst), 1, "{stored:#?}");
     let event = stored;
     assert_eq!(event.state, DeliveryState::Delivered);
     assert_eq!(event.attempts.len(), 1);
+    // The delayed look-again finds it settled and sends nothing.
+    assert_eq!(
+        pipeline::process(&f.app, &message).await.unwrap(),
+        pipeline::Next::Done
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
 /// Resolves every name to loopback: a hook that was public at creation and points

@@ -41,12 +41,11 @@ async fn refuse_unauthenticated(app: &App, ip: &str, message: &str) -> ApiRespon
     }
 }
 
+/// A store failure outside the limiter: our fault, safe to retry (SPEC §7 keeps 503 for
+/// the limiter's store).
 pub(super) fn store_failure(e: &StoreError) -> ApiResponse {
     tracing::error!(error = %e, "store call failed");
-    match e {
-        StoreError::Unavailable(_) => ApiResponse::limiter_unavailable(),
-        _ => ApiResponse::internal(),
-    }
+    ApiResponse::internal()
 }
 
 pub(super) async fn authenticate(app: &App, req: &ApiRequest) -> Result<Principal, ApiResponse> {

@@ -158,16 +158,38 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
         }
         Err(e) => return store_failure(&e),
     }
-    let message = StageMessage::stage(STAGE_COLLECT, campaign.id);
-    if let Err(e) = app.ports.queue.send(&message, 0).await {
-        // The campaign and its reservation are committed; the stage reaper picks up
-        // campaigns whose first message never arrived, so the 201 stands.
+    if let Err(e) = hand_to_collect(app, campaign.id).await {
+        // No campaign may wait for a message that will never come: fail it now (its
+        // videos go back to the quota) and tell the client to retry.
         tracing::error!(error = %e, campaign_id = %campaign.id, "enqueue of collect failed");
+        let reason = "The campaign could not be queued for processing; nothing was charged";
+        if let Err(e) =
+            crate::pipeline::fail(app, campaign.id, CampaignStatus::Collecting, reason).await
+        {
+            tracing::error!(error = %e, campaign_id = %campaign.id, "could not fail the unqueued campaign");
+        }
+        return ApiResponse::internal();
     }
     tracing::info!(campaign_id = %campaign.id, account_id = %principal.account_id, videos = campaign.videos_reserved, "campaign created");
     ApiResponse::json(StatusCode::CREATED, &response_body)
         .header("x-ratelimit-remaining", decision.remaining)
         .header("x-ratelimit-reset", decision.reset_ms)
+}
+
+/// Queues the campaign's first stage, retrying a transient failure twice.
+async fn hand_to_collect(app: &App, campaign_id: Uuid) -> Result<(), crate::ports::StoreError> {
+    let message = StageMessage::stage(STAGE_COLLECT, campaign_id);
+    let mut tries = 0;
+    loop {
+        match app.ports.queue.send(&message, 0).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries == 2 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+            }
+        }
+    }
 }
 
 /// Free and Starter keys are answered 403 on every route, with the plan headers.

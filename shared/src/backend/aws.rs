@@ -1527,20 +1527,37 @@ impl WebhookStore for AwsStore {
         let Some(index) = attempt.number.checked_sub(1) else {
             return Err(StoreError::NotFound);
         };
-        let request = self
+        // Only the latest attempt of a pending event decides its state (a late finish of
+        // an attempt already judged stale must not undo a later outcome); otherwise the
+        // attempt's own record is all that changes.
+        let decides = self
             .update_item(campaign_pk(campaign_id), &event_sk(event_id))
             .update_expression(format!(
                 "SET #attempts[{index}] = :attempt, #state = :state, #next = :next"
             ))
-            .condition_expression(format!("#attempts[{index}].#number = :number"))
+            .condition_expression(format!(
+                "#attempts[{index}].#number = :number AND size(#attempts) = :number AND #state = :pending"
+            ))
             .expression_attribute_names("#attempts", "attempts")
             .expression_attribute_names("#number", "number")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#next", "next_attempt_at_ms")
             .expression_attribute_values(":attempt", to_value(attempt)?)
             .expression_attribute_values(":number", n(attempt.number))
+            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
             .expression_attribute_values(":state", s(state.as_str()))
             .expression_attribute_values(":next", n(next_attempt_at_ms));
+        if self.conditional_update(decides).await?.is_some() {
+            return Ok(());
+        }
+        let request = self
+            .update_item(campaign_pk(campaign_id), &event_sk(event_id))
+            .update_expression(format!("SET #attempts[{index}] = :attempt"))
+            .condition_expression(format!("#attempts[{index}].#number = :number"))
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#number", "number")
+            .expression_attribute_values(":attempt", to_value(attempt)?)
+            .expression_attribute_values(":number", n(attempt.number));
         match self.conditional_update(request).await? {
             Some(_) => Ok(()),
             None => Err(StoreError::NotFound),

@@ -908,8 +908,12 @@ impl WebhookStore for LocalStore {
             return Err(StoreError::NotFound);
         };
         *slot = attempt.clone();
-        event.state = state;
-        event.next_attempt_at_ms = next_attempt_at_ms;
+        // Only the latest attempt of a pending event decides its state: a late finish of
+        // an attempt already judged stale must not undo a later outcome.
+        if event.state == DeliveryState::Pending && event.attempts.len() as u32 == attempt.number {
+            event.state = state;
+            event.next_attempt_at_ms = next_attempt_at_ms;
+        }
         save_event(&tx, &event)?;
         tx.commit().map_err(db_err)
     }

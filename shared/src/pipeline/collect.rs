@@ -45,6 +45,12 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
         return Ok(Next::Done);
     };
+    if campaign.status.is_terminal() {
+        // A retry of a message whose terminal write went through but whose event
+        // hand-off did not: queue the event now.
+        super::requeue_unstarted_events(app, campaign_id).await?;
+        return Ok(Next::Done);
+    }
     if campaign.status != CampaignStatus::Collecting {
         return Ok(Next::Done);
     }

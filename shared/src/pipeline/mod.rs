@@ -60,14 +60,23 @@ pub async fn dead_letter(app: &App, message: &StageMessage) -> Result<(), StageE
             Ok(())
         }
         stage => {
-            let status = stage_status(stage).unwrap_or(CampaignStatus::Collecting);
-            fail(
-                app,
-                message.campaign_id,
-                status,
-                "An internal error stopped this stage repeatedly; no videos were charged",
-            )
-            .await
+            // Only a campaign still in this message's stage fails: a stale duplicate of
+            // an earlier stage must not fail a campaign that has moved on.
+            let Some(status) = stage_status(stage) else {
+                return Ok(());
+            };
+            match app.ports.campaigns.get_campaign(message.campaign_id).await? {
+                Some(c) if c.status == status => {
+                    fail(
+                        app,
+                        message.campaign_id,
+                        status,
+                        "An internal error stopped this stage repeatedly; unproduced videos were given back to the quota",
+                    )
+                    .await
+                }
+                _ => Ok(()),
+            }
         }
     }
 }
@@ -117,7 +126,10 @@ fn terminal_event(app: &App, next: &Campaign) -> Option<WebhookEvent> {
 
 /// Queues the first delivery of terminal events that never started — the hand-off after
 /// a terminal write may have been lost. Extra copies are harmless: attempts are claimed.
-async fn requeue_unstarted_events(app: &App, campaign_id: Uuid) -> Result<(), StageError> {
+pub(crate) async fn requeue_unstarted_events(
+    app: &App,
+    campaign_id: Uuid,
+) -> Result<(), StageError> {
     for event in app.ports.webhooks.list_events(campaign_id).await? {
         if event.state == DeliveryState::Pending && event.attempts.is_empty() {
             app.ports

@@ -6,7 +6,7 @@
 use super::Next;
 use crate::api::App;
 use crate::guard::UrlKind;
-use crate::model::{DeliveryAttempt, DeliveryState, WebhookEvent};
+use crate::model::{DeliveryAttempt, DeliveryState, WebhookEvent, ATTEMPT_STALE_AFTER_MS};
 use crate::net::{self, FetchOptions};
 use crate::ports::StoreError;
 use crate::webhooks::signature::{clipus_signature, standard_signature_header};
@@ -84,6 +84,9 @@ pub async fn deliver(app: &App, campaign_id: Uuid, event_id: &str) -> Result<Nex
         let wait = (event.next_attempt_at_ms - now + 999) / 1000;
         return Ok(Next::RetryIn(wait.clamp(1, 900) as u32));
     }
+    // Everything that can fail before sending is done before the attempt is claimed,
+    // so a store hiccup never spends one of the three attempts.
+    let account = app.ports.accounts.get_account(&event.account_id).await?;
     let number = event.attempts.len() as u32 + 1;
     let mut attempt = DeliveryAttempt::starting(number, now);
     let Some(event) = app
@@ -92,9 +95,8 @@ pub async fn deliver(app: &App, campaign_id: Uuid, event_id: &str) -> Result<Nex
         .claim_attempt(campaign_id, event_id, &attempt)
         .await?
     else {
-        return Ok(Next::Done);
+        return not_claimed(app, campaign_id, event_id, now).await;
     };
-    let account = app.ports.accounts.get_account(&event.account_id).await?;
     let started = Instant::now();
     let result = match (&account, url::Url::parse(&event.url)) {
         (Some(account), Ok(url)) => {
@@ -148,6 +150,29 @@ pub async fn deliver(app: &App, campaign_id: Uuid, event_id: &str) -> Result<Nex
         .await?;
     tracing::info!(%campaign_id, event_id, attempt = number, state = %state, "webhook attempt");
     Ok(next)
+}
+
+/// The claim was refused. If the event still waits on an attempt in flight (or on one
+/// whose worker may have died), look again once that attempt can be judged stale rather
+/// than dropping the message; otherwise another worker has it, or it is settled.
+async fn not_claimed(
+    app: &App,
+    campaign_id: Uuid,
+    event_id: &str,
+    now: i64,
+) -> Result<Next, StoreError> {
+    let Some(event) = app.ports.webhooks.get_event(campaign_id, event_id).await? else {
+        return Ok(Next::Done);
+    };
+    if event.state != DeliveryState::Pending {
+        return Ok(Next::Done);
+    }
+    let wait_until = match event.attempts.last() {
+        Some(last) if !last.finished => last.started_at_ms + ATTEMPT_STALE_AFTER_MS,
+        _ => event.next_attempt_at_ms,
+    };
+    let wait = (wait_until - now + 999) / 1000;
+    Ok(Next::RetryIn(wait.clamp(1, 900) as u32))
 }
 
 /// Gives up on an event whose queue message kept failing: an unfinished attempt is

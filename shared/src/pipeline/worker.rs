@@ -13,8 +13,9 @@ use tokio::sync::watch;
 
 /// Receives before a message is dead-lettered (the SAM template uses the same figure).
 pub const MAX_RECEIVES: u32 = 5;
-/// How long a received message stays hidden while its worker runs.
-pub const VISIBILITY_MS: i64 = 60_000;
+/// How long a received message stays hidden while its worker runs: longer than a claimed
+/// webhook attempt takes to count as stale, so a retried message can always proceed.
+pub const VISIBILITY_MS: i64 = 90_000;
 /// Longest idle wait before a worker looks at the queue again (delayed messages).
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
