@@ -296,6 +296,21 @@ async fn a_receiver_that_hangs_past_ten_seconds_is_a_failed_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_status_in_time_is_success_even_if_the_body_trickles() {
+    let s = setup("1,1");
+    let mut rx = Receiver::start(vec![Reply::SlowBody, Reply::Status(500)]).await;
+    let id = create_failing_campaign(&s, &rx.url()).await;
+    rx.next(WAIT).await.expect("delivery");
+    let d = settled(&s, &id).await;
+    let attempts = d["deliveries"][0]["attempts"].as_array().unwrap().clone();
+    assert_eq!(d["deliveries"][0]["state"], "delivered", "{d}");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["status_code"], 200);
+    assert!(attempts[0]["latency_ms"].as_u64().unwrap() < 10_000);
+    assert_eq!(rx.connection_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_secret_signs_beside_the_old_one() {
     let s = setup("1,1");
     let rotated = s

@@ -493,26 +493,31 @@ where
         .map_err(|e| hyper_error(&e))?;
     let (parts, mut incoming) = response.into_parts();
     let mut body = BytesMut::new();
-    let mut truncated = false;
-    while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|e| {
-            tracing::debug!(error = %e, "outbound response body failed");
-            FetchError::Protocol("response body interrupted".to_string())
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let room = max_body_bytes - body.len();
-        if data.len() > room {
-            body.extend_from_slice(&data[..room]);
-            truncated = true;
-            break;
-        }
-        body.extend_from_slice(&data);
-        if body.len() == max_body_bytes && !incoming.is_end_stream() {
-            // Full, and the end is not in sight: do not wait for more.
-            truncated = true;
-            break;
+    // A cap of 0 means the status line and headers are all the caller wants: return as
+    // soon as they arrive instead of waiting on a body (a webhook receiver that answers
+    // 2xx in time but trickles its body has still answered in time).
+    let mut truncated = max_body_bytes == 0 && !incoming.is_end_stream();
+    if max_body_bytes > 0 {
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| {
+                tracing::debug!(error = %e, "outbound response body failed");
+                FetchError::Protocol("response body interrupted".to_string())
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            let room = max_body_bytes - body.len();
+            if data.len() > room {
+                body.extend_from_slice(&data[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&data);
+            if body.len() == max_body_bytes && !incoming.is_end_stream() {
+                // Full, and the end is not in sight: do not wait for more.
+                truncated = true;
+                break;
+            }
         }
     }
     Ok(FetchResponse {

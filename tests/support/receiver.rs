@@ -16,6 +16,8 @@ pub enum Reply {
     Redirect(SocketAddr),
     /// Accept, read the request, never answer (until the client gives up).
     Hang,
+    /// Send a 200 status line and headers at once, then hold the promised body back.
+    SlowBody,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,13 @@ impl Receiver {
                         Reply::Status(code) => format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"),
                         Reply::Redirect(to) => format!("HTTP/1.1 302 Found\r\nLocation: http://{to}/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
                         Reply::Hang => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            return;
+                        }
+                        Reply::SlowBody => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                                .await;
                             tokio::time::sleep(Duration::from_secs(60)).await;
                             return;
                         }

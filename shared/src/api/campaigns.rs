@@ -97,7 +97,25 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
     let window = limiter::account_window_key(&principal.account_id);
     let decision = match admit(app, &window, principal.plan.create_per_minute()).await {
         Ok(d) => d,
-        Err(resp) => return resp,
+        Err(resp) => {
+            // A concurrent first request with this key may have finished while we were
+            // metered: a replay takes no rate slot, so answer with it rather than 429.
+            if let Some(key) = &idem_key {
+                if let Ok(Some(rec)) = app
+                    .ports
+                    .campaigns
+                    .get_idempotency(&principal.account_id, key, now_ms)
+                    .await
+                {
+                    return if rec.body_sha256 == fingerprint {
+                        replay(&rec)
+                    } else {
+                        idempotency_conflict()
+                    };
+                }
+            }
+            return resp;
+        }
     };
     let campaign = new_campaign(app, principal, body);
     let reservation = QuotaReservation {

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 /// A receiver must answer within this.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a receiver's answer we read (for the status line; the body is ignored).
-const MAX_RESPONSE_BYTES: usize = 4096;
+/// Success is decided on the status line (SPEC §6: a 2xx within 10 s), so the
+/// receiver's body is never read.
+const MAX_RESPONSE_BYTES: usize = 0;
 /// Backoff before the 2nd and 3rd attempts (`reelforge serve --webhook-retry-delays`).
 pub const DEFAULT_RETRY_DELAYS: [u32; 2] = [30, 120];
 
