@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod backend;
+pub mod capture;
 pub mod clock;
 pub mod create_body;
 pub mod guard;
