@@ -78,6 +78,8 @@ fn main() {
                 failed_stage: None,
                 quota_period: "2026-11".into(),
                 videos_reserved: 0,
+                revision: 0,
+                lease: None,
             };
             let r = QuotaReservation { account_id: account.id.clone(), period: "2026-11".into(), videos: 0, quota: 1 };
             store.create_campaign(&c, &r, None).await.expect("campaign");

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plans;
 pub mod ports;
 pub mod pricing;
+pub mod script;
 pub mod server;
 pub mod telemetry;
 pub mod views;

@@ -171,6 +171,25 @@ pub struct Video {
     pub duration_seconds: Option<f64>,
     pub published_at: Option<DateTime<Utc>>,
     pub credits_cost: Option<u32>,
+    /// Storage key of the video's thumbnail (JPEG), once rendered.
+    #[serde(default)]
+    pub thumbnail_key: Option<String>,
+    /// How the video's script was written (`page_language`, `machine_translated`,
+    /// `localized_template`): customers can see a text that is not the page's own words.
+    #[serde(default)]
+    pub script_source: Option<String>,
+}
+
+impl Video {
+    /// `videos/{campaign_id}/{vertical|horizontal}_{lang}_{video_id}`: the deterministic
+    /// storage key of the video without its extension (`.mp4`, thumbnail `.jpg`).
+    pub fn media_stem(&self, campaign_id: Uuid) -> String {
+        let shape = match self.platform {
+            Platform::Youtube => "horizontal",
+            _ => "vertical",
+        };
+        format!("videos/{campaign_id}/{shape}_{}_{}", self.language, self.id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +212,22 @@ pub struct Campaign {
     /// The quota month the videos were reserved in, and how many are still reserved.
     pub quota_period: String,
     pub videos_reserved: u32,
+    /// Bumped by every stored transition: `commit_transition` only applies to the
+    /// revision it was read at, so two workers can never both write from the same read.
+    #[serde(default)]
+    pub revision: u64,
+    /// The worker running a stage's expensive step, so a duplicated message waits
+    /// instead of doing the work again.
+    #[serde(default)]
+    pub lease: Option<StageLease>,
+}
+
+/// A claim on a campaign's current stage, taken with a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageLease {
+    pub stage: String,
+    pub holder: String,
+    pub until_ms: i64,
 }
 
 /// Videos held against an account's monthly quota, written atomically with the campaign.

@@ -44,7 +44,7 @@ const MAX_DEPTH: usize = 512;
 /// A paragraph longer than this is prose, not a feature line.
 const MAX_FEATURE_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageFacts {
     /// `<title>`, else `og:title`, else the first `h1`.
     pub title: Option<String>,

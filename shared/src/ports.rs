@@ -8,6 +8,7 @@ use crate::model::{
 };
 use crate::plans::Plan;
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -93,7 +94,8 @@ pub trait CampaignStore: Send + Sync {
     /// Videos reserved against the account in the period.
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32>;
     /// One atomic step of the status machine: replaces the campaign with `next` only if
-    /// its stored status is still `expected`; gives `refund` videos back to the quota of
+    /// its stored status is still `expected` and its stored `revision` is still
+    /// `next.revision - 1` (callers read at revision r and write r + 1); gives `refund` videos back to the quota of
     /// `next.quota_period` (never taking it below zero); and stores `event` (the terminal
     /// notification) when given. Either all of that is written or none of it: `Stale`
     /// (carrying the stored campaign) and `Err` write nothing — except as below.
@@ -179,4 +181,36 @@ pub trait WindowCounters: Send + Sync {
 pub trait StageQueue: Send + Sync {
     /// Queues `message`, invisible to consumers for `delay_secs` (at most 900, SQS's cap).
     async fn send(&self, message: &StageMessage, delay_secs: u32) -> StoreResult<()>;
+}
+
+/// Media files (page snapshots, screens, audio, videos, thumbnails) under deterministic
+/// keys ([`media_key_is_valid`]): a directory locally, an S3 bucket on AWS. Writing a
+/// key twice replaces it whole — readers never see half a file.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    async fn put_media(&self, key: &str, body: Bytes, content_type: &str) -> StoreResult<()>;
+    /// `Ok(None)`: no such file.
+    async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>>;
+    /// A URL anyone holding it can download `key` from until `ttl` has passed (S3
+    /// presigned GET; locally a signed link to `reelforge serve`).
+    async fn download_url(&self, key: &str, ttl: std::time::Duration) -> StoreResult<String>;
+}
+
+/// Longest media key.
+pub const MAX_MEDIA_KEY: usize = 512;
+
+/// Keys are `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`; no empty,
+/// `.` or `..` segment, no leading `/`. Both backends refuse anything else, so a key can
+/// never leave its directory or bucket prefix.
+pub fn media_key_is_valid(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_MEDIA_KEY
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }

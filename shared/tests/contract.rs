@@ -21,7 +21,7 @@ use reelforge::model::{
 };
 use reelforge::plans::Plan;
 use reelforge::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError,
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, MediaStore, StageQueue, StoreError,
     TransitionOutcome, WebhookStore, WindowCounters,
 };
 use std::path::{Path, PathBuf};
@@ -31,7 +31,14 @@ use uuid::Uuid;
 
 /// Everything a backend provides, and a way for the checks to see its queue.
 trait Store:
-    AccountStore + KeyStore + CampaignStore + WebhookStore + WindowCounters + StageQueue + Queued
+    AccountStore
+    + KeyStore
+    + CampaignStore
+    + WebhookStore
+    + WindowCounters
+    + StageQueue
+    + MediaStore
+    + Queued
 {
 }
 impl<T> Store for T where
@@ -41,6 +48,7 @@ impl<T> Store for T where
         + WebhookStore
         + WindowCounters
         + StageQueue
+        + MediaStore
         + Queued
 {
 }
@@ -168,6 +176,8 @@ on_both_backends! {
     attempts_wait_for_the_previous_one_and_the_retry_time => local_attempts_wait_for_the_previous_one_and_the_retry_time, aws_attempts_wait_for_the_previous_one_and_the_retry_time;
     reopen_gives_a_new_budget => local_reopen_gives_a_new_budget, aws_reopen_gives_a_new_budget;
     webhook_secret_rotation => local_webhook_secret_rotation, aws_webhook_secret_rotation;
+    two_writers_from_one_read => local_two_writers_from_one_read, aws_two_writers_from_one_read;
+    media_files => local_media_files, aws_media_files;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -248,12 +258,16 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
                 duration_seconds: None,
                 published_at: None,
                 credits_cost: None,
+                thumbnail_key: None,
+                script_source: None,
             })
             .collect(),
         error: None,
         failed_stage: None,
         quota_period: "2026-09".to_string(),
         videos_reserved: videos,
+        revision: 0,
+        lease: None,
     }
 }
 
@@ -915,6 +929,7 @@ fn moved(campaign: &Campaign, status: CampaignStatus, ms: i64) -> Campaign {
     let mut next = campaign.clone();
     next.status = status;
     next.updated_at = at_ms(ms);
+    next.revision = campaign.revision + 1;
     next
 }
 
@@ -1824,4 +1839,201 @@ async fn aws_transition_and_delivery_round_trips() {
         (step, stale, terminal, list, claim, finish, reopen, rotate),
         (1, 1, 2, 1, 1, 1, 3, 1)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Revisions and media files
+
+/// Two workers that read the campaign at the same revision (a duplicated stage message
+/// taking the stage's lease): only one write applies, even with the status unchanged.
+async fn two_writers_from_one_read<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&*store, &account.id, 1).await;
+    let writers = (0..4).map(|i| {
+        let store = store.clone();
+        let mut next = campaign.clone();
+        next.revision += 1;
+        next.lease = Some(reelforge::model::StageLease {
+            stage: "process".into(),
+            holder: format!("worker-{i}"),
+            until_ms: BASE_MS + 60_000,
+        });
+        tokio::spawn(async move {
+            store
+                .commit_transition(&next, CampaignStatus::Collecting, 0, None)
+                .await
+                .unwrap()
+        })
+    });
+    let mut applied = 0;
+    for w in writers {
+        if w.await.unwrap() == TransitionOutcome::Applied {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "exactly one writer from the same read applies");
+    let stored = store.get_campaign(campaign.id).await.unwrap().unwrap();
+    assert_eq!(stored.revision, 1);
+    assert!(stored.lease.is_some());
+    // A write that skips a revision, or repeats the stored one, is stale.
+    for revision in [1, 3] {
+        let mut next = stored.clone();
+        next.revision = revision;
+        assert!(matches!(
+            store
+                .commit_transition(&next, CampaignStatus::Collecting, 0, None)
+                .await
+                .unwrap(),
+            TransitionOutcome::Stale(_)
+        ));
+    }
+}
+
+/// Plain HTTP GET of an absolute `http://` URL on loopback: status and body.
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let head_lower = head.to_ascii_lowercase();
+    let mut body = response[split + 4..].to_vec();
+    if head_lower.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 4 + size..];
+        }
+        body = out;
+    }
+    (status, body)
+}
+
+async fn media_files<S: Store>(store: Arc<S>) {
+    let key = format!("videos/{}/vertical_en_{}.mp4", Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(store.get_media(&key).await.unwrap(), None);
+    store
+        .put_media(&key, bytes::Bytes::from_static(b"first"), "video/mp4")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_media(&key).await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    // Rewriting a deterministic key (a retried stage) replaces the file whole.
+    let big = bytes::Bytes::from(vec![7u8; 300_000]);
+    store.put_media(&key, big.clone(), "video/mp4").await.unwrap();
+    assert_eq!(store.get_media(&key).await.unwrap(), Some(big));
+
+    for bad in [
+        "../escape",
+        "/absolute",
+        "a//b",
+        "a/./b",
+        "a/../b",
+        "",
+        "spaces not allowed",
+        "back\\slash",
+        "nul\0byte",
+    ] {
+        assert!(
+            store
+                .put_media(bad, bytes::Bytes::from_static(b"x"), "text/plain")
+                .await
+                .is_err(),
+            "{bad:?} must be refused"
+        );
+        assert!(store.get_media(bad).await.is_err(), "{bad:?} must be refused");
+        assert!(store.download_url(bad, Duration::from_secs(60)).await.is_err());
+    }
+    let long = "a/".repeat(300) + "b";
+    assert!(store.put_media(&long, bytes::Bytes::new(), "x").await.is_err());
+    // Many writers of one key: the file is always one of the writes, whole.
+    let writers = (0..8u8).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store
+                .put_media(&key, bytes::Bytes::from(vec![i; 100_000]), "video/mp4")
+                .await
+                .unwrap()
+        })
+    });
+    for w in writers {
+        w.await.unwrap();
+    }
+    let got = store.get_media(&key).await.unwrap().unwrap();
+    assert_eq!(got.len(), 100_000);
+    assert!(got.iter().all(|b| *b == got[0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_download_url_is_a_working_presigned_get() {
+    let store = support::moto::aws_store().await;
+    let key = format!("videos/{}/thumb.jpg", Uuid::new_v4());
+    store
+        .put_media(&key, bytes::Bytes::from_static(b"jpeg bytes"), "image/jpeg")
+        .await
+        .unwrap();
+    let url = store.download_url(&key, Duration::from_secs(300)).await.unwrap();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&url)).await.unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"jpeg bytes"[..]));
+}
+
+#[tokio::test]
+async fn local_download_links_are_signed_and_expire() {
+    let dir = TempDir::new("links");
+    let store = local_store(&dir);
+    let key = "videos/abc/vertical_en_1.mp4";
+    store
+        .put_media(key, bytes::Bytes::from_static(b"mp4"), "video/mp4")
+        .await
+        .unwrap();
+    store.set_media_base_url("http://127.0.0.1:9");
+    let url = store.download_url(key, Duration::from_secs(600)).await.unwrap();
+    let rest = url
+        .strip_prefix("http://127.0.0.1:9/files/videos/abc/vertical_en_1.mp4?expires=")
+        .expect(&url);
+    let (expires, sig) = rest.split_once("&sig=").unwrap();
+    let expires: i64 = expires.parse().unwrap();
+    let now = Utc::now().timestamp();
+    assert!((now + 590..=now + 610).contains(&expires));
+    assert_eq!(
+        store.resolve_media_link(key, expires, sig, now),
+        Some(store.media_root().join(key))
+    );
+    // Expired, tampered signature, another key, a later expiry: all refused.
+    assert_eq!(store.resolve_media_link(key, expires, sig, expires + 1), None);
+    let mut tampered = sig.to_string();
+    tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
+    assert_eq!(store.resolve_media_link(key, expires, &tampered, now), None);
+    assert_eq!(store.resolve_media_link("videos/abc/other.mp4", expires, sig, now), None);
+    assert_eq!(store.resolve_media_link(key, expires + 1, sig, now), None);
+    // Another store on the same data dir (a restarted server) keeps honouring the link.
+    drop(store);
+    let reopened = local_store(&dir);
+    assert!(reopened.resolve_media_link(key, expires, sig, now).is_some());
+    // A fresh data dir has a different secret.
+    let other_dir = TempDir::new("links-other");
+    assert_eq!(local_store(&other_dir).resolve_media_link(key, expires, sig, now), None);
 }

@@ -141,6 +141,8 @@ async fn get_event_reads_the_campaign() {
         failed_stage: None,
         quota_period: "2026-11".into(),
         videos_reserved: 0,
+        revision: 0,
+        lease: None,
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),

@@ -80,12 +80,16 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
             duration_seconds: None,
             published_at: None,
             credits_cost: None,
+            thumbnail_key: None,
+            script_source: None,
         })
         .collect(),
         error: None,
         failed_stage: None,
         quota_period: "2026-11".into(),
         videos_reserved: 2,
+        revision: 0,
+        lease: None,
     };
     let r = QuotaReservation {
         account_id: f.account_id.clone(),

@@ -244,6 +244,8 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
                 duration_seconds: None,
                 published_at: None,
                 credits_cost: None,
+                thumbnail_key: None,
+                script_source: None,
             })
         })
         .collect();
@@ -261,6 +263,8 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
         created_at: now,
         updated_at: now,
         videos_reserved: videos.len() as u32,
+        revision: 0,
+        lease: None,
         videos,
         error: None,
         failed_stage: None,

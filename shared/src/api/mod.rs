@@ -13,7 +13,8 @@ pub use response::ApiResponse;
 use crate::clock::{Clock, SystemClock};
 use crate::guard::{Resolver, SystemResolver, TargetPolicy};
 use crate::ports::{
-    AccountStore, CampaignStore, KeyStore, StageQueue, WebhookStore, WindowCounters,
+    AccountStore, CampaignStore, KeyStore, MediaStore, StageQueue, WebhookStore,
+    WindowCounters,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -45,6 +46,7 @@ pub struct Ports {
     pub windows: Arc<dyn WindowCounters>,
     pub queue: Arc<dyn StageQueue>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl Ports {
@@ -57,6 +59,7 @@ impl Ports {
             + WindowCounters
             + StageQueue
             + WebhookStore
+            + MediaStore
             + 'static,
     {
         Ports {
@@ -65,7 +68,8 @@ impl Ports {
             campaigns: store.clone(),
             windows: store.clone(),
             queue: store.clone(),
-            webhooks: store,
+            webhooks: store.clone(),
+            media: store,
         }
     }
 }

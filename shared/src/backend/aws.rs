@@ -96,6 +96,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod media;
+pub use media::s3_client;
+
 type Item = HashMap<String, AttributeValue>;
 
 /// Where the store keeps things.
@@ -106,6 +109,8 @@ pub struct AwsNames {
     pub queue_url: String,
     /// Per-stage queues (`collect`, `webhook`, …), from `REELFORGE_QUEUE_URL_<STAGE>`.
     pub stage_queue_urls: std::collections::BTreeMap<String, String>,
+    /// The S3 bucket media files go to (`REELFORGE_MEDIA_BUCKET`).
+    pub media_bucket: String,
 }
 
 /// Stages whose queue can be configured on its own.
@@ -127,6 +132,7 @@ impl AwsNames {
 pub struct AwsStore {
     dynamo: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
+    s3: aws_sdk_s3::Client,
     names: AwsNames,
     round_trips: AtomicU64,
     /// The last state of each window this process saw (see the module docs).
@@ -342,11 +348,13 @@ impl AwsStore {
     pub fn new(
         dynamo: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
+        s3: aws_sdk_s3::Client,
         names: AwsNames,
     ) -> Self {
         Self {
             dynamo,
             sqs,
+            s3,
             names,
             round_trips: AtomicU64::new(0),
             windows: Mutex::new(HashMap::new()),
@@ -371,12 +379,25 @@ impl AwsStore {
                         .map(|url| (stage.to_string(), url))
                 })
                 .collect(),
+            media_bucket: std::env::var("REELFORGE_MEDIA_BUCKET").unwrap_or_default(),
         };
         Self::new(
             aws_sdk_dynamodb::Client::new(&config),
             aws_sdk_sqs::Client::new(&config),
+            s3_client(&config),
             names,
         )
+    }
+
+    /// Creates the media bucket (tests and `reelforge setup` against an emulator).
+    pub async fn create_bucket(&self) -> StoreResult<()> {
+        self.s3
+            .create_bucket()
+            .bucket(&self.names.media_bucket)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(media::s3_error(&e)))?;
+        Ok(())
     }
 
     pub fn names(&self) -> &AwsNames {
@@ -1226,14 +1247,28 @@ impl CampaignStore for AwsStore {
         refund: u32,
         event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome> {
+        let read_at = next
+            .revision
+            .checked_sub(1)
+            .ok_or_else(|| StoreError::Other("a transition carries the revision it creates".into()))?;
         let mut campaign_item = to_item(next)?;
         campaign_item.extend(primary_key(campaign_pk(next.id), CAMPAIGN_SK));
+        // Items written before revisions existed have none: they count as revision 0.
+        let revision_condition = if read_at == 0 {
+            "(attribute_not_exists(#rev) OR #rev = :rev)"
+        } else {
+            "#rev = :rev"
+        };
         let campaign_put = Put::builder()
             .table_name(&self.names.table)
             .set_item(Some(campaign_item))
-            .condition_expression("attribute_exists(pk) AND #status = :expected")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status = :expected AND {revision_condition}"
+            ))
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rev", "revision")
             .expression_attribute_values(":expected", s(expected.as_str()))
+            .expression_attribute_values(":rev", AttributeValue::N(read_at.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_err)?;

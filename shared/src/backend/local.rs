@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use uuid::Uuid;
 
+mod media;
+pub use media::LINK_PATH_PREFIX;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,
@@ -105,6 +108,7 @@ pub struct LocalStore {
     admits: AtomicU64,
     /// The checkpoint thread stops once this is dropped.
     _alive: Arc<()>,
+    media: media::MediaDir,
 }
 
 /// Moves the WAL into the database file from a second connection, so the fsync a
@@ -326,6 +330,7 @@ impl LocalStore {
             path,
             admits: AtomicU64::new(0),
             _alive: alive,
+            media: media::MediaDir::open(dir)?,
         })
     }
 
@@ -687,6 +692,10 @@ impl CampaignStore for LocalStore {
         refund: u32,
         event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome> {
+        let read_at = next
+            .revision
+            .checked_sub(1)
+            .ok_or_else(|| StoreError::Other("a transition carries the revision it creates".into()))?;
         let doc = serde_json::to_string(next).map_err(json_err)?;
         let mut conn = self.conn();
         let tx = conn
@@ -694,12 +703,14 @@ impl CampaignStore for LocalStore {
             .map_err(db_err)?;
         let changed = tx
             .execute(
-                "UPDATE campaigns SET status = ?2, doc = ?3 WHERE id = ?1 AND status = ?4",
+                "UPDATE campaigns SET status = ?2, doc = ?3 WHERE id = ?1 AND status = ?4 \
+                 AND IFNULL(json_extract(doc, '$.revision'), 0) = ?5",
                 params![
                     next.id.to_string(),
                     next.status.as_str(),
                     doc,
-                    expected.as_str()
+                    expected.as_str(),
+                    read_at as i64
                 ],
             )
             .map_err(db_err)?;

@@ -53,7 +53,7 @@ const WORD_OVERHEAD: f64 = 1.0;
 const PAUSE_CLAUSE: f64 = 2.5;
 const PAUSE_SENTENCE: f64 = 5.0;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WordTiming {
     pub text: String,
     /// Seconds from the start of the audio.
@@ -61,7 +61,7 @@ pub struct WordTiming {
     pub end: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Speech {
     pub wav: PathBuf,
     pub duration_seconds: f64,

@@ -154,6 +154,7 @@ pub async fn advance(
     let mut next = campaign.clone();
     next.status = to;
     next.updated_at = app.clock.now();
+    next.revision = campaign.revision + 1;
     edit(&mut next);
     let mut refund = 0;
     if to == CampaignStatus::Failed {

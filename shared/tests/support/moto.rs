@@ -203,6 +203,7 @@ fn store_on(config: &SdkConfig, names: AwsNames) -> AwsStore {
     AwsStore::new(
         aws_sdk_dynamodb::Client::new(config),
         aws_sdk_sqs::Client::new(config),
+        reelforge::backend::aws::s3_client(config),
         names,
     )
 }
@@ -216,9 +217,11 @@ pub async fn aws_store() -> AwsStore {
             table: unique("reelforge-test"),
             queue_url: String::new(),
             stage_queue_urls: Default::default(),
+            media_bucket: unique("reelforge-media"),
         },
     );
     setup.create_table().await.expect("create table on moto");
+    setup.create_bucket().await.expect("create bucket on moto");
     let queue_url = setup
         .create_queue(&unique("reelforge-stage"))
         .await
@@ -229,6 +232,7 @@ pub async fn aws_store() -> AwsStore {
             table: setup.names().table.clone(),
             queue_url,
             stage_queue_urls: Default::default(),
+            media_bucket: setup.names().media_bucket.clone(),
         },
     )
 }
@@ -246,6 +250,7 @@ pub async fn aws_store_with_queue(store: &AwsStore, queue_url: &str) -> AwsStore
         table: store.names().table.clone(),
         queue_url: queue_url.to_string(),
         stage_queue_urls: Default::default(),
+        media_bucket: store.names().media_bucket.clone(),
     };
     store_on(&emulator_config().await, names)
 }
@@ -268,6 +273,7 @@ pub async fn dead_aws_store() -> AwsStore {
             table: "reelforge-dead".to_string(),
             queue_url: format!("http://127.0.0.1:{port}/000000000000/dead"),
             stage_queue_urls: Default::default(),
+            media_bucket: "reelforge-dead".to_string(),
         },
     )
 }
