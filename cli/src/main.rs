@@ -2,17 +2,20 @@
 //! stdout; errors are one JSON object on stderr and a non-zero exit.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use reelforge::api::{App, Ports};
+mod demo;
+
+use reelforge::api::Ports;
+use reelforge::local_stack::{LocalStack, LocalStackOptions};
 use reelforge::backend::aws::AwsStore;
 use reelforge::backend::local::LocalStore;
 use reelforge::clock::SystemClock;
-use reelforge::guard::TargetPolicy;
 use reelforge::plans::Plan;
 use reelforge::ports::StoreError;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +72,25 @@ enum Command {
         /// Seconds before the 2nd and 3rd webhook attempts (default 30,120).
         #[arg(long, value_delimiter = ',', default_value = "30,120")]
         webhook_retry_delays: Vec<u32>,
+        /// Seconds a pipeline stage may run before its work is handed to another worker
+        /// (also how soon a stage interrupted by a crash is resumed).
+        #[arg(long, default_value_t = 90)]
+        stage_timeout_secs: u64,
+        /// Base URL of the download links in `file_url` (default: the listening address).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// The main job, end to end: serves a bundled sample product site on loopback, runs a
+    /// campaign for it over the real HTTP API and writes the MP4s, thumbnails and a
+    /// contact sheet to --out.
+    Demo {
+        #[arg(long, default_value = "./out")]
+        out: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "en,ja,ko")]
+        languages: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
     },
     /// Manage accounts.
     Accounts {
@@ -186,42 +208,50 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             allow_private_targets,
             stage_workers,
             webhook_retry_delays,
+            stage_timeout_secs,
+            public_url,
         } => {
             let Store::Local(local_store) = store else {
                 return Err(Failure("serve runs on the local backend only".into()));
             };
-            if webhook_retry_delays.is_empty()
-                || webhook_retry_delays.iter().any(|&d| d == 0 || d > 900)
-            {
-                return Err(Failure(
-                    "--webhook-retry-delays takes 1 to 900 seconds per retry, e.g. 30,120".into(),
-                ));
+            validate_retry_delays(&webhook_retry_delays)?;
+            if !(1..=900).contains(&stage_timeout_secs) {
+                return Err(Failure("--stage-timeout-secs takes 1 to 900 seconds".into()));
             }
-            let app = Arc::new(
-                App::new(ports)
-                    .with_policy(TargetPolicy {
-                        allow_private: allow_private_targets,
-                    })
-                    .with_webhook_retry_delays(webhook_retry_delays),
-            );
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| Failure(format!("cannot listen on {addr}: {e}")))?;
-            let local = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
+            let stack = LocalStack::start(
+                local_store,
+                LocalStackOptions {
+                    addr,
+                    allow_private_targets,
+                    stage_workers,
+                    webhook_workers: 4,
+                    webhook_retry_delays,
+                    stage_timeout: Duration::from_secs(stage_timeout_secs),
+                    public_url,
+                },
+            )
+            .await
+            .map_err(|e| Failure(format!("cannot listen on {addr}: {e}")))?;
             println!(
                 "{}",
-                json!({"listening": local.to_string(), "url": format!("http://{local}"), "data": cli.store.data})
+                json!({"listening": stack.addr.to_string(), "url": stack.url, "data": cli.store.data})
             );
-            let workers = reelforge::pipeline::worker::WorkerSet::start(
-                app.clone(),
-                local_store,
-                stage_workers,
-                4,
-            );
-            let served = reelforge::server::serve(app, listener, shutdown_signal()).await;
-            workers.shutdown().await;
-            served.map_err(|e| Failure(e.to_string()))?;
+            shutdown_signal().await;
+            stack.shutdown().await.map_err(|e| Failure(e.to_string()))?;
             Ok(None)
+        }
+        Command::Demo {
+            out,
+            languages,
+            timeout_secs,
+        } => {
+            let Store::Local(local_store) = store else {
+                return Err(Failure("demo runs on the local backend only".into()));
+            };
+            demo::run(local_store, &out, &languages, Duration::from_secs(timeout_secs))
+                .await
+                .map(Some)
+                .map_err(Failure)
         }
         Command::Accounts { command } => account_command(&ports, &clock, command).await.map(Some),
         Command::Keys { command } => key_command(&ports, &clock, command).await.map(Some),
@@ -325,6 +355,15 @@ async fn key_command(
             Ok(json!({"id": id, "revoked": true}))
         }
     }
+}
+
+fn validate_retry_delays(delays: &[u32]) -> Result<(), Failure> {
+    if delays.is_empty() || delays.iter().any(|&d| d == 0 || d > 900) {
+        return Err(Failure(
+            "--webhook-retry-delays takes 1 to 900 seconds per retry, e.g. 30,120".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -2,9 +2,12 @@
 //! a path from config on Lambda, e.g. a Chromium layer) at the output's size, several
 //! screens down the page.
 //!
-//! How: one tall screenshot of `screens` viewports (`--window-size=W,H*screens`), split
-//! into `screens` PNGs of W×H by ffmpeg (`crop=W:H:0:i*H`). Chromium's plain CLI, no
-//! DevTools protocol, no new crates; both programs are started without a shell.
+//! How: one Chromium run per screen, all at once, each with a W×H window
+//! (`--window-size=W,H`) and the document shifted up by `i*H` pixels (a style rule
+//! `html{transform:translateY(-i*H px)}` appended for `GET /?screen=i`). A single tall
+//! window would be simpler, but it makes `100vh` the whole strip: a page whose hero is
+//! `min-height:100vh` (most landing pages) would fill every screen with its hero.
+//! Chromium's plain CLI, no DevTools protocol, no new crates; started without a shell.
 //!
 //! # Network: Chromium reaches nothing
 //!
@@ -74,9 +77,6 @@ pub struct CaptureOptions {
     /// The Chromium binary: `chromium` (from `PATH`) by default, `REELFORGE_CHROMIUM`
     /// when set (see [`CaptureOptions::from_env`]).
     pub chromium: PathBuf,
-    /// ffmpeg, used to split the tall screenshot: `ffmpeg` by default,
-    /// `REELFORGE_FFMPEG` when set.
-    pub ffmpeg: PathBuf,
     /// Viewport (= each output PNG) width in CSS pixels.
     pub width: u32,
     /// Viewport (= each output PNG) height in CSS pixels.
@@ -92,7 +92,6 @@ impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
             chromium: "chromium".into(),
-            ffmpeg: "ffmpeg".into(),
             width: 1080,
             height: 1920,
             screens: 3,
@@ -102,14 +101,11 @@ impl Default for CaptureOptions {
 }
 
 impl CaptureOptions {
-    /// The defaults, with `REELFORGE_CHROMIUM` / `REELFORGE_FFMPEG` when set.
+    /// The defaults, with `REELFORGE_CHROMIUM` when set.
     pub fn from_env() -> Self {
         let mut opts = CaptureOptions::default();
         if let Some(path) = std::env::var_os("REELFORGE_CHROMIUM").filter(|v| !v.is_empty()) {
             opts.chromium = path.into();
-        }
-        if let Some(path) = std::env::var_os("REELFORGE_FFMPEG").filter(|v| !v.is_empty()) {
-            opts.ffmpeg = path.into();
         }
         opts
     }
@@ -170,34 +166,45 @@ async fn capture_in(
 ) -> Result<Vec<PathBuf>, CaptureError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let port = listener.local_addr()?.port();
-    let server = tokio::spawn(serve_document(listener, Arc::new(html)));
+    let server = tokio::spawn(serve_document(listener, Arc::new(html), opts.height));
 
-    let tall = work.join("tall.png");
-    let profile = work.join("profile");
-    tokio::fs::create_dir(&profile).await?;
-    let args = chromium_args(opts, port, &profile, &tall);
-    let mut cmd = tokio::process::Command::new(&opts.chromium);
-    cmd.args(&args).current_dir(work);
-    let shot = run(cmd, &opts.chromium, opts.timeout).await;
-    server.abort();
-    shot?;
-    if tokio::fs::metadata(&tall).await.is_err() {
-        return Err(CaptureError::ToolFailed {
-            program: opts.chromium.display().to_string(),
-            status: "exit status: 0".into(),
-            stderr: "no screenshot written".into(),
-        });
-    }
-
-    let mut outputs = Vec::with_capacity(opts.screens as usize);
+    let mut runs = tokio::task::JoinSet::new();
     for i in 0..opts.screens {
         let out = out_dir.join(format!("screen-{}.png", i + 1));
-        let mut cmd = tokio::process::Command::new(&opts.ffmpeg);
-        cmd.args(split_args(opts, i, &tall, &out));
-        run(cmd, &opts.ffmpeg, opts.timeout).await?;
-        outputs.push(out);
+        let profile = work.join(format!("profile-{i}"));
+        tokio::fs::create_dir(&profile).await?;
+        let mut cmd = tokio::process::Command::new(&opts.chromium);
+        cmd.args(chromium_args(opts, port, &profile, &out, i))
+            .current_dir(work);
+        let chromium = opts.chromium.clone();
+        let timeout = opts.timeout;
+        runs.spawn(async move {
+            run(cmd, &chromium, timeout).await?;
+            if tokio::fs::metadata(&out).await.is_err() {
+                return Err(CaptureError::ToolFailed {
+                    program: chromium.display().to_string(),
+                    status: "exit status: 0".into(),
+                    stderr: "no screenshot written".into(),
+                });
+            }
+            Ok((i, out))
+        });
     }
-    Ok(outputs)
+    let mut outputs = Vec::with_capacity(opts.screens as usize);
+    let mut failure = None;
+    while let Some(joined) = runs.join_next().await {
+        match joined {
+            Ok(Ok(done)) => outputs.push(done),
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(e) => failure = failure.or(Some(CaptureError::Io(std::io::Error::other(e)))),
+        }
+    }
+    server.abort();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    outputs.sort();
+    Ok(outputs.into_iter().map(|(_, out)| out).collect())
 }
 
 fn validate(opts: &CaptureOptions) -> Result<(), CaptureError> {
@@ -246,11 +253,17 @@ fn unique_dir(parent: &Path) -> PathBuf {
     parent.join(format!(".capture-{}", ulid::Ulid::generate()))
 }
 
-fn chromium_args(opts: &CaptureOptions, port: u16, profile: &Path, tall: &Path) -> Vec<OsString> {
+fn chromium_args(
+    opts: &CaptureOptions,
+    port: u16,
+    profile: &Path,
+    out: &Path,
+    screen: u32,
+) -> Vec<OsString> {
     let mut user_data = OsString::from("--user-data-dir=");
     user_data.push(profile.as_os_str());
     let mut screenshot = OsString::from("--screenshot=");
-    screenshot.push(tall.as_os_str());
+    screenshot.push(out.as_os_str());
     let mut args: Vec<OsString> = [
         "--headless",
         "--no-sandbox",
@@ -273,48 +286,24 @@ fn chromium_args(opts: &CaptureOptions, port: u16, profile: &Path, tall: &Path) 
         format!("--host-resolver-rules=MAP {PAGE_HOST} 127.0.0.1:{port}, MAP * ~NOTFOUND").into(),
     );
     args.push(user_data);
-    args.push(
-        format!(
-            "--window-size={},{}",
-            opts.width,
-            opts.height * opts.screens
-        )
-        .into(),
-    );
+    args.push(format!("--window-size={},{}", opts.width, opts.height).into());
     args.push(screenshot);
-    args.push(format!("http://{PAGE_HOST}/").into());
+    args.push(format!("http://{PAGE_HOST}/?screen={screen}").into());
     args
 }
 
-fn split_args(opts: &CaptureOptions, index: u32, tall: &Path, out: &Path) -> Vec<OsString> {
-    let mut input = OsString::from("file:");
-    input.push(tall.as_os_str());
-    let mut output = OsString::from("file:");
-    output.push(out.as_os_str());
-    vec![
-        "-nostdin".into(),
-        "-v".into(),
-        "error".into(),
-        "-y".into(),
-        "-i".into(),
-        input,
-        "-vf".into(),
-        format!(
-            "crop={w}:{h}:0:{y}",
-            w = opts.width,
-            h = opts.height,
-            y = index * opts.height
-        )
-        .into(),
-        "-frames:v".into(),
-        "1".into(),
-        output,
-    ]
+/// The style rule appended to the document for screen `screen`: the page shifted up by
+/// that many viewport heights (whole pixels: no customer text reaches it).
+fn shift_rule(screen: u32, height: u32) -> String {
+    format!(
+        "<style>html{{transform:translateY(-{}px)!important}}</style>",
+        screen as u64 * height as u64
+    )
 }
 
 /// Answers `GET /` (any query) with the document and everything else with 404, one
 /// request per connection, until aborted.
-async fn serve_document(listener: TcpListener, html: Arc<Vec<u8>>) {
+async fn serve_document(listener: TcpListener, html: Arc<Vec<u8>>, height: u32) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
@@ -336,10 +325,26 @@ async fn serve_document(listener: TcpListener, html: Arc<Vec<u8>>) {
             let mut parts = line.split(|&b| b == b' ');
             let method = parts.next().unwrap_or_default();
             let target = parts.next().unwrap_or_default();
-            let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+            let mut target_parts = target.splitn(2, |&b| b == b'?');
+            let path = target_parts.next().unwrap_or_default();
+            let screen = target_parts
+                .next()
+                .and_then(|q| q.strip_prefix(b"screen="))
+                .and_then(|n| std::str::from_utf8(n).ok())
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n < 10)
+                .unwrap_or(0);
+            let shifted;
             let (status, body): (&str, &[u8]) =
                 if (method == b"GET" || method == b"HEAD") && path == b"/" {
-                    ("200 OK", &html)
+                    if screen == 0 {
+                        ("200 OK", &html)
+                    } else {
+                        let mut doc = html.to_vec();
+                        doc.extend_from_slice(shift_rule(screen, height).as_bytes());
+                        shifted = doc;
+                        ("200 OK", &shifted)
+                    }
                 } else {
                     ("404 Not Found", b"")
                 };

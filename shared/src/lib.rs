@@ -13,6 +13,7 @@ pub mod keys;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod limiter;
+pub mod local_stack;
 pub mod media;
 pub mod model;
 pub mod net;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod plans;
 pub mod ports;
 pub mod pricing;
+pub mod sample_site;
 pub mod script;
 pub mod server;
 pub mod telemetry;

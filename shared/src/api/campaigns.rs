@@ -10,7 +10,7 @@ use crate::model::{
     StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
-use crate::views::campaign_json;
+use crate::views::{campaign_json, video_links, LINK_TTL};
 use http::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -295,7 +295,10 @@ pub(super) async fn get(app: &App, principal: &Principal, id: &str) -> ApiRespon
         return refused;
     }
     match owned_campaign(app, principal, id).await {
-        Ok(c) => ApiResponse::json(StatusCode::OK, &campaign_json(&c)),
+        Ok(c) => match video_links(&*app.ports.media, &c, LINK_TTL).await {
+            Ok(links) => ApiResponse::json(StatusCode::OK, &campaign_json(&c, &links)),
+            Err(e) => store_failure(&e),
+        },
         Err(resp) => resp,
     }
 }

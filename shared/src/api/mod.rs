@@ -81,6 +81,8 @@ pub struct App {
     pub policy: TargetPolicy,
     /// Seconds before the 2nd and 3rd webhook attempts.
     pub webhook_retry_delays: Vec<u32>,
+    /// What the pipeline stages produce media with.
+    pub studio: crate::pipeline::studio::Studio,
 }
 
 impl App {
@@ -91,7 +93,13 @@ impl App {
             resolver: Arc::new(SystemResolver::default()),
             policy: TargetPolicy::default(),
             webhook_retry_delays: crate::pipeline::webhook::DEFAULT_RETRY_DELAYS.to_vec(),
+            studio: crate::pipeline::studio::Studio::local(),
         }
+    }
+
+    pub fn with_studio(mut self, studio: crate::pipeline::studio::Studio) -> Self {
+        self.studio = studio;
+        self
     }
 
     pub fn with_webhook_retry_delays(mut self, delays: Vec<u32>) -> Self {

@@ -114,11 +114,7 @@ pub struct AwsNames {
 }
 
 /// Stages whose queue can be configured on its own.
-const QUEUED_STAGES: [&str; 3] = [
-    crate::model::STAGE_COLLECT,
-    crate::pipeline::collect::STAGE_PROCESS,
-    crate::model::STAGE_WEBHOOK,
-];
+const QUEUED_STAGES: [&str; 6] = crate::pipeline::STAGES;
 
 impl AwsNames {
     /// The queue a stage's messages go to.

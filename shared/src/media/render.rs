@@ -1382,6 +1382,30 @@ async fn run(mut cmd: tokio::process::Command, program: &Path) -> Result<Vec<u8>
     Ok(output.stdout)
 }
 
+/// Writes a JPEG thumbnail of `video`: the frame at `at_ms`, scaled to `width` pixels
+/// wide (height keeps the aspect ratio, rounded to even).
+pub async fn thumbnail(
+    settings: &FfmpegSettings,
+    video: &Path,
+    at_ms: u64,
+    width: u32,
+    out: &Path,
+) -> Result<(), RenderError> {
+    let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-ss"])
+        .arg(secs(at_ms))
+        .arg("-i")
+        .arg(file_arg(video)?)
+        .args(["-frames:v", "1", "-q:v", "4", "-vf"])
+        .arg(format!("scale={width}:-2"))
+        .arg(file_arg(out)?);
+    run(cmd, &settings.ffmpeg).await?;
+    if tokio::fs::metadata(out).await.is_err() {
+        return Err(RenderError::Probe("no thumbnail written".into()));
+    }
+    Ok(())
+}
+
 async fn ffprobe_json(
     settings: &FfmpegSettings,
     path: &Path,

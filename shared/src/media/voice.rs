@@ -114,6 +114,17 @@ pub async fn speak_espeak(
         return Err(VoiceError::TextTooLong(text.len()));
     }
     let words = split_words(&text, language);
+    // espeak-ng's Japanese voice reads kana only (each kanji comes out as the English
+    // words "Chinese letter"), so Japanese is spoken from its kana reading; the timings
+    // keep the written words for the captions.
+    let spoken_words = match language {
+        Language::Ja => japanese_readings(&words).await,
+        _ => words.clone(),
+    };
+    let spoken_text = match language {
+        Language::Ja => spoken_words.concat(),
+        _ => text.clone(),
+    };
     let voice = espeak_voice(language);
 
     // Audio and phonemes in parallel: two independent engine runs.
@@ -121,7 +132,7 @@ pub async fn speak_espeak(
     audio
         .args(["-v", voice, "-b", "1", "--stdin", "-w"])
         .arg(out_wav);
-    let phoneme_input: String = words
+    let phoneme_input: String = spoken_words
         .iter()
         .filter_map(|w| speakable_core(w))
         .map(|core| format!("{core}\n"))
@@ -129,7 +140,7 @@ pub async fn speak_espeak(
     let mut phonemes = Command::new(ESPEAK);
     phonemes.args(["-v", voice, "-b", "1", "-q", "--ipa"]);
     let (audio_run, phoneme_run) = tokio::join!(
-        run_engine(audio, &text),
+        run_engine(audio, &spoken_text),
         run_engine(phonemes, &phoneme_input)
     );
     audio_run?;
@@ -142,7 +153,7 @@ pub async fn speak_espeak(
     }
     let weights = match phoneme_run
         .ok()
-        .and_then(|out| phoneme_weights(&words, &out))
+        .and_then(|out| phoneme_weights(&spoken_words, &out))
     {
         Some(w) => w,
         None => {
@@ -157,6 +168,28 @@ pub async fn speak_espeak(
         duration_seconds: duration,
         words,
     })
+}
+
+/// The converter from Japanese text to its hiragana reading (Debian package `kakasi`).
+pub const KAKASI: &str = "kakasi";
+
+/// Each word's hiragana reading, by `kakasi` (one line per word). Falls back to the words
+/// as written, with a warning, when kakasi is missing or its lines don't line up.
+async fn japanese_readings(words: &[String]) -> Vec<String> {
+    let mut command = Command::new(KAKASI);
+    command.args(["-JH", "-KH", "-i", "utf8", "-o", "utf8"]);
+    let input: String = words.iter().map(|w| format!("{w}\n")).collect();
+    match run_engine(command, &input).await {
+        Ok(out) => {
+            let lines: Vec<String> = out.lines().map(str::to_string).collect();
+            if lines.len() == words.len() {
+                return lines;
+            }
+            tracing::warn!("kakasi's readings don't line up with the words; speaking the text as written");
+        }
+        Err(e) => tracing::warn!(error = %e, "kakasi unavailable (install the Debian package `kakasi`); Japanese kanji will be spoken badly"),
+    }
+    words.to_vec()
 }
 
 /// The pure estimate: `text`'s words spread over `[0, total]` by character weights, with

@@ -1,15 +1,29 @@
 //! `collect`: fetch the product page through the public-address guard. A page that can't
 //! be reached, needs sign-in, blocks automated clients or is not HTML fails the campaign
-//! here with a clear error (the 422 cases of SPEC §7).
+//! here with a clear error (the 422 cases of SPEC §7). A usable page is stored with its
+//! extracted facts and those of its `hreflang` pages in the requested languages (fetched
+//! through the same guard; one that fails only means no page in that language).
 
-use super::{advance, fail, Next, StageError};
+use super::{advance, artifacts, fail, Next, StageError};
 use crate::api::App;
 use crate::guard::UrlKind;
-use crate::model::{CampaignStatus, StageMessage};
-use crate::net::{self, FetchError, FetchOptions};
+use crate::model::{CampaignStatus, Language, StageMessage};
+use crate::net::{self, FetchError, FetchOptions, FetchResponse};
+use crate::page::{self, PageFacts};
 use http::{HeaderMap, HeaderValue, Method};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// What `collect` leaves for the later stages (`artifacts::collected`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectedPage {
+    pub url: String,
+    pub facts: PageFacts,
+    /// The page's `hreflang` versions in the campaign's languages, by language.
+    pub alternates: BTreeMap<Language, PageFacts>,
+}
 
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
@@ -64,6 +78,75 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         .await?;
         return Ok(Next::Done);
     };
+    let outcome = fetch_page(app, &url).await;
+    let problem = match &outcome {
+        Err(e) => Some(fetch_error_message(e)),
+        Ok(resp) => refusal(resp.status, &content_type(resp)),
+    };
+    let resp = match (outcome, problem) {
+        (Ok(resp), None) => resp,
+        (_, problem) => {
+            let message = problem.unwrap_or_default();
+            fail(app, campaign_id, CampaignStatus::Collecting, &message).await?;
+            return Ok(Next::Done);
+        }
+    };
+    let html = String::from_utf8_lossy(&resp.body).into_owned();
+    let facts = page::extract(&html, &resp.final_url);
+    let mut alternates = BTreeMap::new();
+    for language in &campaign.languages {
+        let own_language = facts.lang.as_deref() == Some(language.as_str());
+        let Some(alt_url) = facts.alternates.get(language.as_str()) else {
+            continue;
+        };
+        if own_language || *alt_url == resp.final_url {
+            continue;
+        }
+        match fetch_page(app, alt_url).await {
+            Ok(alt) if refusal(alt.status, &content_type(&alt)).is_none() => {
+                let alt_html = String::from_utf8_lossy(&alt.body);
+                alternates.insert(*language, page::extract(&alt_html, &alt.final_url));
+                app.ports
+                    .media
+                    .put_media(
+                        &artifacts::alternate_html(campaign_id, *language),
+                        alt.body.clone(),
+                        "text/html; charset=utf-8",
+                    )
+                    .await?;
+            }
+            Ok(alt) => {
+                tracing::info!(campaign_id = %campaign_id, %language, status = alt.status, "hreflang page unusable; writing without it")
+            }
+            Err(e) => {
+                tracing::info!(campaign_id = %campaign_id, %language, error = %e.summary(), "hreflang page unreachable; writing without it")
+            }
+        }
+    }
+    app.ports
+        .media
+        .put_media(
+            &artifacts::page_html(campaign_id),
+            resp.body.clone(),
+            "text/html; charset=utf-8",
+        )
+        .await?;
+    let collected = CollectedPage {
+        url: resp.final_url.to_string(),
+        facts,
+        alternates,
+    };
+    artifacts::put_json(app, &artifacts::collected(campaign_id), &collected).await?;
+    if advance(app, &campaign, CampaignStatus::Processing, |_| {}).await? {
+        app.ports
+            .queue
+            .send(&StageMessage::stage(STAGE_PROCESS, campaign_id), 0)
+            .await?;
+    }
+    Ok(Next::Done)
+}
+
+async fn fetch_page(app: &App, url: &url::Url) -> Result<FetchResponse, FetchError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::ACCEPT,
@@ -77,38 +160,23 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         max_redirects: 5,
         user_agent: "reelforge-collector/0.1",
     };
-    let outcome = net::request(
+    net::request(
         Method::GET,
-        &url,
+        url,
         headers,
         bytes::Bytes::new(),
         &opts,
         &*app.resolver,
     )
-    .await;
-    let problem = match &outcome {
-        Err(e) => Some(fetch_error_message(e)),
-        Ok(resp) => {
-            let content_type = resp
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            refusal(resp.status, &content_type)
-        }
-    };
-    if let Some(message) = problem {
-        fail(app, campaign_id, CampaignStatus::Collecting, &message).await?;
-        return Ok(Next::Done);
-    }
-    if advance(app, &campaign, CampaignStatus::Processing, |_| {}).await? {
-        app.ports
-            .queue
-            .send(&StageMessage::stage(STAGE_PROCESS, campaign_id), 0)
-            .await?;
-    }
-    Ok(Next::Done)
+    .await
+}
+
+fn content_type(resp: &FetchResponse) -> String {
+    resp.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]

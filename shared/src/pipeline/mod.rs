@@ -3,7 +3,14 @@
 //! Every step is safe to run twice: a transition only applies from the status it expects,
 //! and terminal notifications are created in the same write as the terminal status.
 
+pub mod artifacts;
 pub mod collect;
+pub mod lease;
+pub mod process;
+pub mod render;
+pub mod script;
+pub mod studio;
+pub mod voiceover;
 pub mod webhook;
 pub mod worker;
 
@@ -13,7 +20,7 @@ use crate::model::{
     STAGE_COLLECT, STAGE_WEBHOOK, WEBHOOK_ATTEMPTS,
 };
 use crate::ports::{StoreError, TransitionOutcome};
-use crate::views::video_json;
+use crate::views::{video_links, videos_json, WEBHOOK_LINK_TTL};
 use chrono::SecondsFormat;
 use serde_json::json;
 use uuid::Uuid;
@@ -33,13 +40,42 @@ pub enum StageError {
     Store(#[from] StoreError),
     #[error("unknown stage {0:?}")]
     UnknownStage(String),
+    /// An earlier stage's output is missing or unreadable.
+    #[error("stage input: {0}")]
+    Artifact(String),
+    /// A production tool (browser, writer, voice, renderer) failed; worth retrying.
+    #[error("{0}")]
+    Tool(String),
 }
+
+/// Every stage of the pipeline, in order.
+pub static PIPELINE_STAGES: [&str; 5] = [
+    STAGE_COLLECT,
+    process::STAGE,
+    script::STAGE,
+    voiceover::STAGE,
+    render::STAGE,
+];
+
+/// The pipeline's stages and the webhook sender's.
+pub const STAGES: [&str; 6] = [
+    STAGE_COLLECT,
+    process::STAGE,
+    script::STAGE,
+    voiceover::STAGE,
+    render::STAGE,
+    STAGE_WEBHOOK,
+];
 
 /// Runs one message. `Err` leaves the message to the queue's retry (and, after the
 /// maximum number of receives, to `dead_letter`).
 pub async fn process(app: &App, message: &StageMessage) -> Result<Next, StageError> {
     match message.stage.as_str() {
         STAGE_COLLECT => collect::run(app, message.campaign_id).await,
+        process::STAGE => process::run(app, message.campaign_id).await,
+        script::STAGE => script::run(app, message.campaign_id).await,
+        voiceover::STAGE => voiceover::run(app, message.campaign_id).await,
+        render::STAGE => render::run(app, message.campaign_id).await,
         STAGE_WEBHOOK => match &message.event_id {
             Some(event_id) => Ok(webhook::deliver(app, message.campaign_id, event_id).await?),
             None => Ok(Next::Done),
@@ -85,31 +121,38 @@ pub async fn dead_letter(app: &App, message: &StageMessage) -> Result<(), StageE
 fn stage_status(stage: &str) -> Option<CampaignStatus> {
     match stage {
         STAGE_COLLECT => Some(CampaignStatus::Collecting),
+        process::STAGE => Some(CampaignStatus::Processing),
+        script::STAGE => Some(CampaignStatus::Scripting),
+        voiceover::STAGE => Some(CampaignStatus::Voiceover),
+        render::STAGE => Some(CampaignStatus::Rendering),
         _ => None,
     }
 }
 
 /// The terminal notification for `next`, if the campaign has somewhere to send it.
-fn terminal_event(app: &App, next: &Campaign) -> Option<WebhookEvent> {
-    let url = next.webhook_url.clone()?;
+async fn terminal_event(app: &App, next: &Campaign) -> Result<Option<WebhookEvent>, StageError> {
+    let Some(url) = next.webhook_url.clone() else {
+        return Ok(None);
+    };
     let event = match next.status {
         CampaignStatus::Review => "campaign.completed",
         CampaignStatus::Failed => "campaign.failed",
-        _ => return None,
+        _ => return Ok(None),
     };
+    let links = video_links(&*app.ports.media, next, WEBHOOK_LINK_TTL).await?;
     let now = app.clock.now();
     let mut body = json!({
         "event": event,
         "campaign_id": next.id,
         "status": next.status,
-        "videos": next.videos.iter().map(|v| video_json(v, None)).collect::<Vec<_>>(),
+        "videos": videos_json(next, &links),
         "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
     });
     if next.status == CampaignStatus::Failed {
         body["error"] = json!(next.error);
         body["failed_stage"] = json!(next.failed_stage);
     }
-    Some(WebhookEvent {
+    Ok(Some(WebhookEvent {
         id: format!("evt_{}", ulid::Ulid::generate().to_string().to_lowercase()),
         campaign_id: next.id,
         account_id: next.account_id.clone(),
@@ -121,7 +164,7 @@ fn terminal_event(app: &App, next: &Campaign) -> Option<WebhookEvent> {
         attempts: Vec::new(),
         attempt_budget: WEBHOOK_ATTEMPTS,
         next_attempt_at_ms: now.timestamp_millis(),
-    })
+    }))
 }
 
 /// Queues the first delivery of terminal events that never started — the hand-off after
@@ -175,7 +218,7 @@ pub async fn advance(
             v.status = VideoStatus::Failed;
         }
     }
-    let event = terminal_event(app, &next);
+    let event = terminal_event(app, &next).await?;
     match app
         .ports
         .campaigns

@@ -6,7 +6,8 @@
 use super::{dead_letter, process, Next};
 use crate::api::App;
 use crate::backend::local::LocalStore;
-use crate::model::{STAGE_COLLECT, STAGE_WEBHOOK};
+use crate::model::STAGE_WEBHOOK;
+use super::PIPELINE_STAGES;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -33,15 +34,33 @@ impl WorkerSet {
         stage_workers: usize,
         webhook_workers: usize,
     ) -> WorkerSet {
+        Self::start_with_visibility(app, store, stage_workers, webhook_workers, VISIBILITY_MS)
+    }
+
+    /// As `start`, with received messages hidden for `visibility_ms` (which should equal
+    /// the studio's `lease_ms`: both say how long a stage may run before it is retried).
+    pub fn start_with_visibility(
+        app: Arc<App>,
+        store: Arc<LocalStore>,
+        stage_workers: usize,
+        webhook_workers: usize,
+        visibility_ms: i64,
+    ) -> WorkerSet {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         let pools: [(&'static [&'static str], usize); 2] = [
-            (&[STAGE_COLLECT], stage_workers),
+            (&PIPELINE_STAGES, stage_workers),
             (&[STAGE_WEBHOOK], webhook_workers),
         ];
         for (stages, count) in pools {
             for _ in 0..count {
-                tasks.spawn(run(app.clone(), store.clone(), stages, stopped.clone()));
+                tasks.spawn(run(
+                    app.clone(),
+                    store.clone(),
+                    stages,
+                    visibility_ms,
+                    stopped.clone(),
+                ));
             }
         }
         WorkerSet { stop, tasks }
@@ -58,10 +77,11 @@ async fn run(
     app: Arc<App>,
     store: Arc<LocalStore>,
     stages: &'static [&'static str],
+    visibility_ms: i64,
     mut stopped: watch::Receiver<bool>,
 ) {
     while !*stopped.borrow() {
-        let received = match store.receive(stages, VISIBILITY_MS) {
+        let received = match store.receive(stages, visibility_ms) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "queue receive failed");

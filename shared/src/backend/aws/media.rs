@@ -20,9 +20,9 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 }
 
 /// The error's kind and code, never the request it came from.
-pub(super) fn s3_error<E: std::fmt::Debug, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+pub(super) fn s3_error<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
 {
     match e {
         aws_sdk_s3::error::SdkError::ServiceError(se) => format!(

@@ -1,0 +1,316 @@
+//! `reelforge demo`: the main job end to end on this machine. Starts the local stack in
+//! this process, serves the bundled sample product site (English, with `hreflang` pages
+//! in Japanese and Korean) on loopback, creates an account and key, creates a campaign
+//! over the real HTTP API, follows it stage by stage, downloads every MP4 and thumbnail
+//! through its `file_url`, and draws a contact sheet. Progress goes to stderr; the
+//! summary (files, per-stage timings) is the JSON on stdout.
+
+use reelforge::api::Ports;
+use reelforge::backend::local::LocalStore;
+use reelforge::clock::SystemClock;
+use reelforge::guard::{SystemResolver, TargetPolicy, UrlKind};
+use reelforge::local_stack::{LocalStack, LocalStackOptions};
+use reelforge::net::{self, FetchOptions};
+use reelforge::plans::Plan;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn http_opts(max_body_bytes: usize) -> FetchOptions {
+    FetchOptions {
+        kind: UrlKind::Page,
+        policy: TargetPolicy {
+            allow_private: true,
+        },
+        timeout: Duration::from_secs(60),
+        max_body_bytes,
+        max_redirects: 0,
+        user_agent: "reelforge-demo/0.1",
+    }
+}
+
+async fn call(
+    method: http::Method,
+    url: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    let url = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        http::HeaderValue::from_str(key).map_err(|e| e.to_string())?,
+    );
+    let body = match body {
+        Some(b) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            bytes::Bytes::from(b.to_string())
+        }
+        None => bytes::Bytes::new(),
+    };
+    let resp = net::request(
+        method,
+        &url,
+        headers,
+        body,
+        &http_opts(1024 * 1024),
+        &SystemResolver::default(),
+    )
+    .await
+    .map_err(|e| format!("{url}: {}", e.summary()))?;
+    let value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    Ok((resp.status, value))
+}
+
+async fn download(url: &str, to: &Path) -> Result<u64, String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let resp = net::request(
+        http::Method::GET,
+        &parsed,
+        http::HeaderMap::new(),
+        bytes::Bytes::new(),
+        &http_opts(512 * 1024 * 1024),
+        &SystemResolver::default(),
+    )
+    .await
+    .map_err(|e| format!("download: {}", e.summary()))?;
+    if resp.status != 200 || resp.body_truncated {
+        return Err(format!("download answered HTTP {}", resp.status));
+    }
+    tokio::fs::write(to, &resp.body)
+        .await
+        .map_err(|e| format!("{}: {e}", to.display()))?;
+    Ok(resp.body.len() as u64)
+}
+
+/// One row per video (four frames spread over it), stacked: `contact-sheet.png`.
+async fn contact_sheet(videos: &[(PathBuf, f64)], out: &Path) -> Result<(), String> {
+    let dir = out.join(".contact-rows");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (i, (video, duration)) in videos.iter().enumerate() {
+        let row = dir.join(format!("row-{i}.png"));
+        let rate = 4.0 / duration.max(1.0);
+        ffmpeg(&[
+            "-i".into(),
+            format!("file:{}", video.display()),
+            "-vf".into(),
+            format!("fps={rate:.5},scale=270:-2,tile=4x1"),
+            "-frames:v".into(),
+            "1".into(),
+            format!("file:{}", row.display()),
+        ])
+        .await?;
+        rows.push(row);
+    }
+    let sheet = out.join("contact-sheet.png");
+    let mut args = Vec::new();
+    for row in &rows {
+        args.push("-i".to_string());
+        args.push(format!("file:{}", row.display()));
+    }
+    if rows.len() > 1 {
+        args.push("-filter_complex".into());
+        args.push(format!("vstack=inputs={}", rows.len()));
+    }
+    args.push(format!("file:{}", sheet.display()));
+    ffmpeg(&args).await?;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    Ok(())
+}
+
+async fn ffmpeg(args: &[String]) -> Result<(), String> {
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffmpeg failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+pub async fn run(
+    store: Arc<LocalStore>,
+    out: &Path,
+    languages: &[String],
+    timeout: Duration,
+) -> Result<Value, String> {
+    let started = Instant::now();
+    tokio::fs::create_dir_all(out)
+        .await
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let stack = LocalStack::start(
+        store.clone(),
+        LocalStackOptions {
+            addr: "127.0.0.1:0".parse().expect("address"),
+            allow_private_targets: true,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("local stack: {e}"))?;
+    let result = drive(&stack, store, out, languages, timeout, started).await;
+    let _ = stack.shutdown().await;
+    result
+}
+
+async fn drive(
+    stack: &LocalStack,
+    store: Arc<LocalStore>,
+    out: &Path,
+    languages: &[String],
+    timeout: Duration,
+    started: Instant,
+) -> Result<Value, String> {
+    let site = reelforge::sample_site::serve()
+        .await
+        .map_err(|e| format!("sample site: {e}"))?;
+    eprintln!("sample site   {site}/ (hreflang: ja, ko)");
+    eprintln!("api           {}", stack.url);
+    let ports = Ports::from_store(store);
+    let clock = SystemClock;
+    let account = reelforge::admin::create_account(
+        &*ports.accounts,
+        &clock,
+        "reelforge demo",
+        Plan::Scale,
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let (key, _) =
+        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &clock, &account.id)
+            .await
+            .map_err(|e| e.to_string())?;
+    let key = key.secret;
+
+    let (status, created) = call(
+        http::Method::POST,
+        &format!("{}/api/v1/campaigns", stack.url),
+        &key,
+        Some(&json!({"url": format!("{site}/"), "languages": languages, "title": "Lumen Notes"})),
+    )
+    .await?;
+    if status != 201 {
+        return Err(format!("POST /api/v1/campaigns answered {status}: {created}"));
+    }
+    let id = created["campaign_id"].as_str().unwrap_or_default().to_string();
+    eprintln!("campaign      {id}");
+
+    let mut current = String::from("collecting");
+    let mut entered = Instant::now();
+    let mut stages = serde_json::Map::new();
+    eprintln!("{:>6.1}s  collecting", started.elapsed().as_secs_f64());
+    // Progress is read from the store in-process (fine-grained, and no load on the API's
+    // rate limits); the result is read over HTTP like any client would.
+    let campaign_id: uuid::Uuid = id.parse().map_err(|_| format!("campaign id {id:?}"))?;
+    loop {
+        if started.elapsed() > timeout {
+            return Err(format!("the campaign did not finish within {timeout:?} (last status {current})"));
+        }
+        let stored = ports
+            .campaigns
+            .get_campaign(campaign_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the campaign disappeared")?;
+        let now_status = stored.status.as_str().to_string();
+        if now_status != current {
+            stages.insert(
+                current.clone(),
+                json!((entered.elapsed().as_secs_f64() * 100.0).round() / 100.0),
+            );
+            entered = Instant::now();
+            current = now_status;
+            eprintln!("{:>6.1}s  {current}", started.elapsed().as_secs_f64());
+        }
+        if stored.status.is_terminal() || current == "review" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, campaign) = call(
+        http::Method::GET,
+        &format!("{}/api/v1/campaigns/{id}", stack.url),
+        &key,
+        None,
+    )
+    .await?;
+    if status != 200 {
+        return Err(format!("GET answered {status}: {campaign}"));
+    }
+    if current == "failed" {
+        return Err(format!(
+            "the campaign failed in {}: {}",
+            campaign["failed_stage"], campaign["error"]
+        ));
+    }
+
+    let mut files = Vec::new();
+    let mut for_sheet = Vec::new();
+    let mut failed = 0;
+    for v in campaign["videos"].as_array().into_iter().flatten() {
+        let name = format!(
+            "{}_{}",
+            v["language"].as_str().unwrap_or("xx"),
+            v["platform"].as_str().unwrap_or("video")
+        );
+        let (Some(file_url), "ready") = (v["file_url"].as_str(), v["status"].as_str().unwrap_or(""))
+        else {
+            failed += 1;
+            eprintln!("video {name}: {}", v["status"]);
+            continue;
+        };
+        let mp4 = out.join(format!("{name}.mp4"));
+        let bytes = download(file_url, &mp4).await?;
+        if let Some(thumb) = v["thumbnail_url"].as_str() {
+            download(thumb, &out.join(format!("{name}.jpg"))).await?;
+        }
+        let duration = v["duration_seconds"].as_f64().unwrap_or(0.0);
+        eprintln!(
+            "video {name}: {duration:.1} s, {:.1} MB, {} credits, script: {}",
+            bytes as f64 / 1e6,
+            v["credits_cost"],
+            v["script_source"].as_str().unwrap_or("?")
+        );
+        files.push(json!({
+            "file": mp4,
+            "language": v["language"],
+            "platform": v["platform"],
+            "duration_seconds": duration,
+            "bytes": bytes,
+            "credits_cost": v["credits_cost"],
+            "script_source": v["script_source"],
+        }));
+        for_sheet.push((mp4, duration));
+    }
+    if !for_sheet.is_empty() {
+        contact_sheet(&for_sheet, out).await?;
+    }
+    let total = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    eprintln!("done in {total:.1} s; files in {}", out.display());
+    let summary = json!({
+        "campaign_id": id,
+        "status": current,
+        "videos": files,
+        "contact_sheet": out.join("contact-sheet.png"),
+        "stage_seconds": stages,
+        "total_seconds": total,
+    });
+    if failed > 0 {
+        return Err(format!("{failed} video(s) failed: {summary}"));
+    }
+    Ok(summary)
+}

@@ -1,0 +1,108 @@
+//! Everything `reelforge serve` (and `reelforge demo`) runs in one process: the HTTP API
+//! with the local media links, the stage workers and the webhook sender, on the embedded
+//! backend.
+
+use crate::api::{App, Ports};
+use crate::backend::local::LocalStore;
+use crate::guard::TargetPolicy;
+use crate::pipeline::studio::Studio;
+use crate::pipeline::worker::WorkerSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub struct LocalStackOptions {
+    pub addr: SocketAddr,
+    /// Development only: loopback/private page and webhook targets, plain-http webhooks.
+    pub allow_private_targets: bool,
+    pub stage_workers: usize,
+    pub webhook_workers: usize,
+    pub webhook_retry_delays: Vec<u32>,
+    /// How long a stage may run before its message is given to another worker.
+    pub stage_timeout: Duration,
+    /// The base of media links (`http://host:port`); the listening address by default.
+    pub public_url: Option<String>,
+}
+
+impl Default for LocalStackOptions {
+    fn default() -> Self {
+        LocalStackOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allow_private_targets: false,
+            stage_workers: 2,
+            webhook_workers: 4,
+            webhook_retry_delays: crate::pipeline::webhook::DEFAULT_RETRY_DELAYS.to_vec(),
+            stage_timeout: Duration::from_millis(crate::pipeline::worker::VISIBILITY_MS as u64),
+            public_url: None,
+        }
+    }
+}
+
+pub struct LocalStack {
+    pub addr: SocketAddr,
+    /// `http://addr`, or the public URL when one was given.
+    pub url: String,
+    pub app: Arc<App>,
+    pub store: Arc<LocalStore>,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: WorkerSet,
+}
+
+impl LocalStack {
+    pub async fn start(store: Arc<LocalStore>, opts: LocalStackOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(opts.addr).await?;
+        let addr = listener.local_addr()?;
+        let url = match &opts.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        store.set_media_base_url(&url);
+        let lease_ms = opts.stage_timeout.as_millis().clamp(1_000, 900_000) as i64;
+        let mut studio = Studio::local();
+        studio.lease_ms = lease_ms;
+        let app = Arc::new(
+            App::new(Ports::from_store(store.clone()))
+                .with_policy(TargetPolicy {
+                    allow_private: opts.allow_private_targets,
+                })
+                .with_webhook_retry_delays(opts.webhook_retry_delays)
+                .with_studio(studio),
+        );
+        let workers = WorkerSet::start_with_visibility(
+            app.clone(),
+            store.clone(),
+            opts.stage_workers,
+            opts.webhook_workers,
+            lease_ms,
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(crate::server::serve(
+            app.clone(),
+            listener,
+            Some(store.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(LocalStack {
+            addr,
+            url,
+            app,
+            store,
+            stop,
+            server,
+            workers,
+        })
+    }
+
+    /// Stops accepting, lets open requests and running stages finish.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        let served = self.server.await.unwrap_or(Ok(()));
+        self.workers.shutdown().await;
+        served
+    }
+}

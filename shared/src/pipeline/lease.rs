@@ -1,0 +1,96 @@
+//! A stage's claim on its campaign. Expensive steps (capture, script, voice, render) run
+//! only under a claim taken with a conditional write on the campaign's revision, so a
+//! duplicated message waits for the first worker instead of doing the work twice. A
+//! claim expires: when its worker died, the message that comes back takes it over.
+
+use super::{requeue_unstarted_events, StageError};
+use crate::api::App;
+use crate::model::{Campaign, CampaignStatus, StageLease};
+use crate::ports::TransitionOutcome;
+use uuid::Uuid;
+
+pub enum Claim {
+    /// Run the stage on this campaign (as stored, with the claim).
+    Run(Box<Campaign>),
+    /// Another worker holds the claim: look again in this many seconds.
+    Wait(u32),
+    /// Nothing to do: the campaign moved on, ended, or does not exist.
+    Skip,
+}
+
+pub async fn claim(
+    app: &App,
+    campaign_id: Uuid,
+    status: CampaignStatus,
+    stage: &str,
+    edit: impl FnOnce(&mut Campaign),
+) -> Result<Claim, StageError> {
+    let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+        return Ok(Claim::Skip);
+    };
+    if campaign.status.is_terminal() {
+        requeue_unstarted_events(app, campaign_id).await?;
+        return Ok(Claim::Skip);
+    }
+    if campaign.status != status {
+        return Ok(Claim::Skip);
+    }
+    let now = app.clock.now();
+    let now_ms = now.timestamp_millis();
+    if let Some(lease) = &campaign.lease {
+        if lease.stage == stage && lease.until_ms > now_ms {
+            return Ok(Claim::Wait(wait_secs(lease.until_ms - now_ms)));
+        }
+    }
+    let mut next = campaign.clone();
+    next.revision += 1;
+    next.updated_at = now;
+    next.lease = Some(StageLease {
+        stage: stage.to_string(),
+        holder: ulid::Ulid::generate().to_string(),
+        until_ms: now_ms + app.studio.lease_ms,
+    });
+    edit(&mut next);
+    match app
+        .ports
+        .campaigns
+        .commit_transition(&next, status, 0, None)
+        .await?
+    {
+        TransitionOutcome::Applied => Ok(Claim::Run(Box::new(next))),
+        // Someone else wrote first (most likely took the claim): look again shortly.
+        TransitionOutcome::Stale(current) if current.status == status => Ok(Claim::Wait(1)),
+        TransitionOutcome::Stale(_) => Ok(Claim::Skip),
+    }
+}
+
+/// Whole seconds until `ms` has passed (at least 1, at most SQS's 900 s delay cap).
+fn wait_secs(ms: i64) -> u32 {
+    (ms.max(0) / 1000 + 1).min(900) as u32
+}
+
+/// Gives the claim back after a failed run, so the retry need not wait for it to expire.
+/// Best effort: if it can't be written, the claim simply expires.
+pub async fn release(app: &App, held: &Campaign) {
+    let mut next = held.clone();
+    next.revision += 1;
+    next.lease = None;
+    let _ = app
+        .ports
+        .campaigns
+        .commit_transition(&next, held.status, 0, None)
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_whole_seconds_within_the_queue_cap() {
+        assert_eq!(super::wait_secs(0), 1);
+        assert_eq!(super::wait_secs(1), 1);
+        assert_eq!(super::wait_secs(1_000), 2);
+        assert_eq!(super::wait_secs(89_999), 90);
+        assert_eq!(super::wait_secs(10_000_000), 900);
+        assert_eq!(super::wait_secs(-5), 1);
+    }
+}

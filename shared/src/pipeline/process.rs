@@ -1,0 +1,122 @@
+//! `processing`: the page's screens, captured once per output shape the campaign needs
+//! (portrait for the short-form platforms, landscape for `youtube`), several screens
+//! down the page, for the page itself and for each `hreflang` page of a campaign
+//! language (a Japanese video shows the Japanese page). They become the videos' scenes.
+
+use super::lease::{claim, release, Claim};
+use super::collect::CollectedPage;
+use super::{advance, artifacts, Next, StageError};
+use crate::api::App;
+use crate::capture::capture_screens;
+use crate::media::render::FrameSize;
+use crate::model::{Campaign, CampaignStatus, Platform, StageMessage};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub const STAGE: &str = super::collect::STAGE_PROCESS;
+pub const STAGE_SCRIPT: &str = "script";
+
+/// Screens as media keys in page order, by [`screens_key`].
+pub type Screens = BTreeMap<String, Vec<String>>;
+
+/// The page variant for the main page.
+pub const MAIN_PAGE: &str = "page";
+
+/// `"{variant}/{width}x{height}"`.
+pub fn screens_key(variant: &str, size: FrameSize) -> String {
+    format!("{variant}/{}x{}", size.width, size.height)
+}
+
+/// The screens a video in `language` at `size` uses: its language's page when the site
+/// has one, else the main page.
+pub fn screens_for<'a>(screens: &'a Screens, language: &str, size: FrameSize) -> &'a [String] {
+    screens
+        .get(&screens_key(language, size))
+        .or_else(|| screens.get(&screens_key(MAIN_PAGE, size)))
+        .map_or(&[], Vec::as_slice)
+}
+
+pub fn frame_size(platform: Platform) -> FrameSize {
+    let (width, height) = platform.frame_size();
+    FrameSize { width, height }
+}
+
+pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
+    let campaign = match claim(app, campaign_id, CampaignStatus::Processing, STAGE, |_| {}).await? {
+        Claim::Run(c) => *c,
+        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+        Claim::Skip => return Ok(Next::Done),
+    };
+    match capture(app, &campaign).await {
+        Ok(screens) => {
+            artifacts::put_json(app, &artifacts::screens(campaign_id), &screens).await?;
+            if advance(app, &campaign, CampaignStatus::Scripting, |c| c.lease = None).await? {
+                app.ports
+                    .queue
+                    .send(&StageMessage::stage(STAGE_SCRIPT, campaign_id), 0)
+                    .await?;
+            }
+            Ok(Next::Done)
+        }
+        Err(e) => {
+            release(app, &campaign).await;
+            Err(e)
+        }
+    }
+}
+
+async fn capture(app: &App, campaign: &Campaign) -> Result<Screens, StageError> {
+    let scratch = artifacts::Scratch::new(campaign.id, STAGE)?;
+    let collected: CollectedPage =
+        artifacts::get_json(app, &artifacts::collected(campaign.id)).await?;
+    let mut variants = vec![(MAIN_PAGE.to_string(), artifacts::page_html(campaign.id))];
+    for language in collected.alternates.keys() {
+        variants.push((
+            language.as_str().to_string(),
+            artifacts::alternate_html(campaign.id, *language),
+        ));
+    }
+    let mut sizes: Vec<FrameSize> = campaign.platforms.iter().map(|p| frame_size(*p)).collect();
+    sizes.sort_by_key(|s| (s.width, s.height));
+    sizes.dedup();
+    // Every page and shape at once: Chromium spends most of its time starting up.
+    let mut runs = tokio::task::JoinSet::new();
+    for (variant, html_key) in &variants {
+        let html = scratch.path().join(format!("{variant}.html"));
+        artifacts::fetch_to(app, html_key, &html).await?;
+        for &size in &sizes {
+            let mut opts = app.studio.capture.clone();
+            opts.width = size.width;
+            opts.height = size.height;
+            let out = scratch
+                .path()
+                .join(format!("{variant}-{}x{}", size.width, size.height));
+            let html_path = html.to_string_lossy().into_owned();
+            let variant = variant.clone();
+            runs.spawn(async move {
+                let files = capture_screens(&html_path, &opts, &out).await;
+                (variant, size, files)
+            });
+        }
+    }
+    let mut screens = Screens::new();
+    while let Some(joined) = runs.join_next().await {
+        let (variant, size, files) =
+            joined.map_err(|e| StageError::Tool(format!("capture task: {e}")))?;
+        let files = files.map_err(|e| StageError::Tool(format!("page capture: {e}")))?;
+        let mut keys = Vec::with_capacity(files.len());
+        for (i, file) in files.iter().enumerate() {
+            let key = artifacts::screen(campaign.id, &variant, size, i + 1);
+            let bytes = tokio::fs::read(file)
+                .await
+                .map_err(|e| StageError::Tool(format!("screen file: {e}")))?;
+            app.ports
+                .media
+                .put_media(&key, bytes.into(), "image/png")
+                .await?;
+            keys.push(key);
+        }
+        screens.insert(screens_key(&variant, size), keys);
+    }
+    Ok(screens)
+}
