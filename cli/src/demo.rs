@@ -204,9 +204,14 @@ async fn drive(
     )
     .await?;
     if status != 201 {
-        return Err(format!("POST /api/v1/campaigns answered {status}: {created}"));
+        return Err(format!(
+            "POST /api/v1/campaigns answered {status}: {created}"
+        ));
     }
-    let id = created["campaign_id"].as_str().unwrap_or_default().to_string();
+    let id = created["campaign_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     eprintln!("campaign      {id}");
 
     let mut current = String::from("collecting");
@@ -218,7 +223,9 @@ async fn drive(
     let campaign_id: uuid::Uuid = id.parse().map_err(|_| format!("campaign id {id:?}"))?;
     loop {
         if started.elapsed() > timeout {
-            return Err(format!("the campaign did not finish within {timeout:?} (last status {current})"));
+            return Err(format!(
+                "the campaign did not finish within {timeout:?} (last status {current})"
+            ));
         }
         let stored = ports
             .campaigns
@@ -267,7 +274,8 @@ async fn drive(
             v["language"].as_str().unwrap_or("xx"),
             v["platform"].as_str().unwrap_or("video")
         );
-        let (Some(file_url), "ready") = (v["file_url"].as_str(), v["status"].as_str().unwrap_or(""))
+        let (Some(file_url), "ready") =
+            (v["file_url"].as_str(), v["status"].as_str().unwrap_or(""))
         else {
             failed += 1;
             eprintln!("video {name}: {}", v["status"]);

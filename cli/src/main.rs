@@ -5,10 +5,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod demo;
 
 use reelforge::api::Ports;
-use reelforge::local_stack::{LocalStack, LocalStackOptions};
 use reelforge::backend::aws::AwsStore;
 use reelforge::backend::local::LocalStore;
 use reelforge::clock::SystemClock;
+use reelforge::local_stack::{LocalStack, LocalStackOptions};
 use reelforge::plans::Plan;
 use reelforge::ports::StoreError;
 use serde_json::{json, Value};
@@ -216,7 +216,9 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             };
             validate_retry_delays(&webhook_retry_delays)?;
             if !(1..=900).contains(&stage_timeout_secs) {
-                return Err(Failure("--stage-timeout-secs takes 1 to 900 seconds".into()));
+                return Err(Failure(
+                    "--stage-timeout-secs takes 1 to 900 seconds".into(),
+                ));
             }
             let stack = LocalStack::start(
                 local_store,
@@ -248,10 +250,15 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             let Store::Local(local_store) = store else {
                 return Err(Failure("demo runs on the local backend only".into()));
             };
-            demo::run(local_store, &out, &languages, Duration::from_secs(timeout_secs))
-                .await
-                .map(Some)
-                .map_err(Failure)
+            demo::run(
+                local_store,
+                &out,
+                &languages,
+                Duration::from_secs(timeout_secs),
+            )
+            .await
+            .map(Some)
+            .map_err(Failure)
         }
         Command::Accounts { command } => account_command(&ports, &clock, command).await.map(Some),
         Command::Keys { command } => key_command(&ports, &clock, command).await.map(Some),

@@ -12,8 +12,7 @@ const SITE_KO: &str = include_str!("../../sample-site/ko.html");
 /// Serves the sample site on `127.0.0.1:<free port>` until the runtime stops; returns
 /// its base URL (`http://127.0.0.1:port`; pages at `/`, `/ja/`, `/ko/`).
 pub async fn serve() -> std::io::Result<String> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let pages: Arc<[(String, String); 3]> = Arc::new([
         ("/".to_string(), SITE_EN.replace("{{BASE}}", &base)),
@@ -48,4 +47,3 @@ pub async fn serve() -> std::io::Result<String> {
     });
     Ok(base)
 }
-

@@ -1915,7 +1915,9 @@ fn http_get(url: &str) -> (u16, Vec<u8>) {
         let mut rest = &body[..];
         loop {
             let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16)
+                    .unwrap();
             if size == 0 {
                 break;
             }
@@ -1928,7 +1930,11 @@ fn http_get(url: &str) -> (u16, Vec<u8>) {
 }
 
 async fn media_files<S: Store>(store: Arc<S>) {
-    let key = format!("videos/{}/vertical_en_{}.mp4", Uuid::new_v4(), Uuid::new_v4());
+    let key = format!(
+        "videos/{}/vertical_en_{}.mp4",
+        Uuid::new_v4(),
+        Uuid::new_v4()
+    );
     assert_eq!(store.get_media(&key).await.unwrap(), None);
     store
         .put_media(&key, bytes::Bytes::from_static(b"first"), "video/mp4")
@@ -1940,7 +1946,10 @@ async fn media_files<S: Store>(store: Arc<S>) {
     );
     // Rewriting a deterministic key (a retried stage) replaces the file whole.
     let big = bytes::Bytes::from(vec![7u8; 300_000]);
-    store.put_media(&key, big.clone(), "video/mp4").await.unwrap();
+    store
+        .put_media(&key, big.clone(), "video/mp4")
+        .await
+        .unwrap();
     assert_eq!(store.get_media(&key).await.unwrap(), Some(big));
 
     for bad in [
@@ -1961,11 +1970,20 @@ async fn media_files<S: Store>(store: Arc<S>) {
                 .is_err(),
             "{bad:?} must be refused"
         );
-        assert!(store.get_media(bad).await.is_err(), "{bad:?} must be refused");
-        assert!(store.download_url(bad, Duration::from_secs(60)).await.is_err());
+        assert!(
+            store.get_media(bad).await.is_err(),
+            "{bad:?} must be refused"
+        );
+        assert!(store
+            .download_url(bad, Duration::from_secs(60))
+            .await
+            .is_err());
     }
     let long = "a/".repeat(300) + "b";
-    assert!(store.put_media(&long, bytes::Bytes::new(), "x").await.is_err());
+    assert!(store
+        .put_media(&long, bytes::Bytes::new(), "x")
+        .await
+        .is_err());
     // Many writers of one key: the file is always one of the writes, whole.
     let writers = (0..8u8).map(|i| {
         let store = store.clone();
@@ -1993,10 +2011,15 @@ async fn aws_download_url_is_a_working_presigned_get() {
         .put_media(&key, bytes::Bytes::from_static(b"jpeg bytes"), "image/jpeg")
         .await
         .unwrap();
-    let url = store.download_url(&key, Duration::from_secs(300)).await.unwrap();
+    let url = store
+        .download_url(&key, Duration::from_secs(300))
+        .await
+        .unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
     assert!(url.contains("X-Amz-Expires=300"), "{url}");
-    let (status, body) = tokio::task::spawn_blocking(move || http_get(&url)).await.unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&url))
+        .await
+        .unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"jpeg bytes"[..]));
 }
 
@@ -2010,7 +2033,10 @@ async fn local_download_links_are_signed_and_expire() {
         .await
         .unwrap();
     store.set_media_base_url("http://127.0.0.1:9");
-    let url = store.download_url(key, Duration::from_secs(600)).await.unwrap();
+    let url = store
+        .download_url(key, Duration::from_secs(600))
+        .await
+        .unwrap();
     let rest = url
         .strip_prefix("http://127.0.0.1:9/files/videos/abc/vertical_en_1.mp4?expires=")
         .expect(&url);
@@ -2023,17 +2049,28 @@ async fn local_download_links_are_signed_and_expire() {
         Some(store.media_root().join(key))
     );
     // Expired, tampered signature, another key, a later expiry: all refused.
-    assert_eq!(store.resolve_media_link(key, expires, sig, expires + 1), None);
+    assert_eq!(
+        store.resolve_media_link(key, expires, sig, expires + 1),
+        None
+    );
     let mut tampered = sig.to_string();
     tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
     assert_eq!(store.resolve_media_link(key, expires, &tampered, now), None);
-    assert_eq!(store.resolve_media_link("videos/abc/other.mp4", expires, sig, now), None);
+    assert_eq!(
+        store.resolve_media_link("videos/abc/other.mp4", expires, sig, now),
+        None
+    );
     assert_eq!(store.resolve_media_link(key, expires + 1, sig, now), None);
     // Another store on the same data dir (a restarted server) keeps honouring the link.
     drop(store);
     let reopened = local_store(&dir);
-    assert!(reopened.resolve_media_link(key, expires, sig, now).is_some());
+    assert!(reopened
+        .resolve_media_link(key, expires, sig, now)
+        .is_some());
     // A fresh data dir has a different secret.
     let other_dir = TempDir::new("links-other");
-    assert_eq!(local_store(&other_dir).resolve_media_link(key, expires, sig, now), None);
+    assert_eq!(
+        local_store(&other_dir).resolve_media_link(key, expires, sig, now),
+        None
+    );
 }

@@ -13,8 +13,7 @@ pub use response::ApiResponse;
 use crate::clock::{Clock, SystemClock};
 use crate::guard::{Resolver, SystemResolver, TargetPolicy};
 use crate::ports::{
-    AccountStore, CampaignStore, KeyStore, MediaStore, StageQueue, WebhookStore,
-    WindowCounters,
+    AccountStore, CampaignStore, KeyStore, MediaStore, StageQueue, WebhookStore, WindowCounters,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};

@@ -1243,10 +1243,9 @@ impl CampaignStore for AwsStore {
         refund: u32,
         event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome> {
-        let read_at = next
-            .revision
-            .checked_sub(1)
-            .ok_or_else(|| StoreError::Other("a transition carries the revision it creates".into()))?;
+        let read_at = next.revision.checked_sub(1).ok_or_else(|| {
+            StoreError::Other("a transition carries the revision it creates".into())
+        })?;
         let mut campaign_item = to_item(next)?;
         campaign_item.extend(primary_key(campaign_pk(next.id), CAMPAIGN_SK));
         // Items written before revisions existed have none: they count as revision 0.

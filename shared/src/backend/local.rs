@@ -692,10 +692,9 @@ impl CampaignStore for LocalStore {
         refund: u32,
         event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome> {
-        let read_at = next
-            .revision
-            .checked_sub(1)
-            .ok_or_else(|| StoreError::Other("a transition carries the revision it creates".into()))?;
+        let read_at = next.revision.checked_sub(1).ok_or_else(|| {
+            StoreError::Other("a transition carries the revision it creates".into())
+        })?;
         let doc = serde_json::to_string(next).map_err(json_err)?;
         let mut conn = self.conn();
         let tx = conn

@@ -1392,13 +1392,20 @@ pub async fn thumbnail(
     out: &Path,
 ) -> Result<(), RenderError> {
     let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-ss"])
-        .arg(secs(at_ms))
-        .arg("-i")
-        .arg(file_arg(video)?)
-        .args(["-frames:v", "1", "-q:v", "4", "-vf"])
-        .arg(format!("scale={width}:-2"))
-        .arg(file_arg(out)?);
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-ss",
+    ])
+    .arg(secs(at_ms))
+    .arg("-i")
+    .arg(file_arg(video)?)
+    .args(["-frames:v", "1", "-q:v", "4", "-vf"])
+    .arg(format!("scale={width}:-2"))
+    .arg(file_arg(out)?);
     run(cmd, &settings.ffmpeg).await?;
     if tokio::fs::metadata(out).await.is_err() {
         return Err(RenderError::Probe("no thumbnail written".into()));

@@ -185,9 +185,13 @@ async fn japanese_readings(words: &[String]) -> Vec<String> {
             if lines.len() == words.len() {
                 return lines;
             }
-            tracing::warn!("kakasi's readings don't line up with the words; speaking the text as written");
+            tracing::warn!(
+                "kakasi's readings don't line up with the words; speaking the text as written"
+            );
         }
-        Err(e) => tracing::warn!(error = %e, "kakasi unavailable (install the Debian package `kakasi`); Japanese kanji will be spoken badly"),
+        Err(e) => {
+            tracing::warn!(error = %e, "kakasi unavailable (install the Debian package `kakasi`); Japanese kanji will be spoken badly")
+        }
     }
     words.to_vec()
 }

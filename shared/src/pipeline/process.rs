@@ -3,8 +3,8 @@
 //! down the page, for the page itself and for each `hreflang` page of a campaign
 //! language (a Japanese video shows the Japanese page). They become the videos' scenes.
 
-use super::lease::{claim, release, Claim};
 use super::collect::CollectedPage;
+use super::lease::{claim, release, Claim};
 use super::{advance, artifacts, Next, StageError};
 use crate::api::App;
 use crate::capture::capture_screens;
@@ -50,7 +50,11 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     match capture(app, &campaign).await {
         Ok(screens) => {
             artifacts::put_json(app, &artifacts::screens(campaign_id), &screens).await?;
-            if advance(app, &campaign, CampaignStatus::Scripting, |c| c.lease = None).await? {
+            if advance(app, &campaign, CampaignStatus::Scripting, |c| {
+                c.lease = None
+            })
+            .await?
+            {
                 app.ports
                     .queue
                     .send(&StageMessage::stage(STAGE_SCRIPT, campaign_id), 0)

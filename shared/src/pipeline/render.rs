@@ -36,12 +36,19 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
             }
         }
     };
-    let campaign =
-        match claim(app, campaign_id, CampaignStatus::Rendering, STAGE, mark_rendering).await? {
-            Claim::Run(c) => *c,
-            Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
-            Claim::Skip => return Ok(Next::Done),
-        };
+    let campaign = match claim(
+        app,
+        campaign_id,
+        CampaignStatus::Rendering,
+        STAGE,
+        mark_rendering,
+    )
+    .await?
+    {
+        Claim::Run(c) => *c,
+        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+        Claim::Skip => return Ok(Next::Done),
+    };
     let rendered = match render_all(app, &campaign).await {
         Ok(r) => r,
         Err(e) => {
@@ -141,9 +148,15 @@ pub fn cues(track: &VoiceTrack) -> Vec<CaptionCue> {
 async fn render_all(app: &App, campaign: &Campaign) -> Result<Vec<Rendered>, StageError> {
     let screens: Screens = artifacts::get_json(app, &artifacts::screens(campaign.id)).await?;
     let scratch = artifacts::Scratch::new(campaign.id, STAGE)?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(app.studio.renders_at_once.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        app.studio.renders_at_once.max(1),
+    ));
     let mut runs = tokio::task::JoinSet::new();
-    for video in campaign.videos.iter().filter(|v| v.status != VideoStatus::Ready) {
+    for video in campaign
+        .videos
+        .iter()
+        .filter(|v| v.status != VideoStatus::Ready)
+    {
         let dir = scratch.path().join(video.id.to_string());
         tokio::fs::create_dir_all(&dir)
             .await
@@ -163,8 +176,12 @@ async fn render_all(app: &App, campaign: &Campaign) -> Result<Vec<Rendered>, Sta
             images.push(path);
         }
         let audio = dir.join("voice.wav");
-        artifacts::fetch_to(app, &artifacts::voice_audio(campaign.id, video.language), &audio)
-            .await?;
+        artifacts::fetch_to(
+            app,
+            &artifacts::voice_audio(campaign.id, video.language),
+            &audio,
+        )
+        .await?;
         let track: VoiceTrack =
             artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
         let plan = plan_for(
@@ -229,7 +246,10 @@ async fn render_one(
 
 async fn store(app: &App, campaign_id: Uuid, video: &Video, dir: &Path) -> Result<(), StageError> {
     let stem = video.media_stem(campaign_id);
-    for (file, ext, content_type) in [("out.mp4", "mp4", "video/mp4"), ("thumb.jpg", "jpg", "image/jpeg")] {
+    for (file, ext, content_type) in [
+        ("out.mp4", "mp4", "video/mp4"),
+        ("thumb.jpg", "jpg", "image/jpeg"),
+    ] {
         let bytes = tokio::fs::read(dir.join(file))
             .await
             .map_err(|e| StageError::Tool(format!("{file}: {e}")))?;

@@ -33,7 +33,11 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         release(app, &campaign).await;
         return Err(e);
     }
-    if advance(app, &campaign, CampaignStatus::Rendering, |c| c.lease = None).await? {
+    if advance(app, &campaign, CampaignStatus::Rendering, |c| {
+        c.lease = None
+    })
+    .await?
+    {
         app.ports
             .queue
             .send(&StageMessage::stage(STAGE_RENDER, campaign_id), 0)

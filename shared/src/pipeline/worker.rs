@@ -3,11 +3,11 @@
 //! (after `MAX_RECEIVES`) dead-letter them. A message whose worker dies is not lost: it
 //! becomes visible again when its visibility timeout passes.
 
+use super::PIPELINE_STAGES;
 use super::{dead_letter, process, Next};
 use crate::api::App;
 use crate::backend::local::LocalStore;
 use crate::model::STAGE_WEBHOOK;
-use super::PIPELINE_STAGES;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

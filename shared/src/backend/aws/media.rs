@@ -25,10 +25,9 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
 {
     match e {
-        aws_sdk_s3::error::SdkError::ServiceError(se) => format!(
-            "S3 {}",
-            se.err().code().unwrap_or("service error")
-        ),
+        aws_sdk_s3::error::SdkError::ServiceError(se) => {
+            format!("S3 {}", se.err().code().unwrap_or("service error"))
+        }
         other => format!("S3 unreachable ({})", kind(other)),
     }
 }
