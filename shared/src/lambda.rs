@@ -4,6 +4,7 @@ use crate::api::Ports;
 use crate::api::{handle, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::backend::aws::AwsStore;
 use crate::model::StageMessage;
+use crate::pipeline::studio::Studio;
 use crate::pipeline::{self, Next};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
@@ -48,6 +49,75 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
 pub async fn aws_app() -> Arc<App> {
     let store = Arc::new(AwsStore::from_env().await);
     Arc::new(App::new(Ports::from_store(store)))
+}
+
+/// The app every stage function runs: the store's clients plus Bedrock, Polly and
+/// MediaConvert clients, built once at cold start. A stage's claim on a campaign lasts
+/// `REELFORGE_STAGE_TIMEOUT_SECS` (the function's timeout; default 300).
+pub async fn aws_stage_app() -> Arc<App> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(AwsStore::from_env().await);
+    let timeout_secs: i64 = std::env::var("REELFORGE_STAGE_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| (1..=900).contains(v))
+        .unwrap_or(300);
+    let studio = Studio::aws(&config, &store.names().media_bucket, timeout_secs * 1000);
+    Arc::new(App::new(Ports::from_store(store)).with_studio(studio))
+}
+
+/// Handles one "MediaConvert Job State Change" event (EventBridge): the job's video is
+/// ready, or its campaign fails. An error makes Lambda retry the event; the render
+/// message's periodic check catches anything that still slips through.
+pub async fn handle_render_event(app: &App, event: serde_json::Value) -> Result<(), Error> {
+    let change = crate::media::mediaconvert::parse_job_state_change(&event)?;
+    crate::pipeline::render::job_finished(app, &change).await?;
+    Ok(())
+}
+
+/// Runs the render-events function until the runtime stops.
+pub async fn run_render_events(app: Arc<App>) -> Result<(), Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            async move { handle_render_event(&app, event.payload).await }
+        },
+    ))
+    .await
+}
+
+/// One batch from the dead-letter queues: each message's campaign fails in its stage
+/// (refunding unproduced videos, once) or its webhook event is marked failed.
+pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let message: Option<StageMessage> = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        let Some(message) = message else {
+            // Unreadable even here: drop it (it is logged; nothing can act on it).
+            tracing::error!(message_id = %id, "unreadable dead letter dropped");
+            continue;
+        };
+        if let Err(e) = pipeline::dead_letter(app, &message).await {
+            tracing::warn!(error = %e, campaign_id = %message.campaign_id, "dead-letter handling failed; will retry");
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+/// Runs the dead-letter function until the runtime stops.
+pub async fn run_dead_letters(app: Arc<App>) -> Result<(), Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            async move { Ok::<_, Error>(handle_dead_letters(&app, event.payload).await) }
+        },
+    ))
+    .await
 }
 
 /// Runs the shared router as this function's handler until the runtime stops.

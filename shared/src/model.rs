@@ -178,6 +178,9 @@ pub struct Video {
     /// `localized_template`): customers can see a text that is not the page's own words.
     #[serde(default)]
     pub script_source: Option<String>,
+    /// The MediaConvert job rendering the video (aws backend), once submitted.
+    #[serde(default)]
+    pub render_job: Option<String>,
 }
 
 impl Video {

@@ -844,10 +844,7 @@ async fn mediaconvert_service_errors_name_the_error_code() {
 
 #[test]
 fn the_repos_complete_event_parses() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/mediaconvert-job-state-change.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/render-events.json");
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let change = parse_job_state_change(&event).unwrap();
     assert_eq!(change.job_id, "1795320372112-q8x2vn");

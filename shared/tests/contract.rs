@@ -260,6 +260,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
                 credits_cost: None,
                 thumbnail_key: None,
                 script_source: None,
+                render_job: None,
             })
             .collect(),
         error: None,

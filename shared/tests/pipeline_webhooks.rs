@@ -82,6 +82,7 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
             credits_cost: None,
             thumbnail_key: None,
             script_source: None,
+            render_job: None,
         })
         .collect(),
         error: None,

@@ -275,6 +275,7 @@ fn parse_template() -> Template {
                         referenced(&eprops.scalar("Queue").expect("SQS event Queue")),
                         eprops.text(),
                     )),
+                    "EventBridgeRule" => {}
                     other => panic!("{name}.{event_name}: unexpected event type {other}"),
                 }
             }
@@ -433,15 +434,38 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
                 .queues
                 .get(queue)
                 .unwrap_or_else(|| panic!("{}: consumes unknown queue {queue}", f.binary));
-            let (max_receives, dlq) = redrive
-                .as_ref()
-                .unwrap_or_else(|| panic!("{queue}: no RedrivePolicy"));
             assert!(
                 *visibility >= 6 * f.timeout,
                 "{queue}: visibility {visibility} s < 6 x {} s ({})",
                 f.timeout,
                 f.binary
             );
+            assert!(
+                event.contains("ReportBatchItemFailures"),
+                "{}: SQS event without ReportBatchItemFailures",
+                f.binary
+            );
+            // A dead-letter queue is consumed by the dead-letter handler only, and has no
+            // dead-letter queue of its own (its failures stay in it for a person).
+            let is_dead_letter_queue = template
+                .queues
+                .values()
+                .any(|(_, r)| r.as_ref().is_some_and(|(_, dlq)| dlq == queue));
+            if is_dead_letter_queue {
+                assert_eq!(f.binary, "dead-letters", "{queue} is a dead-letter queue");
+                assert!(
+                    redrive.is_none(),
+                    "{queue}: a dead-letter queue with a redrive"
+                );
+                continue;
+            }
+            assert_ne!(
+                f.binary, "dead-letters",
+                "dead-letters consumes {queue}, not a dead-letter queue"
+            );
+            let (max_receives, dlq) = redrive
+                .as_ref()
+                .unwrap_or_else(|| panic!("{queue}: no RedrivePolicy"));
             assert!(
                 *max_receives >= 5,
                 "{queue}: maxReceiveCount {max_receives}"
@@ -450,12 +474,19 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
                 template.queues.contains_key(dlq),
                 "{queue}: dead-letter queue {dlq:?} is not a queue of the template"
             );
-            assert!(
-                event.contains("ReportBatchItemFailures"),
-                "{}: SQS event without ReportBatchItemFailures",
-                f.binary
-            );
         }
     }
     assert!(consumers > 0, "no SQS consumer found in the template");
+    // Every dead-letter queue has the handler that fails its campaigns.
+    for (queue, (_, redrive)) in &template.queues {
+        if let Some((_, dlq)) = redrive {
+            assert!(
+                template
+                    .functions
+                    .values()
+                    .any(|f| f.binary == "dead-letters" && f.queues.iter().any(|(q, _)| q == dlq)),
+                "{queue}'s dead-letter queue {dlq} is not consumed by dead-letters"
+            );
+        }
+    }
 }

@@ -246,6 +246,7 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
                 credits_cost: None,
                 thumbnail_key: None,
                 script_source: None,
+                render_job: None,
             })
         })
         .collect();

@@ -808,7 +808,7 @@ where
 // ---------------------------------------------------------------------------------------
 
 /// A "MediaConvert Job State Change" EventBridge event (see
-/// `events/mediaconvert-job-state-change.json`).
+/// `events/render-events.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobStateChange {
     pub job_id: String,

@@ -72,14 +72,7 @@ fn wait_secs(ms: i64) -> u32 {
 /// Gives the claim back after a failed run, so the retry need not wait for it to expire.
 /// Best effort: if it can't be written, the claim simply expires.
 pub async fn release(app: &App, held: &Campaign) {
-    let mut next = held.clone();
-    next.revision += 1;
-    next.lease = None;
-    let _ = app
-        .ports
-        .campaigns
-        .commit_transition(&next, held.status, 0, None)
-        .await;
+    let _ = super::rewrite(app, held, |c| c.lease = None).await;
 }
 
 #[cfg(test)]

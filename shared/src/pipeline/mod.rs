@@ -71,11 +71,13 @@ pub const STAGES: [&str; 6] = [
 /// maximum number of receives, to `dead_letter`).
 pub async fn process(app: &App, message: &StageMessage) -> Result<Next, StageError> {
     match message.stage.as_str() {
-        STAGE_COLLECT => collect::run(app, message.campaign_id).await,
-        process::STAGE => process::run(app, message.campaign_id).await,
-        script::STAGE => script::run(app, message.campaign_id).await,
-        voiceover::STAGE => voiceover::run(app, message.campaign_id).await,
-        render::STAGE => render::run(app, message.campaign_id).await,
+        // Boxed: the stages' futures are deep, and a handler awaiting all of them inline
+        // overflows the compiler's layout depth limit.
+        STAGE_COLLECT => Box::pin(collect::run(app, message.campaign_id)).await,
+        process::STAGE => Box::pin(process::run(app, message.campaign_id)).await,
+        script::STAGE => Box::pin(script::run(app, message.campaign_id)).await,
+        voiceover::STAGE => Box::pin(voiceover::run(app, message.campaign_id)).await,
+        render::STAGE => Box::pin(render::run(app, message.campaign_id)).await,
         STAGE_WEBHOOK => match &message.event_id {
             Some(event_id) => Ok(webhook::deliver(app, message.campaign_id, event_id).await?),
             None => Ok(Next::Done),
@@ -233,6 +235,26 @@ pub async fn advance(
             Ok(false)
         }
     }
+}
+
+/// Rewrites the campaign without changing its status (a claim, a video's progress):
+/// `false` when it changed since `campaign` was read.
+pub async fn rewrite(
+    app: &App,
+    campaign: &Campaign,
+    edit: impl FnOnce(&mut Campaign),
+) -> Result<bool, StageError> {
+    let mut next = campaign.clone();
+    next.revision = campaign.revision + 1;
+    next.updated_at = app.clock.now();
+    edit(&mut next);
+    Ok(matches!(
+        app.ports
+            .campaigns
+            .commit_transition(&next, campaign.status, 0, None)
+            .await?,
+        TransitionOutcome::Applied
+    ))
 }
 
 /// Fails the campaign in `stage` with a message written for the customer.

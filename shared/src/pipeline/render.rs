@@ -1,23 +1,37 @@
 //! `rendering`: one video per language and platform, each from a `RenderPlan` (the
-//! page's screens as scenes, the voiceover, captions with word timings), rendered with
-//! ffmpeg several at a time, stored under its deterministic key with a thumbnail.
+//! page's screens as scenes, the voiceover, captions with word timings).
+//!
+//! Locally the plans are rendered with ffmpeg several at a time and stored under their
+//! deterministic keys with a thumbnail, and the campaign moves to `review` in one write.
+//!
+//! On AWS each plan (its paths are media keys) becomes a MediaConvert job; the job ids
+//! are recorded on the videos, and completions arrive as EventBridge events
+//! ([`job_finished`]), each marking its video ready; the last one moves the campaign to
+//! `review`. The render message is kept alive (re-queued every [`RECHECK_SECS`]) while
+//! the campaign renders, and each time it asks MediaConvert about unfinished jobs, so a
+//! lost event never leaves a campaign in `rendering`.
 
 use super::lease::{claim, release, Claim};
 use super::process::{frame_size, screens_for, Screens};
+use super::studio::MediaConvertSetup;
 use super::voiceover::{VoiceTrack, STAGE_RENDER};
-use super::{advance, artifacts, Next, StageError};
+use super::{advance, artifacts, rewrite, Next, StageError};
 use crate::api::App;
+use crate::media::mediaconvert::{self, JobStateChange, JobTarget};
 use crate::media::render::{
     render_with_ffmpeg_settings, thumbnail, AudioTrack, CaptionCue, CaptionStyle, Captions,
     FfmpegSettings, FrameSize, ImageFit, RenderPlan, Scene, WordTiming,
 };
 use crate::model::{Campaign, CampaignStatus, Video, VideoStatus};
 use crate::pricing;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub const STAGE: &str = STAGE_RENDER;
+/// How often the render message looks at unfinished MediaConvert jobs.
+pub const RECHECK_SECS: u32 = 900;
 /// Thumbnail width in pixels.
 const THUMBNAIL_WIDTH: u32 = 360;
 
@@ -49,6 +63,9 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
         Claim::Skip => return Ok(Next::Done),
     };
+    if let Some(mc) = &app.studio.mediaconvert {
+        return with_mediaconvert(app, campaign, mc).await;
+    }
     let rendered = match render_all(app, &campaign).await {
         Ok(r) => r,
         Err(e) => {
@@ -74,6 +91,242 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     })
     .await?;
     Ok(Next::Done)
+}
+
+/// Submits a job for every video without one, and asks MediaConvert about the others.
+async fn with_mediaconvert(
+    app: &App,
+    campaign: Campaign,
+    mc: &MediaConvertSetup,
+) -> Result<Next, StageError> {
+    let mut submitted = Vec::new();
+    let mut finished = Vec::new();
+    let result: Result<(), StageError> = async {
+        let screens: Screens = artifacts::get_json(app, &artifacts::screens(campaign.id)).await?;
+        for video in campaign
+            .videos
+            .iter()
+            .filter(|v| v.status != VideoStatus::Ready)
+        {
+            match &video.render_job {
+                Some(job_id) => {
+                    if let Some(change) = job_state(mc, job_id).await? {
+                        finished.push(change);
+                    }
+                }
+                None => {
+                    let job_id = submit_video(app, mc, &campaign, video, &screens).await?;
+                    submitted.push((video.id, job_id));
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    // Record what was submitted even when a later submission failed: a retry then asks
+    // about those jobs instead of submitting them again (MediaConvert would also
+    // recognise the repeated request token).
+    let recorded = rewrite(app, &campaign, |c| {
+        c.lease = None;
+        for (id, job) in &submitted {
+            if let Some(v) = c.videos.iter_mut().find(|v| v.id == *id) {
+                v.render_job = Some(job.clone());
+            }
+        }
+    })
+    .await?;
+    result?;
+    if !recorded {
+        return Ok(Next::Done);
+    }
+    for change in finished {
+        job_finished(app, &change).await?;
+    }
+    Ok(Next::RetryIn(RECHECK_SECS))
+}
+
+async fn submit_video(
+    app: &App,
+    mc: &MediaConvertSetup,
+    campaign: &Campaign,
+    video: &Video,
+    screens: &Screens,
+) -> Result<String, StageError> {
+    let size = frame_size(video.platform);
+    let keys = screens_for(screens, video.language.as_str(), size);
+    if keys.is_empty() {
+        return Err(StageError::Artifact(format!(
+            "no screens for {}x{}",
+            size.width, size.height
+        )));
+    }
+    let images: Vec<PathBuf> = keys.iter().map(PathBuf::from).collect();
+    let track: VoiceTrack =
+        artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
+    let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
+    let plan = plan_for(
+        size,
+        &images,
+        &audio,
+        &track,
+        video.language.as_str(),
+        CaptionStyle::default(),
+    );
+    let target = JobTarget {
+        role_arn: mc.role_arn.clone(),
+        queue_arn: mc.queue_arn.clone(),
+        bucket: mc.bucket.clone(),
+        output_key: video.media_stem(campaign.id),
+        user_metadata: BTreeMap::from([
+            ("campaign_id".to_string(), campaign.id.to_string()),
+            ("video_id".to_string(), video.id.to_string()),
+            // The EventBridge rule of each deployment matches its own jobs only.
+            (
+                "reelforge_stage".to_string(),
+                std::env::var("REELFORGE_STAGE").unwrap_or_else(|_| "local".into()),
+            ),
+        ]),
+        watermark_pixels: None,
+    };
+    app.ports
+        .media
+        .put_media(
+            &mediaconvert::caption_key(&target),
+            mediaconvert::caption_file(&plan).into(),
+            "text/vtt",
+        )
+        .await?;
+    mediaconvert::submit(&mc.client, &plan, &target)
+        .await
+        .map_err(|e| StageError::Tool(format!("MediaConvert: {e}")))
+}
+
+/// A finished job as a state change, `None` while it is still running.
+async fn job_state(
+    mc: &MediaConvertSetup,
+    job_id: &str,
+) -> Result<Option<JobStateChange>, StageError> {
+    use aws_sdk_mediaconvert::error::ProvideErrorMetadata;
+    let job = mc
+        .client
+        .get_job()
+        .id(job_id)
+        .send()
+        .await
+        .map_err(|e| {
+            StageError::Tool(format!(
+                "MediaConvert GetJob: {}",
+                e.code().unwrap_or("unreachable")
+            ))
+        })?
+        .job
+        .ok_or_else(|| StageError::Tool("MediaConvert GetJob: no job".into()))?;
+    let status = job
+        .status
+        .as_ref()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    if !matches!(status.as_str(), "COMPLETE" | "ERROR" | "CANCELED") {
+        return Ok(None);
+    }
+    let output_duration_ms = job
+        .output_group_details()
+        .iter()
+        .flat_map(|g| g.output_details())
+        .find_map(|o| o.duration_in_ms())
+        .and_then(|ms| u64::try_from(ms).ok());
+    Ok(Some(JobStateChange {
+        job_id: job_id.to_string(),
+        status,
+        user_metadata: job
+            .user_metadata
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default(),
+        output_duration_ms,
+        error_message: job.error_message,
+    }))
+}
+
+/// A MediaConvert job ended (from EventBridge, or found by the render message): its video
+/// becomes ready, or the campaign fails in `rendering`; the last ready video moves the
+/// campaign to `review`. Safe to run twice and concurrently for sibling videos: every
+/// write is conditional on the revision it read, and a lost race reads again.
+pub async fn job_finished(app: &App, change: &JobStateChange) -> Result<(), StageError> {
+    let id = |name: &str| {
+        change
+            .user_metadata
+            .get(name)
+            .and_then(|v| v.parse::<Uuid>().ok())
+    };
+    let (Some(campaign_id), Some(video_id)) = (id("campaign_id"), id("video_id")) else {
+        tracing::warn!(job_id = %change.job_id, "MediaConvert job without reelforge metadata; ignored");
+        return Ok(());
+    };
+    for _ in 0..16 {
+        let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(());
+        };
+        if campaign.status != CampaignStatus::Rendering {
+            if campaign.status.is_terminal() {
+                super::requeue_unstarted_events(app, campaign_id).await?;
+            }
+            return Ok(());
+        }
+        let Some(video) = campaign.videos.iter().find(|v| v.id == video_id) else {
+            return Ok(());
+        };
+        if video.status == VideoStatus::Ready {
+            return Ok(());
+        }
+        match change.status.as_str() {
+            "COMPLETE" => {
+                let seconds = change.output_duration_ms.unwrap_or(0) as f64 / 1000.0;
+                let credits = pricing::video_render_cost(
+                    seconds,
+                    app.studio.writer_is_ai,
+                    app.studio.capture.screens,
+                );
+                let ready = |c: &mut Campaign| {
+                    if let Some(v) = c.videos.iter_mut().find(|v| v.id == video_id) {
+                        v.status = VideoStatus::Ready;
+                        v.file_key = Some(format!("{}.mp4", v.media_stem(campaign_id)));
+                        v.duration_seconds = Some(seconds);
+                        v.credits_cost = Some(credits);
+                    }
+                };
+                let last = campaign
+                    .videos
+                    .iter()
+                    .all(|v| v.id == video_id || v.status == VideoStatus::Ready);
+                let applied = if last {
+                    advance(app, &campaign, CampaignStatus::Review, |c| {
+                        ready(c);
+                        c.lease = None;
+                    })
+                    .await?
+                } else {
+                    rewrite(app, &campaign, ready).await?
+                };
+                if applied {
+                    return Ok(());
+                }
+            }
+            "ERROR" | "CANCELED" => {
+                tracing::error!(job_id = %change.job_id, error = ?change.error_message, "MediaConvert job failed");
+                return super::fail(
+                    app,
+                    campaign_id,
+                    CampaignStatus::Rendering,
+                    "A video could not be rendered; unproduced videos were given back to the quota",
+                )
+                .await;
+            }
+            _ => return Ok(()),
+        }
+    }
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
+    ))
 }
 
 /// Builds the plan for one video from files in `dir`: `screen-N.png` and `voice.wav`.

@@ -1,0 +1,8 @@
+//! Lambda entry point: Pipeline stages `collect` (fetch the page through the guard) and `process` (Chromium screens). Clients are built once at cold start.
+
+#[tokio::main]
+async fn main() -> Result<(), reelforge::lambda::Error> {
+    reelforge::telemetry::init_json();
+    let app = reelforge::lambda::aws_stage_app().await;
+    reelforge::lambda::run_sqs(app).await
+}

@@ -1,0 +1,8 @@
+//! Lambda entry point: Pipeline stage `script`: one script per language with Amazon Bedrock. Clients are built once at cold start.
+
+#[tokio::main]
+async fn main() -> Result<(), reelforge::lambda::Error> {
+    reelforge::telemetry::init_json();
+    let app = reelforge::lambda::aws_stage_app().await;
+    reelforge::lambda::run_sqs(app).await
+}
