@@ -172,3 +172,99 @@ fn every_function_has_an_event() {
         );
     }
 }
+
+/// The campaign the pipeline sample events name, in `status` with the render event's video.
+async fn sample_campaign(store: &LocalStore, status: CampaignStatus) {
+    let now = chrono::Utc::now();
+    let video = reelforge::model::Video {
+        id: "3d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d".parse().unwrap(),
+        platform: reelforge::model::Platform::YoutubeShorts,
+        language: reelforge::model::Language::Ja,
+        status: reelforge::model::VideoStatus::Rendering,
+        file_key: None,
+        duration_seconds: None,
+        published_at: None,
+        credits_cost: None,
+        thumbnail_key: None,
+        script_source: None,
+        render_job: Some("1795320372112-q8x2vn".into()),
+    };
+    let campaign = Campaign {
+        id: "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".parse().unwrap(),
+        job_id: "01JDG0000000000000000000AB".into(),
+        account_id: "acct_events".into(),
+        status,
+        url: "https://93.184.216.34/product".into(),
+        title: "93.184.216.34 Campaign".into(),
+        languages: vec![video.language],
+        platforms: vec![video.platform],
+        webhook_url: None,
+        playlist_id: None,
+        created_at: now,
+        updated_at: now,
+        videos: vec![video],
+        error: None,
+        failed_stage: None,
+        quota_period: "2026-11".into(),
+        videos_reserved: 1,
+        revision: 0,
+        lease: None,
+    };
+    let reservation = QuotaReservation {
+        account_id: "acct_events".into(),
+        period: "2026-11".into(),
+        videos: 1,
+        quota: 100,
+    };
+    store
+        .create_campaign(&campaign, &reservation, None)
+        .await
+        .unwrap();
+}
+
+fn raw_event(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn render_event_marks_its_video_ready_and_completes_the_campaign() {
+    let (store, app) = setup("render-events").await;
+    sample_campaign(&store, CampaignStatus::Rendering).await;
+    reelforge::lambda::handle_render_event(&app, raw_event("render-events"))
+        .await
+        .unwrap();
+    let c = store
+        .get_campaign("8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, CampaignStatus::Review);
+    assert_eq!(c.videos[0].duration_seconds, Some(35.04));
+    // Not an event of ours: an error (Lambda retries; it never matches), nothing written.
+    assert!(
+        reelforge::lambda::handle_render_event(&app, json!({"detail-type": "Something else"}))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_fail_the_campaign_in_its_stage_and_refund() {
+    let (store, app) = setup("dead-letters").await;
+    sample_campaign(&store, CampaignStatus::Rendering).await;
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_value(raw_event("dead-letters")).unwrap();
+    let response = reelforge::lambda::handle_dead_letters(&app, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let c = store
+        .get_campaign("8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, CampaignStatus::Failed);
+    assert_eq!(c.failed_stage.as_deref(), Some("rendering"));
+    assert_eq!(store.quota_used("acct_events", "2026-11").await.unwrap(), 0);
+}

@@ -139,10 +139,18 @@ async fn with_mediaconvert(
     if !recorded {
         return Ok(Next::Done);
     }
-    for change in finished {
-        job_finished(app, &change).await?;
+    for change in &finished {
+        job_finished(app, change).await?;
     }
-    Ok(Next::RetryIn(RECHECK_SECS))
+    let still_rendering = match app.ports.campaigns.get_campaign(campaign.id).await? {
+        Some(c) => c.status == CampaignStatus::Rendering,
+        None => false,
+    };
+    Ok(if still_rendering {
+        Next::RetryIn(RECHECK_SECS)
+    } else {
+        Next::Done
+    })
 }
 
 async fn submit_video(
