@@ -31,6 +31,13 @@ ensure_debian_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What the pipeline runs locally: ffmpeg (render), espeak-ng + kakasi (voice; kakasi gives
+# Japanese kanji their kana reading), Chromium (page screens), Noto CJK + DejaVu fonts.
+MEDIA_PACKAGES=(ffmpeg espeak-ng kakasi chromium fonts-noto-cjk fonts-dejavu-core)
+ensure_media_tools() {
+  ensure_debian_packages "${MEDIA_PACKAGES[@]}"
+}
+
 # A Python that can make virtual environments (Debian splits venv into its own package).
 ensure_python_venv() {
   command -v python3 >/dev/null 2>&1 && python3 -m venv --help >/dev/null 2>&1 && return 0

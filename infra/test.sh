@@ -8,7 +8,7 @@ source infra/lib.sh
 
 need_cargo
 ensure_python_venv
-ensure_debian_packages ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng kakasi chromium
+ensure_media_tools
 ensure_moto
 ensure_cfn_tools
 

@@ -11,6 +11,7 @@ use reelforge::clock::SystemClock;
 use reelforge::guard::{SystemResolver, TargetPolicy, UrlKind};
 use reelforge::local_stack::{LocalStack, LocalStackOptions};
 use reelforge::net::{self, FetchOptions};
+use reelforge::model::CampaignStatus;
 use reelforge::plans::Plan;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -214,40 +215,44 @@ async fn drive(
         .to_string();
     eprintln!("campaign      {id}");
 
-    let mut current = String::from("collecting");
-    let mut entered = Instant::now();
-    let mut stages = serde_json::Map::new();
-    eprintln!("{:>6.1}s  collecting", started.elapsed().as_secs_f64());
     // Progress is read from the store in-process (fine-grained, and no load on the API's
     // rate limits); the result is read over HTTP like any client would.
     let campaign_id: uuid::Uuid = id.parse().map_err(|_| format!("campaign id {id:?}"))?;
-    loop {
-        if started.elapsed() > timeout {
-            return Err(format!(
-                "the campaign did not finish within {timeout:?} (last status {current})"
-            ));
-        }
+    let mut current = String::new();
+    let stored = loop {
         let stored = ports
             .campaigns
             .get_campaign(campaign_id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the campaign disappeared")?;
-        let now_status = stored.status.as_str().to_string();
-        if now_status != current {
-            stages.insert(
-                current.clone(),
-                json!((entered.elapsed().as_secs_f64() * 100.0).round() / 100.0),
-            );
-            entered = Instant::now();
-            current = now_status;
+        if stored.status.as_str() != current {
+            current = stored.status.as_str().to_string();
             eprintln!("{:>6.1}s  {current}", started.elapsed().as_secs_f64());
         }
-        if stored.status.is_terminal() || current == "review" {
-            break;
+        if stored.status.is_terminal() || stored.status == CampaignStatus::Review {
+            break stored;
+        }
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "the campaign did not finish within {timeout:?} (last status {current})"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Time in each status, from the transitions the pipeline recorded.
+    let mut stages = Vec::new();
+    let mut since = (CampaignStatus::Collecting, stored.created_at.timestamp_millis());
+    for entered in &stored.history {
+        let seconds = (entered.at_ms - since.1) as f64 / 1000.0;
+        stages.push(json!({"stage": since.0, "seconds": seconds}));
+        since = (entered.status, entered.at_ms);
     }
+    let stage_line: Vec<String> = stages
+        .iter()
+        .map(|s| format!("{} {} s", s["stage"].as_str().unwrap_or("?"), s["seconds"]))
+        .collect();
+    eprintln!("per stage: {}", stage_line.join(", "));
     let (status, campaign) = call(
         http::Method::GET,
         &format!("{}/api/v1/campaigns/{id}", stack.url),

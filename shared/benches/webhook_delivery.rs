@@ -80,6 +80,7 @@ fn main() {
                 videos_reserved: 0,
                 revision: 0,
                 lease: None,
+                history: Vec::new(),
             };
             let r = QuotaReservation { account_id: account.id.clone(), period: "2026-11".into(), videos: 0, quota: 1 };
             store.create_campaign(&c, &r, None).await.expect("campaign");

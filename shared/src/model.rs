@@ -223,6 +223,16 @@ pub struct Campaign {
     /// instead of doing the work again.
     #[serde(default)]
     pub lease: Option<StageLease>,
+    /// When the campaign entered each status after `collecting` (which starts at
+    /// `created_at`), in order: where the time went, per stage.
+    #[serde(default)]
+    pub history: Vec<StatusEntered>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEntered {
+    pub status: CampaignStatus,
+    pub at_ms: i64,
 }
 
 /// A claim on a campaign's current stage, taken with a conditional write.

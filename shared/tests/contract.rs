@@ -269,6 +269,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
         videos_reserved: videos,
         revision: 0,
         lease: None,
+        history: Vec::new(),
     }
 }
 

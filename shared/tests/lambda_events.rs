@@ -143,6 +143,7 @@ async fn get_event_reads_the_campaign() {
         videos_reserved: 0,
         revision: 0,
         lease: None,
+        history: Vec::new(),
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),
@@ -209,6 +210,7 @@ async fn sample_campaign(store: &LocalStore, status: CampaignStatus) {
         videos_reserved: 1,
         revision: 0,
         lease: None,
+        history: Vec::new(),
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),

@@ -91,6 +91,7 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
         videos_reserved: 2,
         revision: 0,
         lease: None,
+        history: Vec::new(),
     };
     let r = QuotaReservation {
         account_id: f.account_id.clone(),

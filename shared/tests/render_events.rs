@@ -91,6 +91,7 @@ async fn rendering_campaign(app: &App, id: Uuid, videos: &[(Uuid, Language)]) ->
         videos_reserved: videos.len() as u32,
         revision: 0,
         lease: None,
+        history: Vec::new(),
     };
     let reservation = QuotaReservation {
         account_id: account.id,

@@ -266,6 +266,7 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
         videos_reserved: videos.len() as u32,
         revision: 0,
         lease: None,
+        history: Vec::new(),
         videos,
         error: None,
         failed_stage: None,

@@ -200,6 +200,10 @@ pub async fn advance(
     next.status = to;
     next.updated_at = app.clock.now();
     next.revision = campaign.revision + 1;
+    next.history.push(crate::model::StatusEntered {
+        status: to,
+        at_ms: next.updated_at.timestamp_millis(),
+    });
     edit(&mut next);
     let mut refund = 0;
     if to == CampaignStatus::Failed {
