@@ -126,19 +126,10 @@ async fn with_mediaconvert(
     // Record what was submitted even when a later submission failed: a retry then asks
     // about those jobs instead of submitting them again (MediaConvert would also
     // recognise the repeated request token).
-    let recorded = rewrite(app, &campaign, |c| {
-        c.lease = None;
-        for (id, job) in &submitted {
-            if let Some(v) = c.videos.iter_mut().find(|v| v.id == *id) {
-                v.render_job = Some(job.clone());
-            }
-        }
-    })
-    .await?;
-    result?;
-    if !recorded {
+    if !record_jobs(app, campaign.id, &submitted).await? {
         return Ok(Next::Done);
     }
+    result?;
     for change in &finished {
         job_finished(app, change).await?;
     }
@@ -151,6 +142,38 @@ async fn with_mediaconvert(
     } else {
         Next::Done
     })
+}
+
+/// Writes the submitted jobs' ids on their videos and gives the claim back, reading the
+/// campaign again if a completion was written meanwhile. `false`: it left `rendering`.
+async fn record_jobs(
+    app: &App,
+    campaign_id: Uuid,
+    submitted: &[(Uuid, String)],
+) -> Result<bool, StageError> {
+    for _ in 0..16 {
+        let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(false);
+        };
+        if campaign.status != CampaignStatus::Rendering {
+            return Ok(false);
+        }
+        let written = rewrite(app, &campaign, |c| {
+            c.lease = None;
+            for (id, job) in submitted {
+                if let Some(v) = c.videos.iter_mut().find(|v| v.id == *id) {
+                    v.render_job = Some(job.clone());
+                }
+            }
+        })
+        .await?;
+        if written {
+            return Ok(true);
+        }
+    }
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
+    ))
 }
 
 async fn submit_video(
