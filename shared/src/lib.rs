@@ -25,6 +25,7 @@ pub mod pricing;
 pub mod sample_site;
 pub mod script;
 pub mod server;
+pub mod styles;
 pub mod telemetry;
 pub mod views;
 pub mod webhooks;
