@@ -10,8 +10,8 @@ use reelforge::backend::local::LocalStore;
 use reelforge::clock::SystemClock;
 use reelforge::guard::{SystemResolver, TargetPolicy, UrlKind};
 use reelforge::local_stack::{LocalStack, LocalStackOptions};
-use reelforge::net::{self, FetchOptions};
 use reelforge::model::CampaignStatus;
+use reelforge::net::{self, FetchOptions};
 use reelforge::plans::Plan;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -242,7 +242,10 @@ async fn drive(
     };
     // Time in each status, from the transitions the pipeline recorded.
     let mut stages = Vec::new();
-    let mut since = (CampaignStatus::Collecting, stored.created_at.timestamp_millis());
+    let mut since = (
+        CampaignStatus::Collecting,
+        stored.created_at.timestamp_millis(),
+    );
     for entered in &stored.history {
         let seconds = (entered.at_ms - since.1) as f64 / 1000.0;
         stages.push(json!({"stage": since.0, "seconds": seconds}));

@@ -84,6 +84,10 @@ pub trait CampaignStore: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<CreateOutcome>;
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>>;
+    /// The account's campaigns, newest first (for the account overview; on AWS read
+    /// through the secondary index, so a campaign created a moment ago may be missing
+    /// for about a second).
+    async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>>;
     /// An unexpired idempotency record (expired ones read as `None`).
     async fn get_idempotency(
         &self,
@@ -213,4 +217,35 @@ pub fn media_key_is_valid(key: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         })
+}
+
+/// An account's style profiles (`font_profile`, `media_profile`, `voice_profile`,
+/// `playlist`, `voice`), stored as validated JSON documents.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProfileRecord {
+    pub account_id: String,
+    pub kind: String,
+    pub id: String,
+    pub doc: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// Stores a new record, refused (`LimitReached`) when the account already has `cap`
+    /// records of the kind. Atomic under concurrent creates.
+    async fn create_profile(&self, record: &ProfileRecord, cap: u32) -> StoreResult<()>;
+    /// Replaces an existing record; `Ok(false)`: there is no such record.
+    async fn replace_profile(&self, record: &ProfileRecord) -> StoreResult<bool>;
+    async fn get_profile(
+        &self,
+        account_id: &str,
+        kind: &str,
+        id: &str,
+    ) -> StoreResult<Option<ProfileRecord>>;
+    /// Oldest first.
+    async fn list_profiles(&self, account_id: &str, kind: &str) -> StoreResult<Vec<ProfileRecord>>;
+    /// `Ok(false)`: there was no such record.
+    async fn delete_profile(&self, account_id: &str, kind: &str, id: &str) -> StoreResult<bool>;
 }

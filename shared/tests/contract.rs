@@ -21,8 +21,8 @@ use reelforge::model::{
 };
 use reelforge::plans::Plan;
 use reelforge::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, MediaStore, StageQueue, StoreError,
-    TransitionOutcome, WebhookStore, WindowCounters,
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, MediaStore, ProfileRecord, ProfileStore,
+    StageQueue, StoreError, TransitionOutcome, WebhookStore, WindowCounters,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +38,7 @@ trait Store:
     + WindowCounters
     + StageQueue
     + MediaStore
+    + ProfileStore
     + Queued
 {
 }
@@ -49,6 +50,7 @@ impl<T> Store for T where
         + WindowCounters
         + StageQueue
         + MediaStore
+        + ProfileStore
         + Queued
 {
 }
@@ -178,6 +180,9 @@ on_both_backends! {
     webhook_secret_rotation => local_webhook_secret_rotation, aws_webhook_secret_rotation;
     two_writers_from_one_read => local_two_writers_from_one_read, aws_two_writers_from_one_read;
     media_files => local_media_files, aws_media_files;
+    campaigns_listed_per_account_newest_first => local_campaigns_listed_per_account_newest_first, aws_campaigns_listed_per_account_newest_first;
+    profiles_round_trip => local_profiles_round_trip, aws_profiles_round_trip;
+    profile_cap_under_concurrency => local_profile_cap_under_concurrency, aws_profile_cap_under_concurrency;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2075,4 +2080,180 @@ async fn local_download_links_are_signed_and_expire() {
         local_store(&other_dir).resolve_media_link(key, expires, sig, now),
         None
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Account listings and profiles
+
+/// Waits out the secondary index's eventual consistency on AWS (moto is immediate; the
+/// loop is for the real service's semantics, bounded).
+async fn listed_campaigns<S: Store>(store: &S, account_id: &str, want: usize) -> Vec<Campaign> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = store.list_campaigns(account_id).await.unwrap();
+        if listed.len() >= want || Instant::now() > deadline {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn campaigns_listed_per_account_newest_first<S: Store>(store: Arc<S>) {
+    let mine = new_account(&*store, Plan::Scale, None).await;
+    let theirs = new_account(&*store, Plan::Scale, None).await;
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let mut c = campaign(&mine.id, 1);
+        c.created_at = at_ms(BASE_MS + i * 1_000);
+        let r = reservation(&mine.id, &c.quota_period, 1, 100);
+        store.create_campaign(&c, &r, None).await.unwrap();
+        created.push(c);
+    }
+    stored_campaign(&*store, &theirs.id, 1).await;
+    // A key of the account shares the index partition: it must not show up as a campaign
+    // (and campaigns must not show up as keys).
+    store
+        .create_key(&key_record(&mine.id, BASE_MS), None)
+        .await
+        .unwrap();
+    let listed = listed_campaigns(&*store, &mine.id, 3).await;
+    let ids: Vec<Uuid> = listed.iter().map(|c| c.id).collect();
+    let expected: Vec<Uuid> = created.iter().rev().map(|c| c.id).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(store.list_keys(&mine.id).await.unwrap().len(), 1);
+    // A transition keeps the campaign listed once, with its new status.
+    let next = moved(&created[0], CampaignStatus::Processing, BASE_MS + 9_000);
+    store
+        .commit_transition(&next, CampaignStatus::Collecting, 0, None)
+        .await
+        .unwrap();
+    let listed = listed_campaigns(&*store, &mine.id, 3).await;
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[2].status, CampaignStatus::Processing);
+    assert!(store
+        .list_campaigns("acct_nobody")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn profile(account_id: &str, kind: &str, name: &str, ms: i64) -> ProfileRecord {
+    ProfileRecord {
+        account_id: account_id.to_string(),
+        kind: kind.to_string(),
+        id: format!("{kind}_{}", Uuid::new_v4().simple()),
+        doc: serde_json::json!({"profile_name": name, "size": 30, "nested": {"x": "(main_w-overlay_w)/2"}}),
+        created_at: at_ms(ms),
+        updated_at: at_ms(ms),
+    }
+}
+
+async fn profiles_round_trip<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let a = profile(&account.id, "font_profile", "A", BASE_MS);
+    let b = profile(&account.id, "font_profile", "B", BASE_MS + 1);
+    let other_kind = profile(&account.id, "media_profile", "M", BASE_MS);
+    let other_account = profile("acct_other", "font_profile", "X", BASE_MS);
+    for r in [&b, &a, &other_kind, &other_account] {
+        store.create_profile(r, 10).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .list_profiles(&account.id, "font_profile")
+            .await
+            .unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(
+        store
+            .get_profile(&account.id, "font_profile", &a.id)
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    // Another account's id, or another kind's, is not found.
+    assert_eq!(
+        store
+            .get_profile(&account.id, "font_profile", &other_account.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_profile(&account.id, "font_profile", &other_kind.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let mut edited = a.clone();
+    edited.doc["profile_name"] = serde_json::json!("A2");
+    edited.updated_at = at_ms(BASE_MS + 5);
+    assert!(store.replace_profile(&edited).await.unwrap());
+    assert_eq!(
+        store
+            .get_profile(&account.id, "font_profile", &a.id)
+            .await
+            .unwrap(),
+        Some(edited)
+    );
+    let ghost = profile(&account.id, "font_profile", "G", BASE_MS);
+    assert!(!store.replace_profile(&ghost).await.unwrap());
+    assert_eq!(
+        store
+            .get_profile(&account.id, "font_profile", &ghost.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .delete_profile(&account.id, "font_profile", &a.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_profile(&account.id, "font_profile", &a.id)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .list_profiles(&account.id, "font_profile")
+            .await
+            .unwrap(),
+        vec![b]
+    );
+}
+
+async fn profile_cap_under_concurrency<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let tries = (0..12).map(|i| {
+        let store = store.clone();
+        let record = profile(&account.id, "voice", &format!("v{i}"), BASE_MS + i);
+        tokio::spawn(async move { store.create_profile(&record, 5).await })
+    });
+    let mut created = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(StoreError::LimitReached(_)) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(created, 5);
+    let listed = store.list_profiles(&account.id, "voice").await.unwrap();
+    assert_eq!(listed.len(), 5);
+    // Deleting frees a slot, exactly one.
+    assert!(store
+        .delete_profile(&account.id, "voice", &listed[0].id)
+        .await
+        .unwrap());
+    store
+        .create_profile(&profile(&account.id, "voice", "again", BASE_MS), 5)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_profile(&profile(&account.id, "voice", "over", BASE_MS), 5)
+            .await,
+        Err(StoreError::LimitReached(_))
+    ));
 }

@@ -39,7 +39,11 @@ fn local_store() -> Arc<LocalStore> {
 
 fn app<S>(store: Arc<S>) -> App
 where
-    S: Store + reelforge::ports::KeyStore + reelforge::ports::WindowCounters + 'static,
+    S: Store
+        + reelforge::ports::KeyStore
+        + reelforge::ports::WindowCounters
+        + reelforge::ports::ProfileStore
+        + 'static,
 {
     App::new(Ports::from_store(store))
 }

@@ -13,7 +13,8 @@ pub use response::ApiResponse;
 use crate::clock::{Clock, SystemClock};
 use crate::guard::{Resolver, SystemResolver, TargetPolicy};
 use crate::ports::{
-    AccountStore, CampaignStore, KeyStore, MediaStore, StageQueue, WebhookStore, WindowCounters,
+    AccountStore, CampaignStore, KeyStore, MediaStore, ProfileStore, StageQueue, WebhookStore,
+    WindowCounters,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -46,6 +47,7 @@ pub struct Ports {
     pub queue: Arc<dyn StageQueue>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub media: Arc<dyn MediaStore>,
+    pub profiles: Arc<dyn ProfileStore>,
 }
 
 impl Ports {
@@ -59,6 +61,7 @@ impl Ports {
             + StageQueue
             + WebhookStore
             + MediaStore
+            + ProfileStore
             + 'static,
     {
         Ports {
@@ -68,7 +71,8 @@ impl Ports {
             windows: store.clone(),
             queue: store.clone(),
             webhooks: store.clone(),
-            media: store,
+            media: store.clone(),
+            profiles: store,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! |---|---|---|---|
 //! | account | `ACCOUNT#{id}` | `ACCOUNT` | the `Account` fields; `key_ids` (string set: hashes of the account's unrevoked keys); `plan_ver`, `keys_ver` (numbers, see below) |
 //! | API key | `KEY#{sha256}` | `KEY` | the `ApiKeyRecord` fields (`revoked_at` absent until revoked); a snapshot of the account's `plan` and `videos_per_month`; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `KEY#{created, RFC 3339 ns}#{sha256}` |
-//! | campaign | `CAMPAIGN#{uuid}` | `CAMPAIGN` | the `Campaign` fields (videos as a list of maps), `status` top level |
+//! | campaign | `CAMPAIGN#{uuid}` | `CAMPAIGN` | the `Campaign` fields (videos as a list of maps), `status` top level; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `CAMPAIGN#{created, RFC 3339 ns}#{uuid}` |
+//! | profile | `PROFILES#{account}` | `{kind}#{id}` | the `ProfileRecord` fields (`doc` as a map) |
+//! | profile count | `PROFILES#{account}` | `COUNT#{kind}` | `n`: records of the kind (the cap's counter) |
 //! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
 //! | idempotency | `IDEMP#{account}#{key}` | `IDEMP` | the `IdempotencyRecord` fields; `ttl` = `expires_at_ms / 1000` |
 //! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, ascending, at most `limit`); `ver`: random version; `ttl` = last admission + window |
@@ -72,8 +74,8 @@ use crate::model::{
 };
 use crate::plans::Plan;
 use crate::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreError, StoreResult,
-    TransitionOutcome, WebhookStore, WindowCounters,
+    AccountStore, CampaignStore, CreateOutcome, KeyStore, ProfileRecord, ProfileStore, StageQueue,
+    StoreError, StoreResult, TransitionOutcome, WebhookStore, WindowCounters,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -184,6 +186,40 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// A campaign's item: its fields, its key, and its place in the account's listing
+/// (`gsi1`: `ACCOUNT#{account}` / `CAMPAIGN#{created, RFC 3339 ns}#{uuid}`).
+fn campaign_item(campaign: &Campaign) -> StoreResult<Item> {
+    let mut item = to_item(campaign)?;
+    item.extend(primary_key(campaign_pk(campaign.id), CAMPAIGN_SK));
+    item.insert("gsi1pk".to_string(), s(account_pk(&campaign.account_id)));
+    item.insert(
+        "gsi1sk".to_string(),
+        s(format!(
+            "{CAMPAIGN_INDEX_PREFIX}{}#{}",
+            campaign
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            campaign.id
+        )),
+    );
+    Ok(item)
+}
+
+const CAMPAIGN_INDEX_PREFIX: &str = "CAMPAIGN#";
+const KEY_INDEX_PREFIX: &str = "KEY#";
+
+fn profiles_pk(account_id: &str) -> String {
+    format!("PROFILES#{account_id}")
+}
+
+fn profile_sk(kind: &str, id: &str) -> String {
+    format!("{kind}#{id}")
+}
+
+fn profile_count_sk(kind: &str) -> String {
+    format!("COUNT#{kind}")
 }
 
 fn primary_key(pk: String, sk: &str) -> Item {
@@ -1037,9 +1073,11 @@ impl KeyStore for AwsStore {
                 .query()
                 .table_name(&self.names.table)
                 .index_name(GSI1)
-                .key_condition_expression("#g = :g")
+                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
                 .expression_attribute_names("#g", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
                 .expression_attribute_values(":g", s(account_pk(account_id)))
+                .expression_attribute_values(":p", s(KEY_INDEX_PREFIX))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -1140,8 +1178,7 @@ impl CampaignStore for AwsStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_err)?;
-        let mut campaign_item = to_item(campaign)?;
-        campaign_item.extend(primary_key(campaign_pk(campaign.id), CAMPAIGN_SK));
+        let campaign_item = campaign_item(campaign)?;
         let mut items = vec![
             TransactWriteItem::builder().update(quota).build(),
             TransactWriteItem::builder()
@@ -1207,6 +1244,37 @@ impl CampaignStore for AwsStore {
         ))
     }
 
+    async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>> {
+        let mut campaigns = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
+                .expression_attribute_names("#g", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":g", s(account_pk(account_id)))
+                .expression_attribute_values(":p", s(CAMPAIGN_INDEX_PREFIX))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                campaigns.push(from_item::<Campaign>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        Ok(campaigns)
+    }
+
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
         self.get(campaign_pk(id), CAMPAIGN_SK)
             .await?
@@ -1246,8 +1314,7 @@ impl CampaignStore for AwsStore {
         let read_at = next.revision.checked_sub(1).ok_or_else(|| {
             StoreError::Other("a transition carries the revision it creates".into())
         })?;
-        let mut campaign_item = to_item(next)?;
-        campaign_item.extend(primary_key(campaign_pk(next.id), CAMPAIGN_SK));
+        let campaign_item = campaign_item(next)?;
         // Items written before revisions existed have none: they count as revision 0.
         let revision_condition = if read_at == 0 {
             "(attribute_not_exists(#rev) OR #rev = :rev)"
@@ -1743,5 +1810,160 @@ mod tests {
         }
         assert!(!is_transient_code("ValidationException"));
         assert!(!is_transient_code("ResourceNotFoundException"));
+    }
+}
+
+/// Profiles: one item per record (`PROFILES#{account}` / `{kind}#{id}`) and a counter per
+/// kind (`COUNT#{kind}`, `n`), changed in the same transaction as the record, so the cap
+/// holds under concurrent creates.
+#[async_trait]
+impl ProfileStore for AwsStore {
+    async fn create_profile(&self, record: &ProfileRecord, cap: u32) -> StoreResult<()> {
+        let mut item = to_item(record)?;
+        item.extend(primary_key(
+            profiles_pk(&record.account_id),
+            &profile_sk(&record.kind, &record.id),
+        ));
+        let counter = self
+            .update(
+                profiles_pk(&record.account_id),
+                &profile_count_sk(&record.kind),
+            )
+            .update_expression("ADD #n :one")
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(self.put(item, "attribute_not_exists(pk)")?)
+                .build(),
+            TransactWriteItem::builder().update(counter).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Cancelled(reasons)) => {
+                if reason_code(&reasons, 1) == CONDITION_FAILED {
+                    Err(StoreError::LimitReached(format!(
+                        "at most {cap} of this kind per account"
+                    )))
+                } else {
+                    Err(StoreError::Unavailable(format!(
+                        "profile create cancelled: {}",
+                        reasons
+                            .iter()
+                            .filter_map(|r| r.code())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn replace_profile(&self, record: &ProfileRecord) -> StoreResult<bool> {
+        let mut item = to_item(record)?;
+        item.extend(primary_key(
+            profiles_pk(&record.account_id),
+            &profile_sk(&record.kind, &record.id),
+        ));
+        self.count();
+        match self
+            .dynamo
+            .put_item()
+            .table_name(&self.names.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err("PutItem", e)),
+        }
+    }
+
+    async fn get_profile(
+        &self,
+        account_id: &str,
+        kind: &str,
+        id: &str,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        self.get(profiles_pk(account_id), &profile_sk(kind, id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn list_profiles(&self, account_id: &str, kind: &str) -> StoreResult<Vec<ProfileRecord>> {
+        let mut records: Vec<ProfileRecord> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(profiles_pk(account_id)))
+                .expression_attribute_values(":prefix", s(format!("{kind}#")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(records)
+    }
+
+    async fn delete_profile(&self, account_id: &str, kind: &str, id: &str) -> StoreResult<bool> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.names.table)
+            .set_key(Some(primary_key(
+                profiles_pk(account_id),
+                &profile_sk(kind, id),
+            )))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let counter = self
+            .update(profiles_pk(account_id), &profile_count_sk(kind))
+            .update_expression("ADD #n :minus")
+            .condition_expression("#n > :zero")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(counter).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Cancelled(reasons)) if reason_code(&reasons, 0) == CONDITION_FAILED => {
+                Ok(false)
+            }
+            Err(TxError::Cancelled(_)) => {
+                Err(StoreError::Unavailable("profile delete cancelled".into()))
+            }
+        }
     }
 }
