@@ -280,7 +280,10 @@ async fn success_body_and_get_shape() {
                 "file_url",
                 "duration_seconds",
                 "published_at",
-                "credits_cost"
+                "credits_cost",
+                // Extensions: download link of the thumbnail, how the script was written.
+                "thumbnail_url",
+                "script_source"
             ])
         );
         assert_eq!(v["status"], json!("queued"));

@@ -530,3 +530,106 @@ fn demo_with_an_unknown_language_fails_and_names_it() {
     assert_eq!(written, 0, "files written for a refused campaign");
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
+
+/// A playlist's font profile styles the burned-in captions: green text with a magenta
+/// spoken word near the top, where the default draws white and yellow at 70 % height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlists_font_profile_styles_the_captions() {
+    let site = reelforge::sample_site::serve().await.unwrap();
+    let server = Server::start(&["--allow-private-targets"]);
+    let (_, key) = server.account("scale", &[]);
+    let profile = json!({
+        "profile_name": "Brand",
+        "name": "Noto Sans",
+        "size": 72,
+        "bold": true,
+        "caption_position": {"overlay_visualizer": "Custom", "x": "(main_w-overlay_w)/2", "y": "main_h*0.15"},
+        "caption_style_color": "#00FF00",
+        "caption_style_stroke_color": "#000000",
+        "caption_style_stroke_thickness": 4,
+        "caption_lines": 2,
+        "caption_highlighter": true,
+        "caption_highlighter_color": "#FF00FF"
+    });
+    let auth = format!("Bearer {key}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let fp = server
+        .client()
+        .request(
+            "POST",
+            "/api/v1/font-profiles",
+            &headers,
+            Some(profile.to_string().as_bytes()),
+        )
+        .await;
+    assert_eq!(fp.status, 201, "{:?}", fp.json());
+    let fp_id = fp.json()["font_profile"]["font_profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let playlist = json!({"playlist_name": "Brand", "font_profile_id": fp_id});
+    let pl = server
+        .client()
+        .request(
+            "POST",
+            "/api/v1/playlists",
+            &headers,
+            Some(playlist.to_string().as_bytes()),
+        )
+        .await;
+    assert_eq!(pl.status, 201, "{:?}", pl.json());
+    let pl_id = pl.json()["playlist"]["playlist_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = create(
+        &server,
+        &key,
+        json!({"url": format!("{site}/"), "languages": ["en"], "playlist_id": pl_id}),
+    )
+    .await;
+    let (c, _) = follow(&server, &key, &id, "review", CAMPAIGN_DEADLINE).await;
+    let v = &c["videos"][0];
+    let mp4 = temp_dir("playlist").join("en.mp4");
+    std::fs::create_dir_all(mp4.parent().unwrap()).unwrap();
+    let got = fetch(&server, v["file_url"].as_str().unwrap()).await;
+    assert_eq!(got.status, 200);
+    std::fs::write(&mp4, &got.body).unwrap();
+    let seconds = v["duration_seconds"].as_f64().unwrap();
+
+    let style: reelforge::styles::FontProfile = serde_json::from_value(profile).unwrap();
+    let style = style.caption_style_for(PORTRAIT);
+    let captions = Captions {
+        language: "en".into(),
+        style: style.clone(),
+        cues: Vec::new(),
+    };
+    let top = caption_box(&captions, PORTRAIT, style.lines as usize);
+    assert!(top.y + top.height < PORTRAIT.height / 3, "{top:?}");
+    let whole = PixelRect {
+        x: 0,
+        y: 0,
+        width: PORTRAIT.width,
+        height: PORTRAIT.height,
+    };
+    let default = CaptionStyle::default();
+    let mut report = Vec::new();
+    for at in [0.2, 0.4, 0.6, 0.8] {
+        let rgb = frame(&mp4, seconds * at, PORTRAIT);
+        let green = count(&mask(&rgb, PORTRAIT, top, style.color));
+        let magenta = count(&mask(&rgb, PORTRAIT, top, style.highlight_color));
+        let yellow = count(&mask(&rgb, PORTRAIT, whole, default.highlight_color));
+        report.push((green, magenta, yellow));
+    }
+    let styled = report
+        .iter()
+        .filter(|(green, magenta, _)| *green > 1500 && *magenta > 200)
+        .count();
+    assert!(
+        styled >= 3 && report.iter().all(|(_, _, yellow)| *yellow < 100),
+        "(green, magenta in {top:?}, yellow anywhere) per frame: {report:?}"
+    );
+}

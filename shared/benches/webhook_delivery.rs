@@ -81,6 +81,7 @@ fn main() {
                 revision: 0,
                 lease: None,
                 history: Vec::new(),
+                style: None,
             };
             let r = QuotaReservation { account_id: account.id.clone(), period: "2026-11".into(), videos: 0, quota: 1 };
             store.create_campaign(&c, &r, None).await.expect("campaign");

@@ -143,11 +143,21 @@ pub async fn parse_create_body(
         ),
     };
 
-    // Style presets arrive with the account profiles; until then no playlist exists,
-    // and a campaign must not silently ignore the one it names.
-    if let Some(p) = optional_string(&obj, "playlist_id")? {
-        return Err(format!("playlist_id {p:?} does not exist"));
-    }
+    // Resolved against the account's playlists by the caller (it needs the store).
+    let playlist_id = match optional_string(&obj, "playlist_id")? {
+        None => None,
+        Some(p)
+            if p.is_empty()
+                || p.len() > 64
+                || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            return Err(format!(
+                "playlist_id {:?} does not exist",
+                p.chars().take(64).collect::<String>()
+            ));
+        }
+        Some(p) => Some(p.to_string()),
+    };
 
     Ok(CreateBody {
         url: url.to_string(),
@@ -155,6 +165,6 @@ pub async fn parse_create_body(
         title,
         webhook_url,
         platforms,
-        playlist_id: None,
+        playlist_id,
     })
 }

@@ -63,8 +63,17 @@ impl LocalStack {
         let lease_ms = opts.stage_timeout.as_millis().clamp(1_000, 900_000) as i64;
         let mut studio = Studio::local();
         studio.lease_ms = lease_ms;
+        // Provider keys of voice profiles are sealed with a key kept beside the database.
+        let key_file = store
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("provider-secrets.key");
+        let sealer = crate::styles::LocalKeySealer::from_key_file(&key_file)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let app = Arc::new(
             App::new(Ports::from_store(store.clone()))
+                .with_sealer(Arc::new(sealer))
                 .with_policy(TargetPolicy {
                     allow_private: opts.allow_private_targets,
                 })

@@ -227,6 +227,19 @@ pub struct Campaign {
     /// `created_at`), in order: where the time went, per stage.
     #[serde(default)]
     pub history: Vec<StatusEntered>,
+    /// The playlist's styles as they were when the campaign was created (later edits of
+    /// the profiles don't change a campaign under way).
+    #[serde(default)]
+    pub style: Option<CampaignStyle>,
+}
+
+/// What `playlist_id` applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStyle {
+    pub playlist_id: String,
+    /// Styles the burned-in captions.
+    #[serde(default)]
+    pub font_profile: Option<crate::styles::FontProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -275,6 +275,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
     }
 }
 

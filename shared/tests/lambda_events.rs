@@ -144,6 +144,7 @@ async fn get_event_reads_the_campaign() {
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),
@@ -211,6 +212,7 @@ async fn sample_campaign(store: &LocalStore, status: CampaignStatus) {
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),

@@ -92,6 +92,7 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
     };
     let r = QuotaReservation {
         account_id: f.account_id.clone(),

@@ -96,6 +96,7 @@ async fn rendering_campaign(app: &App, id: Uuid, videos: &[(Uuid, Language)]) ->
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
     };
     let reservation = QuotaReservation {
         account_id: account.id,

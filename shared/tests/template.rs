@@ -25,7 +25,17 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v1/campaigns/{id}/webhook-deliveries/redeliver",
     ),
     ("POST", "/api/v1/estimate"),
+    ("GET", "/api/v1/account"),
 ];
+
+/// `ROUTES` and the profile routes.
+fn all_routes() -> Vec<(String, String)> {
+    ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .chain(profile_routes())
+        .collect()
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -314,6 +324,25 @@ fn router_routes() -> BTreeSet<(String, String)> {
                 .collect();
             Some((method.to_string(), format!("/api/v1{path}")))
         })
+        .chain(profile_routes())
+        .collect()
+}
+
+/// The profile routes, which the router matches by kind rather than one arm each.
+fn profile_routes() -> Vec<(String, String)> {
+    reelforge::api::profiles::Kind::ALL
+        .iter()
+        .flat_map(|kind| {
+            let base = format!("/api/v1/{}", kind.segment());
+            [
+                ("GET", base.clone()),
+                ("POST", base.clone()),
+                ("GET", format!("{base}/{{id}}")),
+                ("PUT", format!("{base}/{{id}}")),
+                ("DELETE", format!("{base}/{{id}}")),
+            ]
+        })
+        .map(|(m, p)| (m.to_string(), p))
         .collect()
 }
 
@@ -358,10 +387,7 @@ fn every_function_crate_is_deployed_with_a_sample_event() {
 
 #[test]
 fn the_route_list_is_the_routers() {
-    let listed: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let listed: BTreeSet<(String, String)> = all_routes().into_iter().collect();
     assert_eq!(
         router_routes(),
         listed,
@@ -378,7 +404,7 @@ fn every_route_is_wired_to_exactly_one_function_and_nothing_else_is() {
             wired.entry(route.clone()).or_default().push(name);
         }
     }
-    for (method, path) in ROUTES {
+    for (method, path) in all_routes() {
         let owners = wired
             .remove(&(method.to_string(), path.to_string()))
             .unwrap_or_default();

@@ -76,15 +76,36 @@ impl Server {
     }
 
     pub fn start_in(data: PathBuf, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Self::spawn(data, extra, Stdio::inherit(), None)
+    }
+
+    /// An API server whose log (every level) goes to the returned file.
+    pub fn api_logged(extra: &[&str]) -> (Server, PathBuf) {
+        let data = temp_dir("serve-logged");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let log = data.join("serve.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut args = vec!["--stage-workers", "0"];
+        args.extend_from_slice(extra);
+        (
+            Self::spawn(data, &args, Stdio::from(file), Some("debug")),
+            log,
+        )
+    }
+
+    fn spawn(data: PathBuf, extra: &[&str], stderr: Stdio, log_level: Option<&str>) -> Server {
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(&data)
             .args(extra)
             .env_remove("REELFORGE_BACKEND")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn reelforge serve");
+            .stderr(stderr);
+        if let Some(level) = log_level {
+            command.env("RUST_LOG", level);
+        }
+        let mut child = command.spawn().expect("spawn reelforge serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)

@@ -5,11 +5,13 @@ use super::{ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
 use crate::clock::quota_period;
 use crate::create_body::{parse_create_body, CreateBody};
 use crate::limiter;
+use crate::model::CampaignStyle;
 use crate::model::{
     videos_quota, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
     StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
+use crate::styles::{FontProfile, Playlist};
 use crate::views::{campaign_json, video_links, LINK_TTL};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -94,6 +96,13 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
         Ok(b) => b,
         Err(message) => return ApiResponse::error(StatusCode::BAD_REQUEST, &message),
     };
+    let style = match &body.playlist_id {
+        None => None,
+        Some(id) => match playlist_style(app, principal, id).await {
+            Ok(style) => Some(style),
+            Err(resp) => return resp,
+        },
+    };
     let window = limiter::account_window_key(&principal.account_id);
     let decision = match admit(app, &window, principal.plan.create_per_minute()).await {
         Ok(d) => d,
@@ -117,7 +126,8 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
             return resp;
         }
     };
-    let campaign = new_campaign(app, principal, body);
+    let mut campaign = new_campaign(app, principal, body);
+    campaign.style = style;
     let reservation = QuotaReservation {
         account_id: principal.account_id.clone(),
         period: campaign.quota_period.clone(),
@@ -222,6 +232,48 @@ pub(super) fn plan_gate(principal: &Principal) -> Option<ApiResponse> {
     })
 }
 
+/// The playlist's styles, snapshotted for a new campaign; 400 when the playlist (or a
+/// profile it names) does not exist in the account.
+async fn playlist_style(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+) -> Result<CampaignStyle, ApiResponse> {
+    let missing =
+        |what: &str| ApiResponse::error(StatusCode::BAD_REQUEST, &format!("{what} does not exist"));
+    let profiles = &app.ports.profiles;
+    let account = principal.account_id.as_str();
+    let record = profiles
+        .get_profile(account, "playlist", id)
+        .await
+        .map_err(|e| store_failure(&e))?
+        .ok_or_else(|| missing(&format!("playlist_id {id:?}")))?;
+    let playlist: Playlist = serde_json::from_value(record.doc).map_err(|e| {
+        tracing::error!(error = %e, "stored playlist unreadable");
+        ApiResponse::internal()
+    })?;
+    let font_profile = match &playlist.font_profile_id {
+        None => None,
+        Some(fp) => {
+            let record = profiles
+                .get_profile(account, "font_profile", fp)
+                .await
+                .map_err(|e| store_failure(&e))?
+                .ok_or_else(|| missing(&format!("The playlist's font profile {fp:?}")))?;
+            Some(
+                serde_json::from_value::<FontProfile>(record.doc).map_err(|e| {
+                    tracing::error!(error = %e, "stored font profile unreadable");
+                    ApiResponse::internal()
+                })?,
+            )
+        }
+    };
+    Ok(CampaignStyle {
+        playlist_id: id.to_string(),
+        font_profile,
+    })
+}
+
 fn idempotency_conflict() -> ApiResponse {
     ApiResponse::error(
         StatusCode::CONFLICT,
@@ -267,6 +319,7 @@ fn new_campaign(app: &App, principal: &Principal, body: CreateBody) -> Campaign 
         revision: 0,
         lease: None,
         history: Vec::new(),
+        style: None,
         videos,
         error: None,
         failed_stage: None,

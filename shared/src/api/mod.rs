@@ -2,10 +2,12 @@
 //! Lambda adapter (`lambda.rs`) both translate to `ApiRequest` and call `handle`, so the
 //! local behaviour is the Lambda behaviour.
 
+mod account;
 mod auth;
 mod campaigns;
 mod deliveries;
 mod estimate;
+pub mod profiles;
 mod response;
 
 pub use response::ApiResponse;
@@ -86,6 +88,8 @@ pub struct App {
     pub webhook_retry_delays: Vec<u32>,
     /// What the pipeline stages produce media with.
     pub studio: crate::pipeline::studio::Studio,
+    /// Seals provider API keys of voice profiles before they are stored.
+    pub sealer: Arc<dyn crate::styles::SecretSealer>,
 }
 
 impl App {
@@ -97,7 +101,13 @@ impl App {
             policy: TargetPolicy::default(),
             webhook_retry_delays: crate::pipeline::webhook::DEFAULT_RETRY_DELAYS.to_vec(),
             studio: crate::pipeline::studio::Studio::local(),
+            sealer: Arc::new(crate::styles::secrets::Unconfigured),
         }
+    }
+
+    pub fn with_sealer(mut self, sealer: Arc<dyn crate::styles::SecretSealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     pub fn with_studio(mut self, studio: crate::pipeline::studio::Studio) -> Self {
@@ -154,6 +164,16 @@ pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
         }
         (["estimate"], &Method::POST) => estimate::estimate(app, &req, &principal).await,
         (["estimate"], _) => ApiResponse::method_not_allowed("POST"),
+        (["account"], &Method::GET) => account::get(app, &principal).await,
+        (["account"], _) => ApiResponse::method_not_allowed("GET"),
+        ([segment], _) if profiles::Kind::from_segment(segment).is_some() => {
+            let kind = profiles::Kind::from_segment(segment).expect("matched");
+            profiles::route(app, &req, &principal, kind, None).await
+        }
+        ([segment, id], _) if profiles::Kind::from_segment(segment).is_some() => {
+            let kind = profiles::Kind::from_segment(segment).expect("matched");
+            profiles::route(app, &req, &principal, kind, Some(id)).await
+        }
         _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
     };
     resp.with_scopes(&principal.scopes)

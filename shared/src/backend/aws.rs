@@ -1743,76 +1743,6 @@ impl WebhookStore for AwsStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reason(code: &str) -> CancellationReason {
-        CancellationReason::builder().code(code).build()
-    }
-
-    #[test]
-    fn conflicts_and_throttling_are_retried_conditions_are_answers() {
-        let conflict = [reason("None"), reason("TransactionConflict")];
-        assert!(is_retryable_cancellation(&conflict));
-        assert!(is_retryable_cancellation(&[reason("ThrottlingError")]));
-        let failed = [reason(CONDITION_FAILED), reason("None")];
-        assert!(!is_retryable_cancellation(&failed));
-        assert_eq!(reason_code(&failed, 0), CONDITION_FAILED);
-        assert_eq!(reason_code(&failed, 5), "None");
-        assert_eq!(cancellation_codes(&failed), "ConditionalCheckFailed,None");
-    }
-
-    #[test]
-    fn window_items_decode_sorted_and_absent_is_empty() {
-        let item = HashMap::from([
-            ("ver".to_string(), n(42)),
-            (
-                "log".to_string(),
-                AttributeValue::L(vec![n(30), n(10), n(20)]),
-            ),
-        ]);
-        let state = AwsStore::window_state(Some(&item));
-        assert_eq!(state.ver.as_deref(), Some("42"));
-        assert_eq!(state.log, vec![10, 20, 30]);
-        let absent = AwsStore::window_state(None);
-        assert_eq!((absent.ver, absent.log), (None, vec![]));
-    }
-
-    #[test]
-    fn items_leave_out_absent_fields() {
-        let key = KeyItem {
-            id: "h".to_string(),
-            account_id: "a".to_string(),
-            display: "d".to_string(),
-            scopes: vec![],
-            created_at: DateTime::<Utc>::default(),
-            revoked_at: None,
-            plan: Plan::Growth,
-            videos_per_month: None,
-        };
-        let item = to_item(&key).unwrap();
-        assert!(!item.contains_key("revoked_at"));
-        assert!(!item.contains_key("videos_per_month"));
-        assert_eq!(item.get("plan"), Some(&s("growth")));
-        let back: KeyItem = from_item(item).unwrap();
-        assert_eq!(back.revoked_at, None);
-    }
-
-    #[test]
-    fn transient_codes_are_unavailable() {
-        for code in [
-            "ThrottlingException",
-            "ProvisionedThroughputExceededException",
-            "InternalServerError",
-        ] {
-            assert!(is_transient_code(code), "{code}");
-        }
-        assert!(!is_transient_code("ValidationException"));
-        assert!(!is_transient_code("ResourceNotFoundException"));
-    }
-}
-
 /// Profiles: one item per record (`PROFILES#{account}` / `{kind}#{id}`) and a counter per
 /// kind (`COUNT#{kind}`, `n`), changed in the same transaction as the record, so the cap
 /// holds under concurrent creates.
@@ -1965,5 +1895,75 @@ impl ProfileStore for AwsStore {
                 Err(StoreError::Unavailable("profile delete cancelled".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn conflicts_and_throttling_are_retried_conditions_are_answers() {
+        let conflict = [reason("None"), reason("TransactionConflict")];
+        assert!(is_retryable_cancellation(&conflict));
+        assert!(is_retryable_cancellation(&[reason("ThrottlingError")]));
+        let failed = [reason(CONDITION_FAILED), reason("None")];
+        assert!(!is_retryable_cancellation(&failed));
+        assert_eq!(reason_code(&failed, 0), CONDITION_FAILED);
+        assert_eq!(reason_code(&failed, 5), "None");
+        assert_eq!(cancellation_codes(&failed), "ConditionalCheckFailed,None");
+    }
+
+    #[test]
+    fn window_items_decode_sorted_and_absent_is_empty() {
+        let item = HashMap::from([
+            ("ver".to_string(), n(42)),
+            (
+                "log".to_string(),
+                AttributeValue::L(vec![n(30), n(10), n(20)]),
+            ),
+        ]);
+        let state = AwsStore::window_state(Some(&item));
+        assert_eq!(state.ver.as_deref(), Some("42"));
+        assert_eq!(state.log, vec![10, 20, 30]);
+        let absent = AwsStore::window_state(None);
+        assert_eq!((absent.ver, absent.log), (None, vec![]));
+    }
+
+    #[test]
+    fn items_leave_out_absent_fields() {
+        let key = KeyItem {
+            id: "h".to_string(),
+            account_id: "a".to_string(),
+            display: "d".to_string(),
+            scopes: vec![],
+            created_at: DateTime::<Utc>::default(),
+            revoked_at: None,
+            plan: Plan::Growth,
+            videos_per_month: None,
+        };
+        let item = to_item(&key).unwrap();
+        assert!(!item.contains_key("revoked_at"));
+        assert!(!item.contains_key("videos_per_month"));
+        assert_eq!(item.get("plan"), Some(&s("growth")));
+        let back: KeyItem = from_item(item).unwrap();
+        assert_eq!(back.revoked_at, None);
+    }
+
+    #[test]
+    fn transient_codes_are_unavailable() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "InternalServerError",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        assert!(!is_transient_code("ValidationException"));
+        assert!(!is_transient_code("ResourceNotFoundException"));
     }
 }

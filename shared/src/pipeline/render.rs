@@ -201,7 +201,7 @@ async fn submit_video(
         &audio,
         &track,
         video.language.as_str(),
-        CaptionStyle::default(),
+        caption_style(campaign, size),
     );
     let target = JobTarget {
         role_arn: mc.role_arn.clone(),
@@ -360,6 +360,16 @@ pub async fn job_finished(app: &App, change: &JobStateChange) -> Result<(), Stag
     ))
 }
 
+/// The campaign's caption style for a frame size: its playlist's font profile, else the
+/// default.
+pub fn caption_style(campaign: &Campaign, size: FrameSize) -> CaptionStyle {
+    campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.font_profile.as_ref())
+        .map_or_else(CaptionStyle::default, |f| f.caption_style_for(size))
+}
+
 /// Builds the plan for one video from files in `dir`: `screen-N.png` and `voice.wav`.
 pub fn plan_for(
     size: FrameSize,
@@ -474,7 +484,7 @@ async fn render_all(app: &App, campaign: &Campaign) -> Result<Vec<Rendered>, Sta
             &audio,
             &track,
             video.language.as_str(),
-            CaptionStyle::default(),
+            caption_style(campaign, size),
         );
         let settings = app.studio.ffmpeg.clone();
         let slots = slots.clone();

@@ -152,6 +152,21 @@ pub trait SecretSealer: Send + Sync {
     ) -> Result<PlainSecret, SecretError>;
 }
 
+/// The sealer of a deployment with no key configured: every seal and open fails, so a
+/// provider key is never stored unsealed.
+pub struct Unconfigured;
+
+#[async_trait]
+impl SecretSealer for Unconfigured {
+    async fn seal(&self, _: &str, _: &SecretOwner) -> Result<SealedSecret, SecretError> {
+        Err(SecretError::Backend("no secret key is configured".into()))
+    }
+
+    async fn open(&self, _: &SealedSecret, _: &SecretOwner) -> Result<PlainSecret, SecretError> {
+        Err(SecretError::Backend("no secret key is configured".into()))
+    }
+}
+
 /// AES-256-GCM with a random 96-bit nonce per seal and a 32-byte key kept in a local
 /// file (created 0600 with random bytes on first use).
 pub struct LocalKeySealer {
