@@ -91,11 +91,7 @@ pub async fn run_render_events(app: Arc<App>) -> Result<(), Error> {
 pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let message: Option<StageMessage> = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok());
+        let (id, message) = read_record(&record);
         let Some(message) = message else {
             // Unreadable even here: drop it (it is logged; nothing can act on it).
             tracing::error!(message_id = %id, "unreadable dead letter dropped");
@@ -129,17 +125,25 @@ pub async fn run_api(app: Arc<App>) -> Result<(), Error> {
     .await
 }
 
+/// A record's message id and, when its body is one, its stage message.
+fn read_record(
+    record: &aws_lambda_events::event::sqs::SqsMessage,
+) -> (String, Option<StageMessage>) {
+    let id = record.message_id.clone().unwrap_or_default();
+    let message = record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok());
+    (id, message)
+}
+
 /// Runs one SQS batch through the pipeline. Failed records are reported individually
 /// (`ReportBatchItemFailures`), so only they come back; after the queue's
 /// `maxReceiveCount` SQS moves them to the dead-letter queue.
 pub async fn handle_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let message: Option<StageMessage> = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok());
+        let (id, message) = read_record(&record);
         let Some(message) = message else {
             // Unreadable: let it go to the dead-letter queue for a person to look at.
             tracing::error!(message_id = %id, "unreadable stage message");

@@ -589,6 +589,41 @@ impl AwsStore {
         Ok(out.item)
     }
 
+    /// Every item of an account's `gsi1` partition whose sort key starts with `prefix`
+    /// (keys, campaigns), oldest first when `ascending`.
+    async fn account_index(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        ascending: bool,
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
+                .expression_attribute_names("#g", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":g", s(account_pk(account_id)))
+                .expression_attribute_values(":p", s(prefix))
+                .scan_index_forward(ascending)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         self.count();
         match self
@@ -1064,33 +1099,11 @@ impl KeyStore for AwsStore {
     }
 
     async fn list_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.count();
-            let page = self
-                .dynamo
-                .query()
-                .table_name(&self.names.table)
-                .index_name(GSI1)
-                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
-                .expression_attribute_names("#g", "gsi1pk")
-                .expression_attribute_names("#s", "gsi1sk")
-                .expression_attribute_values(":g", s(account_pk(account_id)))
-                .expression_attribute_values(":p", s(KEY_INDEX_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                keys.push(from_item::<KeyItem>(item)?.record());
-            }
-            match page.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => break,
-            }
-        }
-        Ok(keys)
+        self.account_index(account_id, KEY_INDEX_PREFIX, true)
+            .await?
+            .into_iter()
+            .map(|item| Ok(from_item::<KeyItem>(item)?.record()))
+            .collect()
     }
 
     async fn revoke_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
@@ -1245,34 +1258,11 @@ impl CampaignStore for AwsStore {
     }
 
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>> {
-        let mut campaigns = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.count();
-            let page = self
-                .dynamo
-                .query()
-                .table_name(&self.names.table)
-                .index_name(GSI1)
-                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
-                .expression_attribute_names("#g", "gsi1pk")
-                .expression_attribute_names("#s", "gsi1sk")
-                .expression_attribute_values(":g", s(account_pk(account_id)))
-                .expression_attribute_values(":p", s(CAMPAIGN_INDEX_PREFIX))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                campaigns.push(from_item::<Campaign>(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => break,
-            }
-        }
-        Ok(campaigns)
+        self.account_index(account_id, CAMPAIGN_INDEX_PREFIX, false)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
