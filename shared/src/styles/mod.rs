@@ -12,6 +12,7 @@
 //! to numbers: nothing a user writes ever becomes part of a filter string.
 
 pub mod expr;
+pub mod kms;
 pub mod secrets;
 
 pub use expr::{parse, Expr, ExprError};
