@@ -16,6 +16,7 @@ use sha2::Sha256;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 use support::{temp_dir, Server, BIN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -632,4 +633,161 @@ async fn a_playlists_font_profile_styles_the_captions() {
         styled >= 3 && report.iter().all(|(_, _, yellow)| *yellow < 100),
         "(green, magenta in {top:?}, yellow anywhere) per frame: {report:?}"
     );
+}
+
+/// Makes a file with ffmpeg's generated sources.
+fn generated(args: &[&str], out: &Path) -> Vec<u8> {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+/// A playlist's media profile adds its watermark at its corner and appends its end clip:
+/// the video grows by the clip's length and ends on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
+    let site = reelforge::sample_site::serve().await.unwrap();
+    let server = Server::start(&["--allow-private-targets"]);
+    let (_, key) = server.account("scale", &[]);
+    let auth = format!("Bearer {key}");
+    let json_headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let post = |path: &'static str, body: Value| {
+        let c = server.client();
+        let headers = json_headers;
+        async move {
+            let r = c
+                .request("POST", path, &headers, Some(body.to_string().as_bytes()))
+                .await;
+            assert_eq!(r.status, 201, "{path}: {:?}", r.json());
+            r.json()
+        }
+    };
+    let mp = post(
+        "/api/v1/media-profiles",
+        json!({"profile_name": "Brand", "watermark_position": "bottom_left", "watermark_width_fraction": 0.25}),
+    )
+    .await;
+    let mp_id = mp["media_profile"]["media_profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let files = temp_dir("media-profile");
+    std::fs::create_dir_all(&files).unwrap();
+    let png = generated(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x0000FF:s=200x100",
+            "-frames:v",
+            "1",
+        ],
+        &files.join("w.png"),
+    );
+    let clip = generated(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0xFF0000:s=540x960:d=2:r=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:duration=2",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+        &files.join("end.mp4"),
+    );
+    for (file, content_type, body) in [
+        ("watermark", "image/png", &png),
+        ("end-clip", "video/mp4", &clip),
+    ] {
+        let r = server
+            .client()
+            .request(
+                "PUT",
+                &format!("/api/v1/media-profiles/{mp_id}/{file}"),
+                &[
+                    ("Authorization", auth.as_str()),
+                    ("Content-Type", content_type),
+                ],
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{file}: {:?}", r.json());
+    }
+    let pl = post(
+        "/api/v1/playlists",
+        json!({"playlist_name": "Brand", "media_profile_id": mp_id}),
+    )
+    .await;
+    let pl_id = pl["playlist"]["playlist_id"].as_str().unwrap().to_string();
+    let id = create(
+        &server,
+        &key,
+        json!({"url": format!("{site}/"), "languages": ["en"], "playlist_id": pl_id}),
+    )
+    .await;
+    let (c, _) = follow(&server, &key, &id, "review", CAMPAIGN_DEADLINE).await;
+    let v = &c["videos"][0];
+    let mp4 = files.join("en.mp4");
+    let got = fetch(&server, v["file_url"].as_str().unwrap()).await;
+    assert_eq!(got.status, 200);
+    std::fs::write(&mp4, &got.body).unwrap();
+
+    let total = duration(&probe(&mp4));
+    let voice = duration(&probe(&voice_wav(&server.data, &id, "en")));
+    assert!(
+        (total - (voice + 2.0)).abs() < 0.5,
+        "video {total} s, voiceover {voice} s + 2 s end clip"
+    );
+    // The watermark: 25 % of the width, in the bottom-left corner, during the main part.
+    let blue = reelforge::media::render::Rgb::from_str("#0000FF").unwrap();
+    let red = reelforge::media::render::Rgb::from_str("#FF0000").unwrap();
+    let corner = |x: u32, y: u32| PixelRect {
+        x,
+        y,
+        width: 300,
+        height: 300,
+    };
+    let rgb = frame(&mp4, voice * 0.5, PORTRAIT);
+    let bottom_left = count(&mask(
+        &rgb,
+        PORTRAIT,
+        corner(0, PORTRAIT.height - 300),
+        blue,
+    ));
+    let top_right = count(&mask(&rgb, PORTRAIT, corner(PORTRAIT.width - 300, 0), blue));
+    assert!(
+        bottom_left > 10_000 && top_right < 100,
+        "blue pixels: bottom left {bottom_left}, top right {top_right}"
+    );
+    // The end clip: the last second is the red clip.
+    let whole = PixelRect {
+        x: 0,
+        y: 0,
+        width: PORTRAIT.width,
+        height: PORTRAIT.height,
+    };
+    let end = frame(&mp4, total - 0.7, PORTRAIT);
+    let reds = count(&mask(&end, PORTRAIT, whole, red));
+    assert!(
+        reds > (PORTRAIT.width * PORTRAIT.height / 4) as usize,
+        "red pixels in the end clip frame: {reds}"
+    );
+    let _ = std::fs::remove_dir_all(&files);
 }

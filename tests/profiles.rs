@@ -399,3 +399,211 @@ async fn the_account_overview_shows_plan_usage_keys_profiles_and_videos() {
         403
     );
 }
+
+/// Makes a test file with ffmpeg (`lavfi` sources); returns its bytes.
+fn make_file(args: &[&str], ext: &str) -> Vec<u8> {
+    let out = std::env::temp_dir().join(format!(
+        "reelforge-upload-{}.{ext}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    ));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let bytes = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    bytes
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn upload(c: &Client, key: &str, path: &str, content_type: &str, body: &[u8]) -> Response {
+    let auth = format!("Bearer {key}");
+    c.request(
+        "PUT",
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", content_type),
+        ],
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn media_files_are_uploaded_checked_and_kept_in_their_account() {
+    let s = Server::api(&[]);
+    let (account, key) = s.account("scale", &[]);
+    let (_, other) = s.account("scale", &[]);
+    let c = s.client();
+    let mp = call(
+        &c,
+        "POST",
+        "/api/v1/media-profiles",
+        &key,
+        Some(&json!({"profile_name": "Brand", "watermark_position": "bottom_left"})),
+    )
+    .await;
+    assert_eq!(mp.status, 201, "{:?}", mp.json());
+    let id = mp.json()["media_profile"]["media_profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let png = make_file(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=120x60",
+            "-frames:v",
+            "1",
+        ],
+        "png",
+    );
+    let clip = make_file(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=320x240:d=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+        "mp4",
+    );
+    let watermark_path = format!("/api/v1/media-profiles/{id}/watermark");
+    let clip_path = format!("/api/v1/media-profiles/{id}/end-clip");
+
+    // Refused: another type than declared, not an image, a broken image, too large,
+    // another account's profile, a profile that does not exist.
+    assert_eq!(
+        upload(&c, &key, &watermark_path, "image/jpeg", &png)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        upload(
+            &c,
+            &key,
+            &watermark_path,
+            "image/svg+xml",
+            b"<svg onload=alert(1)></svg>"
+        )
+        .await
+        .status,
+        400
+    );
+    let mut broken = png.clone();
+    broken.truncate(40);
+    assert_eq!(
+        upload(&c, &key, &watermark_path, "image/png", &broken)
+            .await
+            .status,
+        400
+    );
+    let huge = vec![0u8; 2 * 1024 * 1024 + 1];
+    assert_eq!(
+        upload(&c, &key, &watermark_path, "image/png", &huge)
+            .await
+            .status,
+        413
+    );
+    assert_eq!(
+        upload(&c, &key, &clip_path, "video/mp4", &png).await.status,
+        400
+    );
+    assert_eq!(
+        upload(&c, &other, &watermark_path, "image/png", &png)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        upload(
+            &c,
+            &key,
+            "/api/v1/media-profiles/mp_nope/watermark",
+            "image/png",
+            &png
+        )
+        .await
+        .status,
+        404
+    );
+    let after_refusals = call(
+        &c,
+        "GET",
+        &format!("/api/v1/media-profiles/{id}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        after_refusals.json()["media_profile"]["watermark_key"],
+        Value::Null
+    );
+
+    let ok = upload(&c, &key, &watermark_path, "image/png", &png).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json());
+    let ok = upload(&c, &key, &clip_path, "video/mp4", &clip).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json());
+    let m = ok.json()["media_profile"].clone();
+    assert_eq!(
+        m["watermark_key"],
+        format!("uploads/{account}/{id}/watermark.png")
+    );
+    assert_eq!(
+        m["end_clip_key"],
+        format!("uploads/{account}/{id}/end-clip.mp4")
+    );
+    assert_eq!(
+        std::fs::read(
+            s.data
+                .join("media")
+                .join(m["watermark_key"].as_str().unwrap())
+        )
+        .unwrap(),
+        png
+    );
+    // A profile update keeps the files and can't point them elsewhere.
+    let put = call(
+        &c,
+        "PUT",
+        &format!("/api/v1/media-profiles/{id}"),
+        &key,
+        Some(&json!({"profile_name": "Brand 2", "watermark_position": "top_left"})),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    assert_eq!(
+        put.json()["media_profile"]["watermark_key"],
+        m["watermark_key"]
+    );
+    let steal = call(
+        &c,
+        "PUT",
+        &format!("/api/v1/media-profiles/{id}"),
+        &key,
+        Some(&json!({"profile_name": "X", "watermark_path": "uploads/acct_other/mp_x/watermark.png"})),
+    )
+    .await;
+    assert_eq!(steal.status, 400);
+}

@@ -1,7 +1,7 @@
 //! The Lambda adapter: API Gateway HTTP API (payload v2) events to the shared router.
 
 use crate::api::Ports;
-use crate::api::{handle, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
+use crate::api::{body_limit, handle, ApiRequest, ApiResponse, App};
 use crate::backend::aws::AwsStore;
 use crate::model::StageMessage;
 use crate::pipeline::studio::Studio;
@@ -28,7 +28,7 @@ pub fn to_api_request(req: Request) -> ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
         headers: parts.headers,
-        body_too_large: body.len() > MAX_BODY_BYTES,
+        body_too_large: body.len() > body_limit(parts.uri.path()),
         body,
         source_ip,
     }
@@ -45,10 +45,23 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
     out
 }
 
-/// The app every API function runs: DynamoDB and SQS clients built once at cold start.
+/// The app every API function runs: DynamoDB and SQS clients built once at cold start;
+/// provider keys sealed with the KMS key `REELFORGE_KMS_KEY_ID` when it is set (without
+/// it, storing a provider key is refused).
 pub async fn aws_app() -> Arc<App> {
     let store = Arc::new(AwsStore::from_env().await);
-    Arc::new(App::new(Ports::from_store(store)))
+    let mut app = App::new(Ports::from_store(store));
+    if let Some(key_id) = std::env::var("REELFORGE_KMS_KEY_ID")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        app = app.with_sealer(Arc::new(crate::styles::kms::KmsSealer::new(
+            aws_sdk_kms::Client::new(&config),
+            key_id,
+        )));
+    }
+    Arc::new(app)
 }
 
 /// The app every stage function runs: the store's clients plus Bedrock, Polly and

@@ -240,6 +240,9 @@ pub struct CampaignStyle {
     /// Styles the burned-in captions.
     #[serde(default)]
     pub font_profile: Option<crate::styles::FontProfile>,
+    /// Adds the watermark and the end clip (its files' media keys).
+    #[serde(default)]
+    pub media_profile: Option<crate::styles::MediaProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

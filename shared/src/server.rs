@@ -3,7 +3,7 @@
 //! IP is the TCP peer address; bodies are read only up to the 16 KiB limit. It also
 //! answers the local media store's signed download links (`/files/…`).
 
-use crate::api::{handle, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
+use crate::api::{body_limit, handle, ApiRequest, ApiResponse, App};
 use crate::backend::local::{LocalStore, LINK_PATH_PREFIX};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,16 +20,17 @@ use tokio::net::TcpListener;
 
 async fn to_api_request(req: Request<Incoming>, peer: SocketAddr) -> ApiRequest {
     let (parts, body) = req.into_parts();
+    let limit = body_limit(parts.uri.path());
     let declared_too_large = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES);
+        .is_some_and(|n| n > limit);
     let (body, body_too_large) = if declared_too_large {
         (Bytes::new(), true)
     } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        match Limited::new(body, limit).collect().await {
             Ok(collected) => (collected.to_bytes(), false),
             Err(_) => (Bytes::new(), true),
         }

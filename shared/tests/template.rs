@@ -343,6 +343,12 @@ fn profile_routes() -> Vec<(String, String)> {
             ]
         })
         .map(|(m, p)| (m.to_string(), p))
+        .chain(["watermark", "end-clip"].map(|file| {
+            (
+                "PUT".to_string(),
+                format!("/api/v1/media-profiles/{{id}}/{file}"),
+            )
+        }))
         .collect()
 }
 

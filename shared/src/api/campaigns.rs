@@ -11,7 +11,7 @@ use crate::model::{
     StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
-use crate::styles::{FontProfile, Playlist};
+use crate::styles::{FontProfile, MediaProfile, Playlist};
 use crate::views::{campaign_json, video_links, LINK_TTL};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -268,9 +268,26 @@ async fn playlist_style(
             )
         }
     };
+    let media_profile = match &playlist.media_profile_id {
+        None => None,
+        Some(mp) => {
+            let record = profiles
+                .get_profile(account, "media_profile", mp)
+                .await
+                .map_err(|e| store_failure(&e))?
+                .ok_or_else(|| missing(&format!("The playlist's media profile {mp:?}")))?;
+            Some(
+                serde_json::from_value::<MediaProfile>(record.doc).map_err(|e| {
+                    tracing::error!(error = %e, "stored media profile unreadable");
+                    ApiResponse::internal()
+                })?,
+            )
+        }
+    };
     Ok(CampaignStyle {
         playlist_id: id.to_string(),
         font_profile,
+        media_profile,
     })
 }
 

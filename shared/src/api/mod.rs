@@ -9,6 +9,7 @@ mod deliveries;
 mod estimate;
 pub mod profiles;
 mod response;
+pub mod uploads;
 
 pub use response::ApiResponse;
 
@@ -23,8 +24,21 @@ use http::{HeaderMap, Method, StatusCode};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Request bodies above this are refused with 413 before any parsing.
+/// Request bodies above this are refused with 413 before any parsing (file uploads have
+/// their own limits: [`body_limit`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How much of a request's body the transports read: an upload route's file limit, else
+/// [`MAX_BODY_BYTES`].
+pub fn body_limit(path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "api", "v1", "media-profiles", _, file] => {
+            uploads::Upload::from_segment(file).map_or(MAX_BODY_BYTES, |u| u.max_bytes())
+        }
+        _ => MAX_BODY_BYTES,
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
@@ -166,6 +180,10 @@ pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
         (["estimate"], _) => ApiResponse::method_not_allowed("POST"),
         (["account"], &Method::GET) => account::get(app, &principal).await,
         (["account"], _) => ApiResponse::method_not_allowed("GET"),
+        (["media-profiles", id, file], _) if uploads::Upload::from_segment(file).is_some() => {
+            let upload = uploads::Upload::from_segment(file).expect("matched");
+            uploads::put(app, &req, &principal, id, upload).await
+        }
         ([segment], _) if profiles::Kind::from_segment(segment).is_some() => {
             let kind = profiles::Kind::from_segment(segment).expect("matched");
             profiles::route(app, &req, &principal, kind, None).await

@@ -172,10 +172,28 @@ async fn document(
         Kind::Media => {
             let p: MediaProfile = parse(body).map_err(|m| bad_request(&m))?;
             p.validate().map_err(invalid)?;
-            if p.watermark_key.is_some() || p.end_clip_key.is_some() {
-                return Err(bad_request(
-                    "watermark and end clip files can't be uploaded yet: leave watermark_path and end_clip_path empty",
-                ));
+            // Files are set by their upload routes only; a body may repeat the stored
+            // keys (a GET sent back) but never name another file.
+            let stored = existing_media(app, principal, id).await?;
+            for (field, given, kept, route) in [
+                (
+                    "watermark_path",
+                    &p.watermark_key,
+                    stored.as_ref().and_then(|m| m.watermark_key.clone()),
+                    "watermark",
+                ),
+                (
+                    "end_clip_path",
+                    &p.end_clip_key,
+                    stored.as_ref().and_then(|m| m.end_clip_key.clone()),
+                    "end-clip",
+                ),
+            ] {
+                if given.is_some() && *given != kept {
+                    return Err(bad_request(&format!(
+                        "{field} is set by uploading the file: PUT /api/v1/media-profiles/{{id}}/{route}"
+                    )));
+                }
             }
             to_value(&p).map_err(internal)
         }
@@ -219,6 +237,24 @@ async fn document(
             .await?;
             to_value(&v).map_err(internal)
         }
+    }
+}
+
+/// The stored media profile `id` of the account, if there is one.
+async fn existing_media(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+) -> Result<Option<MediaProfile>, ApiResponse> {
+    match app
+        .ports
+        .profiles
+        .get_profile(&principal.account_id, Kind::Media.name(), id)
+        .await
+    {
+        Ok(Some(r)) => Ok(serde_json::from_value(r.doc).ok()),
+        Ok(None) => Ok(None),
+        Err(e) => Err(store_failure(&e)),
     }
 }
 
@@ -353,7 +389,20 @@ pub(super) async fn route(
 
 /// An update of a voice profile that leaves `api_key` out (or null) keeps the stored,
 /// sealed key — the client never gets it back to send again; `"api_key": ""` removes it.
+/// An update of a media profile keeps its uploaded files.
 fn keep_sealed_key(kind: Kind, old: &Value, mut new: Value, raw_body: &[u8]) -> Value {
+    if kind == Kind::Media {
+        if let Value::Object(map) = &mut new {
+            for field in ["watermark_key", "end_clip_key"] {
+                if map.get(field).is_none_or(Value::is_null) {
+                    if let Some(kept) = old.get(field) {
+                        map.insert(field.into(), kept.clone());
+                    }
+                }
+            }
+        }
+        return new;
+    }
     if kind != Kind::Voice {
         return new;
     }

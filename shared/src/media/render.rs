@@ -1451,6 +1451,29 @@ fn streams<'a>(
         .filter(move |s| s["codec_type"] == kind)
 }
 
+/// Decodes the whole file (video and audio) and fails on the first error: a probe only
+/// reads headers, and a truncated file has good headers.
+pub async fn decodes(settings: &FfmpegSettings, path: &Path) -> Result<(), RenderError> {
+    let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
+    cmd.args(["-nostdin", "-v", "error", "-xerror", "-i"])
+        .arg(file_arg(path)?)
+        .args(["-f", "null", "-"]);
+    run(cmd, &settings.ffmpeg).await.map(|_| ())
+}
+
+/// Pixel size of a still image (the first video stream ffprobe finds in it).
+pub async fn probe_image(
+    settings: &FfmpegSettings,
+    path: &Path,
+) -> Result<(u32, u32), RenderError> {
+    let json = ffprobe_json(settings, path).await?;
+    let v = streams(&json, "video")
+        .next()
+        .ok_or_else(|| invalid("the image has no picture"))?;
+    let dim = |k: &str| v[k].as_u64().unwrap_or(0) as u32;
+    Ok((dim("width"), dim("height")))
+}
+
 /// Duration and audio presence of an end clip.
 pub async fn probe_clip(settings: &FfmpegSettings, path: &Path) -> Result<ClipInfo, RenderError> {
     let json = ffprobe_json(settings, path).await?;

@@ -195,7 +195,7 @@ async fn submit_video(
     let track: VoiceTrack =
         artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
     let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
-    let plan = plan_for(
+    let mut plan = plan_for(
         size,
         &images,
         &audio,
@@ -203,6 +203,19 @@ async fn submit_video(
         video.language.as_str(),
         caption_style(campaign, size),
     );
+    // On AWS the plan's paths are media keys: the job reads the uploads in place.
+    if let Some(media) = campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.media_profile.as_ref())
+    {
+        if let Some(key) = &media.watermark_key {
+            plan.watermark = media.watermark(key);
+        }
+        if let Some(key) = &media.end_clip_key {
+            plan.end_clip = media.end_clip(key);
+        }
+    }
     let target = JobTarget {
         role_arn: mc.role_arn.clone(),
         queue_arn: mc.queue_arn.clone(),
@@ -478,7 +491,7 @@ async fn render_all(app: &App, campaign: &Campaign) -> Result<Vec<Rendered>, Sta
         .await?;
         let track: VoiceTrack =
             artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
-        let plan = plan_for(
+        let mut plan = plan_for(
             size,
             &images,
             &audio,
@@ -486,6 +499,24 @@ async fn render_all(app: &App, campaign: &Campaign) -> Result<Vec<Rendered>, Sta
             video.language.as_str(),
             caption_style(campaign, size),
         );
+        // The playlist's watermark and end clip, copied beside the video's other inputs.
+        if let Some(media) = campaign
+            .style
+            .as_ref()
+            .and_then(|s| s.media_profile.as_ref())
+        {
+            if let Some(key) = &media.watermark_key {
+                let ext = key.rsplit('.').next().unwrap_or("png");
+                let path = dir.join(format!("watermark.{ext}"));
+                artifacts::fetch_to(app, key, &path).await?;
+                plan.watermark = media.watermark(path);
+            }
+            if let Some(key) = &media.end_clip_key {
+                let path = dir.join("end-clip.mp4");
+                artifacts::fetch_to(app, key, &path).await?;
+                plan.end_clip = media.end_clip(path);
+            }
+        }
         let settings = app.studio.ffmpeg.clone();
         let slots = slots.clone();
         let video = video.clone();

@@ -1,0 +1,262 @@
+//! Watermark and end-clip uploads of a media profile:
+//! `PUT /api/v1/media-profiles/:id/watermark` (PNG or JPEG, at most 2 MiB, 16–4096 pixels
+//! a side) and `PUT /api/v1/media-profiles/:id/end-clip` (MP4, at most 4 MiB, up to 15 s).
+//! The body is the file itself. It is checked by its bytes (signature and size; the
+//! `Content-Type` must agree), then probed with ffprobe where the server has it (the
+//! local server does; on Lambda the renderer's own checks are the probe), and stored
+//! under `uploads/{account}/{profile}/`, which only this account's profile can name.
+
+use super::auth::store_failure;
+use super::campaigns::plan_gate;
+use super::profiles::{record_json, Kind};
+use super::{ApiRequest, ApiResponse, App};
+use crate::media::render::{decodes, probe_clip, probe_image, RenderError};
+use crate::model::Principal;
+use crate::styles::MediaProfile;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+pub const MAX_WATERMARK_BYTES: usize = 2 * 1024 * 1024;
+/// Lambda's request payload is 6 MB after base64: 4 MiB of file fits.
+pub const MAX_END_CLIP_BYTES: usize = 4 * 1024 * 1024;
+const MAX_SIDE: u32 = 4096;
+const MIN_SIDE: u32 = 16;
+const MAX_END_CLIP_MS: u64 = 15_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    Watermark,
+    EndClip,
+}
+
+impl Upload {
+    pub fn from_segment(segment: &str) -> Option<Upload> {
+        match segment {
+            "watermark" => Some(Upload::Watermark),
+            "end-clip" => Some(Upload::EndClip),
+            _ => None,
+        }
+    }
+
+    pub fn max_bytes(self) -> usize {
+        match self {
+            Upload::Watermark => MAX_WATERMARK_BYTES,
+            Upload::EndClip => MAX_END_CLIP_BYTES,
+        }
+    }
+}
+
+/// What a file's bytes say it is: (extension, content type), or why it is refused.
+pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str), String> {
+    match kind {
+        Upload::Watermark => {
+            let (w, h, ext, ct) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 {
+                let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+                let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+                (w, h, "png", "image/png")
+            } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                let (w, h) = jpeg_size(bytes).ok_or("the JPEG has no readable frame header")?;
+                (w, h, "jpg", "image/jpeg")
+            } else {
+                return Err("the watermark must be a PNG or JPEG image".into());
+            };
+            if !(MIN_SIDE..=MAX_SIDE).contains(&w) || !(MIN_SIDE..=MAX_SIDE).contains(&h) {
+                return Err(format!(
+                    "the watermark must be {MIN_SIDE} to {MAX_SIDE} pixels a side (it is {w}x{h})"
+                ));
+            }
+            Ok((ext, ct))
+        }
+        Upload::EndClip => {
+            if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+                Ok(("mp4", "video/mp4"))
+            } else {
+                Err("the end clip must be an MP4 video".into())
+            }
+        }
+    }
+}
+
+/// Width and height from a JPEG's first start-of-frame marker.
+fn jpeg_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Decodes the file with ffprobe when the server has it: `Ok(())` also when it doesn't.
+async fn probe(app: &App, kind: Upload, bytes: &[u8], ext: &str) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("reelforge-upload-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("upload scratch: {e}"))?;
+    let file = dir.join(format!("upload.{ext}"));
+    let result = async {
+        tokio::fs::write(&file, bytes)
+            .await
+            .map_err(|e| format!("upload scratch: {e}"))?;
+        let settings = &app.studio.ffmpeg;
+        let decoded = decodes(settings, &file).await;
+        let outcome = decoded.and(match kind {
+            Upload::Watermark => probe_image(settings, &file).await.map(|_| ()),
+            Upload::EndClip => probe_clip(settings, &file).await.and_then(|clip| {
+                if clip.duration_ms == 0 || clip.duration_ms > MAX_END_CLIP_MS {
+                    Err(RenderError::InvalidPlan(format!(
+                        "the end clip must be at most {} s long (it is {:.1} s)",
+                        MAX_END_CLIP_MS / 1000,
+                        clip.duration_ms as f64 / 1000.0
+                    )))
+                } else {
+                    Ok(())
+                }
+            }),
+        });
+        match outcome {
+            Ok(()) => Ok(()),
+            // No ffprobe here (Lambda): the signature check stands.
+            Err(RenderError::Spawn { .. }) => Ok(()),
+            Err(RenderError::InvalidPlan(m)) => Err(m),
+            Err(_) => Err(match kind {
+                Upload::Watermark => "the watermark image could not be decoded".to_string(),
+                Upload::EndClip => "the end clip could not be decoded".to_string(),
+            }),
+        }
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+pub(super) async fn put(
+    app: &App,
+    req: &ApiRequest,
+    principal: &Principal,
+    profile_id: &str,
+    kind: Upload,
+) -> ApiResponse {
+    if let Some(refused) = plan_gate(principal) {
+        return refused;
+    }
+    if req.method != Method::PUT {
+        return ApiResponse::method_not_allowed("PUT");
+    }
+    if req.body_too_large || req.body.len() > kind.max_bytes() {
+        return ApiResponse::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("The file is larger than {} MiB", kind.max_bytes() >> 20),
+        );
+    }
+    let account = principal.account_id.as_str();
+    let record = match app
+        .ports
+        .profiles
+        .get_profile(account, Kind::Media.name(), profile_id)
+        .await
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => return ApiResponse::error(StatusCode::NOT_FOUND, "media profile not found"),
+        Err(e) => return store_failure(&e),
+    };
+    let bad = |m: &str| ApiResponse::error(StatusCode::BAD_REQUEST, m);
+    let (ext, content_type) = match sniff(kind, &req.body) {
+        Ok(found) => found,
+        Err(m) => return bad(&m),
+    };
+    let declared = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if declared.as_deref() != Some(content_type) {
+        return bad(&format!(
+            "Content-Type must be {content_type} for this file"
+        ));
+    }
+    if let Err(m) = probe(app, kind, &req.body, ext).await {
+        return bad(&m);
+    }
+    let name = match kind {
+        Upload::Watermark => "watermark",
+        Upload::EndClip => "end-clip",
+    };
+    let key = format!("uploads/{account}/{profile_id}/{name}.{ext}");
+    if let Err(e) = app
+        .ports
+        .media
+        .put_media(&key, req.body.clone(), content_type)
+        .await
+    {
+        return store_failure(&e);
+    }
+    let mut profile: MediaProfile = match serde_json::from_value(record.doc.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "stored media profile unreadable");
+            return ApiResponse::internal();
+        }
+    };
+    match kind {
+        Upload::Watermark => profile.watermark_key = Some(key),
+        Upload::EndClip => profile.end_clip_key = Some(key),
+    }
+    let updated = crate::ports::ProfileRecord {
+        doc: serde_json::to_value(&profile).unwrap_or(record.doc.clone()),
+        updated_at: app.clock.now(),
+        ..record
+    };
+    match app.ports.profiles.replace_profile(&updated).await {
+        Ok(true) => ApiResponse::json(
+            StatusCode::OK,
+            &json!({"success": true, "media_profile": record_json(Kind::Media, &updated)}),
+        ),
+        Ok(false) => ApiResponse::error(StatusCode::NOT_FOUND, "media profile not found"),
+        Err(e) => store_failure(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_recognised_by_their_bytes() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend_from_slice(&200u32.to_be_bytes());
+        png.extend_from_slice(&100u32.to_be_bytes());
+        assert_eq!(sniff(Upload::Watermark, &png), Ok(("png", "image/png")));
+        let mut huge = png.clone();
+        huge[16..20].copy_from_slice(&5000u32.to_be_bytes());
+        assert!(sniff(Upload::Watermark, &huge)
+            .unwrap_err()
+            .contains("5000x100"));
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00,
+            0x40, 0x00, 0x80, 0x03, 0, 0, 0, 0,
+        ];
+        assert_eq!(sniff(Upload::Watermark, &jpeg), Ok(("jpg", "image/jpeg")));
+        assert!(sniff(Upload::Watermark, b"GIF89a........................").is_err());
+        assert!(sniff(Upload::Watermark, b"<svg onload=alert(1)>").is_err());
+        assert_eq!(
+            sniff(Upload::EndClip, b"\0\0\0\x20ftypisom\0\0\0\0"),
+            Ok(("mp4", "video/mp4"))
+        );
+        assert!(sniff(Upload::EndClip, &png).is_err());
+    }
+}
