@@ -571,7 +571,35 @@ async fn a_playlists_font_profile_styles_the_captions() {
         .as_str()
         .unwrap()
         .to_string();
-    let playlist = json!({"playlist_name": "Brand", "font_profile_id": fp_id});
+    // Its voice profile picks espeak-ng's voice `en-us+f3`.
+    let mut ids = Vec::new();
+    for (path, body, id_field) in [
+        (
+            "/api/v1/voice-profiles",
+            json!({"profile_name": "Narrator", "provider_id": "espeak"}),
+            "voice_profile",
+        ),
+        ("/api/v1/voices", Value::Null, "voice"),
+    ] {
+        let body = if body.is_null() {
+            json!({"voice_name": "F3", "voice_profile_id": ids[0], "provider_voice_id": "en-us+f3"})
+        } else {
+            body
+        };
+        let r = server
+            .client()
+            .request("POST", path, &headers, Some(body.to_string().as_bytes()))
+            .await;
+        assert_eq!(r.status, 201, "{path}: {:?}", r.json());
+        ids.push(
+            r.json()[id_field][format!("{id_field}_id")]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let playlist =
+        json!({"playlist_name": "Brand", "font_profile_id": fp_id, "voice_profile_id": ids[0]});
     let pl = server
         .client()
         .request(
@@ -632,6 +660,48 @@ async fn a_playlists_font_profile_styles_the_captions() {
     assert!(
         styled >= 3 && report.iter().all(|(_, _, yellow)| *yellow < 100),
         "(green, magenta in {top:?}, yellow anywhere) per frame: {report:?}"
+    );
+
+    // The voiceover is the script spoken by `en-us+f3`, byte for byte (espeak-ng is
+    // deterministic), and not what the default voice says.
+    let scripts: Value = serde_json::from_slice(
+        &std::fs::read(server.data.join(format!("media/work/{id}/scripts.json"))).unwrap(),
+    )
+    .unwrap();
+    let text = scripts[0]["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let stored = std::fs::read(voice_wav(&server.data, &id, "en")).unwrap();
+    let speak = |voice: &str| {
+        use std::io::Write;
+        let out = mp4.with_file_name(format!("{voice}.wav"));
+        let mut child = Command::new("espeak-ng")
+            .args(["-v", voice, "-b", "1", "--stdin", "-w"])
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        std::fs::read(out).unwrap()
+    };
+    assert!(
+        stored == speak("en-us+f3"),
+        "the voiceover is not en-us+f3's"
+    );
+    assert!(
+        stored != speak("en-us"),
+        "the default voice would say the same"
     );
 }
 

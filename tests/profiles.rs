@@ -607,3 +607,74 @@ async fn media_files_are_uploaded_checked_and_kept_in_their_account() {
     .await;
     assert_eq!(steal.status, 400);
 }
+
+#[tokio::test]
+async fn a_playlists_voice_profile_must_name_this_deployments_voice_engine() {
+    let s = Server::api(&[]);
+    let (_, key) = s.account("scale", &[]);
+    let c = s.client();
+    let mut playlist_for = Vec::new();
+    for (provider, voice) in [
+        ("polly", "Joanna"),
+        ("espeak", "Joanna"),
+        ("espeak", "en-us+f3"),
+    ] {
+        let vp = call(
+            &c,
+            "POST",
+            "/api/v1/voice-profiles",
+            &key,
+            Some(&json!({"profile_name": provider, "provider_id": provider})),
+        )
+        .await;
+        let vp_id = vp.json()["voice_profile"]["voice_profile_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let v = call(
+            &c,
+            "POST",
+            "/api/v1/voices",
+            &key,
+            Some(&json!({"voice_name": voice, "voice_profile_id": vp_id, "provider_voice_id": voice})),
+        )
+        .await;
+        assert_eq!(v.status, 201, "{:?}", v.json());
+        let pl = call(
+            &c,
+            "POST",
+            "/api/v1/playlists",
+            &key,
+            Some(&json!({"playlist_name": provider, "voice_profile_id": vp_id})),
+        )
+        .await;
+        playlist_for.push(
+            pl.json()["playlist"]["playlist_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let create =
+        |pl: &str| json!({"url": "https://example.com/", "languages": ["en"], "playlist_id": pl});
+    // The local server speaks with espeak-ng: a Polly profile can't be honoured.
+    let polly = c.create(&key, &create(&playlist_for[0])).await;
+    assert_eq!(polly.status, 400);
+    let error = polly.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("Amazon Polly") && error.contains("eSpeak"),
+        "{error}"
+    );
+    // An espeak profile whose voice is not an espeak-ng voice name.
+    let bad = c.create(&key, &create(&playlist_for[1])).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("espeak-ng voice"));
+    let ok = c.create(&key, &create(&playlist_for[2])).await;
+    assert_eq!(ok.status, 201, "{:?}", ok.json());
+    // Refused creates reserved nothing.
+    let a = call(&c, "GET", "/api/v1/account", &key, None).await.json();
+    assert_eq!(a["usage"]["videos_used"], 1);
+}

@@ -243,6 +243,18 @@ pub struct CampaignStyle {
     /// Adds the watermark and the end clip (its files' media keys).
     #[serde(default)]
     pub media_profile: Option<crate::styles::MediaProfile>,
+    /// The voice the voiceover is spoken with: the voice profile's provider (which the
+    /// deployment's engine must be) and the first of its voices, if it has one.
+    #[serde(default)]
+    pub voice: Option<VoiceChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceChoice {
+    pub voice_profile_id: String,
+    pub provider: crate::styles::ProviderId,
+    /// The provider's voice id; `None`: the provider's default for each language.
+    pub provider_voice_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

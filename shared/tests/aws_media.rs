@@ -164,6 +164,26 @@ async fn polly_uses_each_languages_voice() {
 }
 
 #[tokio::test]
+async fn polly_speaks_with_the_voice_a_profile_chose() {
+    let server = Server::start(polly_responder(vec![0u8; 3200])).await;
+    let voice = PollyVoice::new(aws_sdk_polly::Client::new(
+        &sdk_config(&server.endpoint).await,
+    ));
+    let out = temp_wav("polly-chosen.wav");
+    voice
+        .speak_as("Make videos fast", Language::En, Some("Matthew"), &out)
+        .await
+        .unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for body in requests.iter().map(Recorded::json) {
+        assert_eq!(body["VoiceId"], "Matthew");
+        assert_eq!(body["LanguageCode"], "en-US");
+    }
+    assert_eq!(voice.provider(), reelforge::styles::ProviderId::Polly);
+}
+
+#[tokio::test]
 async fn polly_refuses_empty_and_over_long_text_without_a_request() {
     let server = Server::start(polly_responder(vec![0; 2])).await;
     let voice = PollyVoice::new(aws_sdk_polly::Client::new(

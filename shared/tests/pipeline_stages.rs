@@ -68,14 +68,19 @@ struct CountingVoice {
 
 #[async_trait]
 impl VoiceEngine for CountingVoice {
-    async fn speak(
+    fn provider(&self) -> reelforge::styles::ProviderId {
+        reelforge::styles::ProviderId::Espeak
+    }
+
+    async fn speak_as(
         &self,
         text: &str,
         language: Language,
+        voice: Option<&str>,
         out_wav: &Path,
     ) -> Result<Speech, VoiceError> {
         *self.calls.lock().unwrap().entry(language).or_default() += 1;
-        EspeakVoice.speak(text, language, out_wav).await
+        EspeakVoice.speak_as(text, language, voice, out_wav).await
     }
 }
 

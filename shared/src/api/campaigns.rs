@@ -6,12 +6,13 @@ use crate::clock::quota_period;
 use crate::create_body::{parse_create_body, CreateBody};
 use crate::limiter;
 use crate::model::CampaignStyle;
+use crate::model::VoiceChoice;
 use crate::model::{
     videos_quota, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
     StageMessage, Video, VideoStatus, IDEMPOTENCY_TTL_MS, SCOPE_CAMPAIGNS_CREATE, STAGE_COLLECT,
 };
 use crate::ports::CreateOutcome;
-use crate::styles::{FontProfile, MediaProfile, Playlist};
+use crate::styles::{FontProfile, MediaProfile, Playlist, ProviderId, Voice, VoiceProfile};
 use crate::views::{campaign_json, video_links, LINK_TTL};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -284,10 +285,58 @@ async fn playlist_style(
             )
         }
     };
+    let voice = match &playlist.voice_profile_id {
+        None => None,
+        Some(vp) => {
+            let record = profiles
+                .get_profile(account, "voice_profile", vp)
+                .await
+                .map_err(|e| store_failure(&e))?
+                .ok_or_else(|| missing(&format!("The playlist's voice profile {vp:?}")))?;
+            let profile: VoiceProfile = serde_json::from_value(record.doc).map_err(|e| {
+                tracing::error!(error = %e, "stored voice profile unreadable");
+                ApiResponse::internal()
+            })?;
+            let here = app.studio.voice.provider();
+            if profile.provider_id != here {
+                return Err(ApiResponse::error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "The playlist's voice profile uses {}, and this deployment speaks with {}",
+                        profile.provider_id.display_name(),
+                        here.display_name()
+                    ),
+                ));
+            }
+            let voices = profiles
+                .list_profiles(account, "voice")
+                .await
+                .map_err(|e| store_failure(&e))?;
+            let provider_voice_id = voices
+                .into_iter()
+                .filter_map(|r| serde_json::from_value::<Voice>(r.doc).ok())
+                .find(|v| &v.voice_profile_id == vp)
+                .map(|v| v.provider_voice_id);
+            if let Some(v) = &provider_voice_id {
+                if here == ProviderId::Espeak && !crate::media::voice::is_espeak_voice_name(v) {
+                    return Err(ApiResponse::error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("{v:?} is not an espeak-ng voice name (such as en-us+f3)"),
+                    ));
+                }
+            }
+            Some(VoiceChoice {
+                voice_profile_id: vp.clone(),
+                provider: profile.provider_id,
+                provider_voice_id,
+            })
+        }
+    };
     Ok(CampaignStyle {
         playlist_id: id.to_string(),
         font_profile,
         media_profile,
+        voice,
     })
 }
 

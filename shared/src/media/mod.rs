@@ -8,6 +8,7 @@ pub mod render;
 pub mod voice;
 
 use crate::model::Language;
+use crate::styles::ProviderId;
 use async_trait::async_trait;
 use std::path::Path;
 use voice::{Speech, VoiceError};
@@ -15,12 +16,28 @@ use voice::{Speech, VoiceError};
 /// Speaks a script: audio (a WAV file written to `out_wav`) plus word timings.
 #[async_trait]
 pub trait VoiceEngine: Send + Sync {
+    /// The provider this engine is (what a voice profile must name to choose it).
+    fn provider(&self) -> ProviderId;
+
+    /// Speaks with the engine's voice `voice` (its own voice id), or the language's
+    /// default voice when `None`.
+    async fn speak_as(
+        &self,
+        text: &str,
+        language: Language,
+        voice: Option<&str>,
+        out_wav: &Path,
+    ) -> Result<Speech, VoiceError>;
+
+    /// Speaks with the language's default voice.
     async fn speak(
         &self,
         text: &str,
         language: Language,
         out_wav: &Path,
-    ) -> Result<Speech, VoiceError>;
+    ) -> Result<Speech, VoiceError> {
+        self.speak_as(text, language, None, out_wav).await
+    }
 }
 
 /// The local engine: espeak-ng with estimated word timings (see `voice`).
@@ -28,12 +45,17 @@ pub struct EspeakVoice;
 
 #[async_trait]
 impl VoiceEngine for EspeakVoice {
-    async fn speak(
+    fn provider(&self) -> ProviderId {
+        ProviderId::Espeak
+    }
+
+    async fn speak_as(
         &self,
         text: &str,
         language: Language,
+        voice: Option<&str>,
         out_wav: &Path,
     ) -> Result<Speech, VoiceError> {
-        voice::speak_espeak(text, language, out_wav).await
+        voice::speak_espeak_as(text, language, voice, out_wav).await
     }
 }

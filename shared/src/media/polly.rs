@@ -57,10 +57,15 @@ pub fn polly_voice(language: Language) -> (VoiceId, LanguageCode) {
 
 #[async_trait]
 impl VoiceEngine for PollyVoice {
-    async fn speak(
+    fn provider(&self) -> crate::styles::ProviderId {
+        crate::styles::ProviderId::Polly
+    }
+
+    async fn speak_as(
         &self,
         text: &str,
         language: Language,
+        voice_id: Option<&str>,
         out_wav: &Path,
     ) -> Result<Speech, VoiceError> {
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -70,7 +75,8 @@ impl VoiceEngine for PollyVoice {
         if text.chars().count() > MAX_BILLED_CHARACTERS {
             return Err(VoiceError::TextTooLong(text.len()));
         }
-        let (voice, language_code) = polly_voice(language);
+        let (default_voice, language_code) = polly_voice(language);
+        let voice = voice_id.map_or(default_voice, VoiceId::from);
         let request = || {
             self.client
                 .synthesize_speech()

@@ -106,6 +106,34 @@ pub async fn speak_espeak(
     language: Language,
     out_wav: &Path,
 ) -> Result<Speech, VoiceError> {
+    speak_espeak_as(text, language, None, out_wav).await
+}
+
+/// Whether `voice` can be an espeak-ng voice name (`en-us`, `en-us+f3`, `ja`): it is
+/// passed to `-v` as one argument, never through a shell.
+pub fn is_espeak_voice_name(voice: &str) -> bool {
+    !voice.is_empty()
+        && voice.len() <= 32
+        && voice.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'_')
+        })
+}
+
+/// As [`speak_espeak`], with the espeak-ng voice `voice` (a name such as `en-us+f3`)
+/// instead of the language's default.
+pub async fn speak_espeak_as(
+    text: &str,
+    language: Language,
+    voice: Option<&str>,
+    out_wav: &Path,
+) -> Result<Speech, VoiceError> {
+    if let Some(v) = voice {
+        if !is_espeak_voice_name(v) {
+            return Err(VoiceError::Engine(format!(
+                "{v:?} is not an espeak-ng voice name"
+            )));
+        }
+    }
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return Err(VoiceError::EmptyText);
@@ -125,7 +153,7 @@ pub async fn speak_espeak(
         Language::Ja => spoken_words.concat(),
         _ => text.clone(),
     };
-    let voice = espeak_voice(language);
+    let voice = voice.unwrap_or(espeak_voice(language));
 
     // Audio and phonemes in parallel: two independent engine runs.
     let mut audio = Command::new(ESPEAK);

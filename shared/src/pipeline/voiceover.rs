@@ -49,12 +49,20 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
 async fn speak_all(app: &App, campaign: &Campaign) -> Result<(), StageError> {
     let scripts: Vec<Script> = artifacts::get_json(app, &artifacts::scripts(campaign.id)).await?;
     let scratch = artifacts::Scratch::new(campaign.id, STAGE)?;
+    let chosen: Option<String> = campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.voice.as_ref())
+        .and_then(|v| v.provider_voice_id.clone());
     let mut runs = tokio::task::JoinSet::new();
     for script in scripts {
         let voice = app.studio.voice.clone();
+        let chosen = chosen.clone();
         let wav = scratch.path().join(format!("{}.wav", script.language));
         runs.spawn(async move {
-            let speech = voice.speak(&script.text(), script.language, &wav).await;
+            let speech = voice
+                .speak_as(&script.text(), script.language, chosen.as_deref(), &wav)
+                .await;
             (script, speech)
         });
     }

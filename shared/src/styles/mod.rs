@@ -812,12 +812,12 @@ impl Voice {
         let ok = !v.is_empty()
             && v.len() <= MAX_PROVIDER_VOICE_ID_LEN
             && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+'));
         if !ok {
             return Err(ProfileError::new(
                 "provider_voice_id",
                 format!(
-                    "must be 1..={MAX_PROVIDER_VOICE_ID_LEN} of A-Z a-z 0-9 _ . -, got {:?}",
+                    "must be 1..={MAX_PROVIDER_VOICE_ID_LEN} of A-Z a-z 0-9 _ . - +, got {:?}",
                     echo(v)
                 ),
             ));
