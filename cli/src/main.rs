@@ -74,7 +74,7 @@ enum Command {
         webhook_retry_delays: Vec<u32>,
         /// Seconds a pipeline stage may run before its work is handed to another worker
         /// (also how soon a stage interrupted by a crash is resumed).
-        #[arg(long, default_value_t = 90)]
+        #[arg(long, default_value_t = 600)]
         stage_timeout_secs: u64,
         /// Base URL of the download links in `file_url` (default: the listening address).
         #[arg(long)]

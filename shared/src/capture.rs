@@ -46,8 +46,8 @@
 //!
 //! # Caveats
 //!
-//! * The viewport is `screens` screens tall while the page renders, so CSS `vh` units and
-//!   "full-height" hero sections come out `screens` times taller than on a real phone.
+//! * Each screen is the page shifted up inside a one-screen viewport, so `vh` units are
+//!   the output's height; but script-driven layout never runs (no scripts at all).
 //! * A page shorter than `screens` viewports gives blank (background-coloured) screens at
 //!   the end.
 //! * Chromium is killed on timeout (its main process; the helpers exit with it).
@@ -83,7 +83,7 @@ pub struct CaptureOptions {
     pub height: u32,
     /// How many viewport-heights down the page to capture: one PNG each.
     pub screens: u32,
-    /// For the Chromium run (the split has its own, same-sized, budget).
+    /// For each Chromium run (one per screen, all at once).
     pub timeout: Duration,
 }
 

@@ -45,17 +45,22 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
     out
 }
 
-/// The app every API function runs: DynamoDB and SQS clients built once at cold start;
-/// provider keys sealed with the KMS key `REELFORGE_KMS_KEY_ID` when it is set (without
-/// it, storing a provider key is refused).
+/// The app every function runs (API and stages): DynamoDB, SQS and S3 clients, and the
+/// stages' tools (Bedrock, Polly, MediaConvert), built once at cold start; a stage's claim
+/// on a campaign lasts `REELFORGE_STAGE_TIMEOUT_SECS` (the function's timeout). Provider
+/// keys are sealed with the KMS key `REELFORGE_KMS_KEY_ID` when it is set (without it,
+/// storing a provider key is refused).
 pub async fn aws_app() -> Arc<App> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Arc::new(AwsStore::from_env().await);
-    let mut app = App::new(Ports::from_store(store));
+    // The AWS tools, so what the API checks (a voice profile's provider) is what the
+    // stages will use. Clients connect lazily: this costs nothing at cold start.
+    let studio = Studio::aws(&config, &store.names().media_bucket, stage_lease_ms());
+    let mut app = App::new(Ports::from_store(store)).with_studio(studio);
     if let Some(key_id) = std::env::var("REELFORGE_KMS_KEY_ID")
         .ok()
         .filter(|k| !k.is_empty())
     {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         app = app.with_sealer(Arc::new(crate::styles::kms::KmsSealer::new(
             aws_sdk_kms::Client::new(&config),
             key_id,
@@ -64,19 +69,14 @@ pub async fn aws_app() -> Arc<App> {
     Arc::new(app)
 }
 
-/// The app every stage function runs: the store's clients plus Bedrock, Polly and
-/// MediaConvert clients, built once at cold start. A stage's claim on a campaign lasts
-/// `REELFORGE_STAGE_TIMEOUT_SECS` (the function's timeout; default 300).
-pub async fn aws_stage_app() -> Arc<App> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = Arc::new(AwsStore::from_env().await);
-    let timeout_secs: i64 = std::env::var("REELFORGE_STAGE_TIMEOUT_SECS")
+/// `REELFORGE_STAGE_TIMEOUT_SECS` (1..=900, default 300) in milliseconds.
+fn stage_lease_ms() -> i64 {
+    std::env::var("REELFORGE_STAGE_TIMEOUT_SECS")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse::<i64>().ok())
         .filter(|v| (1..=900).contains(v))
-        .unwrap_or(300);
-    let studio = Studio::aws(&config, &store.names().media_bucket, timeout_secs * 1000);
-    Arc::new(App::new(Ports::from_store(store)).with_studio(studio))
+        .unwrap_or(300)
+        * 1000
 }
 
 /// Handles one "MediaConvert Job State Change" event (EventBridge): the job's video is

@@ -12,6 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// How long a local stage may run before its work is handed to another worker: long
+/// enough for the largest campaign (8 languages x 4 platforms renders in about 2 minutes
+/// on 2 cores), and also how long a stage interrupted by a crash waits to resume.
+pub const DEFAULT_STAGE_TIMEOUT_SECS: u64 = 600;
+
 pub struct LocalStackOptions {
     pub addr: SocketAddr,
     /// Development only: loopback/private page and webhook targets, plain-http webhooks.
@@ -33,7 +38,7 @@ impl Default for LocalStackOptions {
             stage_workers: 2,
             webhook_workers: 4,
             webhook_retry_delays: crate::pipeline::webhook::DEFAULT_RETRY_DELAYS.to_vec(),
-            stage_timeout: Duration::from_millis(crate::pipeline::worker::VISIBILITY_MS as u64),
+            stage_timeout: Duration::from_secs(DEFAULT_STAGE_TIMEOUT_SECS),
             public_url: None,
         }
     }

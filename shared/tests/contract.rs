@@ -70,7 +70,7 @@ impl Queued for LocalStore {
             .receive(&[STAGE_COLLECT, STAGE_WEBHOOK], 60_000)
             .expect("receive")
         {
-            self.ack(received.id).expect("ack");
+            self.ack(&received).expect("ack");
             taken.push(received.message);
         }
         taken
@@ -2257,4 +2257,24 @@ async fn profile_cap_under_concurrency<S: Store>(store: Arc<S>) {
             .await,
         Err(StoreError::LimitReached(_))
     ));
+}
+
+/// A local worker that outlived its visibility timeout can't delete the copy another
+/// worker received since (the receive count is the receipt).
+#[tokio::test]
+async fn local_ack_is_refused_after_the_message_was_received_again() {
+    let dir = TempDir::new("ack-receipt");
+    let store = local_store(&dir);
+    store.send(&stage_message(), 0).await.unwrap();
+    // Visibility 0: the message is visible again at once, as after a timeout.
+    let first = store.receive(&[STAGE_COLLECT], 0).unwrap().unwrap();
+    let second = store.receive(&[STAGE_COLLECT], 60_000).unwrap().unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.receives, first.receives + 1);
+    assert!(
+        !store.ack(&first).unwrap(),
+        "the stale receipt deletes nothing"
+    );
+    assert!(store.ack(&second).unwrap());
+    assert!(store.receive(&[STAGE_COLLECT], 0).unwrap().is_none());
 }

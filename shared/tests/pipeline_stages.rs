@@ -184,10 +184,12 @@ async fn run_batch(
     while let Some(joined) = runs.join_next().await {
         let (received, result) = joined.expect("stage task panicked");
         match result {
-            Ok(Next::Done) => store.ack(received.id).unwrap(),
+            Ok(Next::Done) => {
+                store.ack(&received).unwrap();
+            }
             Ok(Next::RetryIn(secs)) => {
                 app.ports.queue.send(&received.message, secs).await.unwrap();
-                store.ack(received.id).unwrap();
+                store.ack(&received).unwrap();
                 out.retried += 1;
             }
             Err(e) => out.errors.push(format!("{}: {e}", received.message.stage)),

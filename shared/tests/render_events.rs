@@ -388,3 +388,31 @@ async fn render_stage_submits_one_job_per_video_and_its_check_completes_the_camp
     );
     assert_eq!(requests.iter().filter(|r| r.method == "GET").count(), 2);
 }
+
+/// A stage that wrote the next status but whose hand-off was lost: the retried (or any
+/// stale) message of the earlier stage queues the current stage's message again, once the
+/// campaign has no stage holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_hand_off_is_resumed_by_the_earlier_stages_message() {
+    let store = local_store();
+    let app = app(store.clone());
+    let (id, en) = (Uuid::new_v4(), Uuid::new_v4());
+    // In `rendering`, nothing queued: the `render` hand-off was lost.
+    rendering_campaign(&app, id, &[(en, Language::En)]).await;
+    let stages = reelforge::pipeline::PIPELINE_STAGES;
+    assert!(store.receive(&stages, 60_000).unwrap().is_none());
+    // The earlier stages' messages (retries, duplicates) find it further along.
+    for stale in ["collect", "voiceover"] {
+        let next =
+            reelforge::pipeline::process(&app, &reelforge::model::StageMessage::stage(stale, id))
+                .await
+                .unwrap();
+        assert_eq!(next, Next::Done);
+    }
+    let mut queued = Vec::new();
+    while let Some(r) = store.receive(&stages, 60_000).unwrap() {
+        queued.push(r.message.stage.clone());
+        store.ack(&r).unwrap();
+    }
+    assert_eq!(queued, vec!["render".to_string(), "render".to_string()]);
+}

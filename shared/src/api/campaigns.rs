@@ -318,10 +318,21 @@ async fn playlist_style(
                 .find(|v| &v.voice_profile_id == vp)
                 .map(|v| v.provider_voice_id);
             if let Some(v) = &provider_voice_id {
-                if here == ProviderId::Espeak && !crate::media::voice::is_espeak_voice_name(v) {
+                let usable = match here {
+                    ProviderId::Espeak => crate::media::voice::is_espeak_voice_name(v),
+                    ProviderId::Polly => {
+                        (2..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphabetic())
+                    }
+                    _ => false,
+                };
+                if !usable {
+                    let example = match here {
+                        ProviderId::Polly => "an Amazon Polly voice id such as Matthew",
+                        _ => "an espeak-ng voice name such as en-us+f3",
+                    };
                     return Err(ApiResponse::error(
                         StatusCode::BAD_REQUEST,
-                        &format!("{v:?} is not an espeak-ng voice name (such as en-us+f3)"),
+                        &format!("The playlist's voice {v:?} is not {example}"),
                     ));
                 }
             }

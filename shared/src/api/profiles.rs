@@ -332,7 +332,7 @@ pub(super) async fn route(
                     &json!({"success": true, kind.name(): record_json(kind, &record)}),
                 ),
                 Err(StoreError::LimitReached(_)) => ApiResponse::error(
-                    StatusCode::CONFLICT,
+                    StatusCode::BAD_REQUEST,
                     &format!(
                         "An account can keep at most {MAX_PER_KIND} {}",
                         kind.plural().replace('_', " ")

@@ -1,5 +1,6 @@
 //! Watermark and end-clip uploads of a media profile:
-//! `PUT /api/v1/media-profiles/:id/watermark` (PNG or JPEG, at most 2 MiB, 16–4096 pixels
+//! `PUT /api/v1/media-profiles/:id/watermark` (PNG — the one image format both renderers
+//! overlay, MediaConvert's image inserter taking no JPEG — at most 2 MiB, 16–4096 pixels
 //! a side) and `PUT /api/v1/media-profiles/:id/end-clip` (MP4, at most 4 MiB, up to 15 s).
 //! The body is the file itself. It is checked by its bytes (signature and size; the
 //! `Content-Type` must agree), then probed with ffprobe where the server has it (the
@@ -22,6 +23,8 @@ pub const MAX_END_CLIP_BYTES: usize = 4 * 1024 * 1024;
 const MAX_SIDE: u32 = 4096;
 const MIN_SIDE: u32 = 16;
 const MAX_END_CLIP_MS: u64 = 15_000;
+/// Decoding an upload (the tools are killed when it runs out).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upload {
@@ -54,11 +57,8 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
                 let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
                 let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
                 (w, h, "png", "image/png")
-            } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-                let (w, h) = jpeg_size(bytes).ok_or("the JPEG has no readable frame header")?;
-                (w, h, "jpg", "image/jpeg")
             } else {
-                return Err("the watermark must be a PNG or JPEG image".into());
+                return Err("the watermark must be a PNG image".into());
             };
             if !(MIN_SIDE..=MAX_SIDE).contains(&w) || !(MIN_SIDE..=MAX_SIDE).contains(&h) {
                 return Err(format!(
@@ -77,32 +77,12 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
     }
 }
 
-/// Width and height from a JPEG's first start-of-frame marker.
-fn jpeg_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    let mut i = 2;
-    while i + 9 < bytes.len() {
-        if bytes[i] != 0xFF {
-            return None;
-        }
-        let marker = bytes[i + 1];
-        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
-        if is_sof {
-            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
-            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
-            return Some((w, h));
-        }
-        i += 2 + len;
-    }
-    None
-}
-
 /// Decodes the file with ffprobe when the server has it: `Ok(())` also when it doesn't.
 async fn probe(app: &App, kind: Upload, bytes: &[u8], ext: &str) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("reelforge-upload-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("upload scratch: {e}"))?;
     let file = dir.join(format!("upload.{ext}"));
-    let result = async {
+    let result = tokio::time::timeout(PROBE_TIMEOUT, async {
         tokio::fs::write(&file, bytes)
             .await
             .map_err(|e| format!("upload scratch: {e}"))?;
@@ -132,8 +112,9 @@ async fn probe(app: &App, kind: Upload, bytes: &[u8], ext: &str) -> Result<(), S
                 Upload::EndClip => "the end clip could not be decoded".to_string(),
             }),
         }
-    }
-    .await;
+    })
+    .await
+    .unwrap_or_else(|_| Err("the file took too long to decode".to_string()));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -247,10 +228,9 @@ mod tests {
             .unwrap_err()
             .contains("5000x100"));
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00,
-            0x40, 0x00, 0x80, 0x03, 0, 0, 0, 0,
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11,
         ];
-        assert_eq!(sniff(Upload::Watermark, &jpeg), Ok(("jpg", "image/jpeg")));
+        assert!(sniff(Upload::Watermark, &jpeg).unwrap_err().contains("PNG"));
         assert!(sniff(Upload::Watermark, b"GIF89a........................").is_err());
         assert!(sniff(Upload::Watermark, b"<svg onload=alert(1)>").is_err());
         assert_eq!(

@@ -280,11 +280,19 @@ impl LocalStore {
     }
 
     /// Deletes a received message: its work is done.
-    pub fn ack(&self, id: i64) -> StoreResult<()> {
-        self.conn()
-            .execute("DELETE FROM queue WHERE id = ?1", [id])
+    /// Deletes a received message, only if no one has received it since (`receives` is
+    /// the count it was received with, like an SQS receipt handle): a worker that outlived
+    /// its visibility timeout can't delete the copy another worker now holds. `Ok(false)`:
+    /// it was received again meanwhile, or is gone.
+    pub fn ack(&self, received: &Received) -> StoreResult<bool> {
+        let deleted = self
+            .conn()
+            .execute(
+                "DELETE FROM queue WHERE id = ?1 AND receives = ?2",
+                params![received.id, received.receives],
+            )
             .map_err(db_err)?;
-        Ok(())
+        Ok(deleted == 1)
     }
 
     /// When the next message of `stages` becomes visible, if any is queued.

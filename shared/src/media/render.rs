@@ -1356,6 +1356,8 @@ async fn run(mut cmd: tokio::process::Command, program: &Path) -> Result<Vec<u8>
     let name = program.display().to_string();
     let output = cmd
         .stdin(std::process::Stdio::null())
+        // A caller that gives up (a timeout) takes the process with it.
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|source| RenderError::Spawn {

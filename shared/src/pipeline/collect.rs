@@ -26,6 +26,10 @@ pub struct CollectedPage {
 }
 
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Each `hreflang` page, and all of them together: a slow site costs the stage at most
+/// `PAGE_TIMEOUT + ALTERNATES_BUDGET`, well inside its function timeout.
+const ALTERNATE_TIMEOUT: Duration = Duration::from_secs(10);
+const ALTERNATES_BUDGET: Duration = Duration::from_secs(30);
 const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 pub const STAGE_PROCESS: &str = "process";
 
@@ -66,6 +70,8 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         return Ok(Next::Done);
     }
     if campaign.status != CampaignStatus::Collecting {
+        // Further along: make sure the stage it is in got its message.
+        super::resume(app, &campaign).await?;
         return Ok(Next::Done);
     }
     let Ok(url) = url::Url::parse(&campaign.url) else {
@@ -78,7 +84,7 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         .await?;
         return Ok(Next::Done);
     };
-    let outcome = fetch_page(app, &url).await;
+    let outcome = fetch_page(app, &url, PAGE_TIMEOUT).await;
     let problem = match &outcome {
         Err(e) => Some(fetch_error_message(e)),
         Ok(resp) => refusal(resp.status, &content_type(resp)),
@@ -94,7 +100,12 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     let html = String::from_utf8_lossy(&resp.body).into_owned();
     let facts = page::extract(&html, &resp.final_url);
     let mut alternates = BTreeMap::new();
+    let alternates_started = std::time::Instant::now();
     for language in &campaign.languages {
+        let Some(left) = ALTERNATES_BUDGET.checked_sub(alternates_started.elapsed()) else {
+            tracing::info!(campaign_id = %campaign_id, "hreflang budget spent; writing without the remaining pages");
+            break;
+        };
         let own_language = facts.lang.as_deref() == Some(language.as_str());
         let Some(alt_url) = facts.alternates.get(language.as_str()) else {
             continue;
@@ -102,7 +113,7 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
         if own_language || *alt_url == resp.final_url {
             continue;
         }
-        match fetch_page(app, alt_url).await {
+        match fetch_page(app, alt_url, ALTERNATE_TIMEOUT.min(left)).await {
             Ok(alt) if refusal(alt.status, &content_type(&alt)).is_none() => {
                 let alt_html = String::from_utf8_lossy(&alt.body);
                 alternates.insert(*language, page::extract(&alt_html, &alt.final_url));
@@ -146,7 +157,11 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     Ok(Next::Done)
 }
 
-async fn fetch_page(app: &App, url: &url::Url) -> Result<FetchResponse, FetchError> {
+async fn fetch_page(
+    app: &App,
+    url: &url::Url,
+    timeout: Duration,
+) -> Result<FetchResponse, FetchError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::ACCEPT,
@@ -155,7 +170,7 @@ async fn fetch_page(app: &App, url: &url::Url) -> Result<FetchResponse, FetchErr
     let opts = FetchOptions {
         kind: UrlKind::Page,
         policy: app.policy,
-        timeout: PAGE_TIMEOUT,
+        timeout,
         max_body_bytes: MAX_PAGE_BYTES,
         max_redirects: 5,
         user_agent: "reelforge-collector/0.1",

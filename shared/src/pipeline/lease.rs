@@ -33,6 +33,9 @@ pub async fn claim(
         return Ok(Claim::Skip);
     }
     if campaign.status != status {
+        if later(status, campaign.status) {
+            super::resume(app, &campaign).await?;
+        }
         return Ok(Claim::Skip);
     }
     let now = app.clock.now();
@@ -62,6 +65,12 @@ pub async fn claim(
         TransitionOutcome::Stale(current) if current.status == status => Ok(Claim::Wait(1)),
         TransitionOutcome::Stale(_) => Ok(Claim::Skip),
     }
+}
+
+/// Whether `now` is further along the pipeline than `was` (neither terminal).
+fn later(was: CampaignStatus, now: CampaignStatus) -> bool {
+    let order = |s: CampaignStatus| CampaignStatus::ALL.iter().position(|x| *x == s);
+    !now.is_terminal() && order(now) > order(was)
 }
 
 /// Whole seconds until `ms` has passed (at least 1, at most SQS's 900 s delay cap).

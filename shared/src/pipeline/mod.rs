@@ -119,6 +119,31 @@ pub async fn dead_letter(app: &App, message: &StageMessage) -> Result<(), StageE
     }
 }
 
+/// The stage whose message moves a campaign on from `status`.
+fn stage_of(status: CampaignStatus) -> Option<&'static str> {
+    PIPELINE_STAGES
+        .iter()
+        .copied()
+        .find(|stage| stage_status(stage) == Some(status))
+}
+
+/// A message of an earlier stage found the campaign further along. If no stage holds it
+/// now, the hand-off to its current stage may have been lost (the status was written,
+/// the next message never sent, or a retry found the status already moved): queue that
+/// stage's message again. Extra copies are harmless: stages claim the campaign.
+pub(crate) async fn resume(app: &App, campaign: &Campaign) -> Result<(), StageError> {
+    if campaign.status.is_terminal() || campaign.lease.is_some() {
+        return Ok(());
+    }
+    if let Some(stage) = stage_of(campaign.status) {
+        app.ports
+            .queue
+            .send(&StageMessage::stage(stage, campaign.id), 0)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The status a stage works in (and names as `failed_stage`).
 fn stage_status(stage: &str) -> Option<CampaignStatus> {
     match stage {
@@ -261,23 +286,31 @@ pub async fn rewrite(
     ))
 }
 
-/// Fails the campaign in `stage` with a message written for the customer.
+/// Fails the campaign in `stage` with a message written for the customer. A concurrent
+/// write (a claim, a video's progress) is read again, not lost: the failure must land.
 pub async fn fail(
     app: &App,
     campaign_id: Uuid,
     stage: CampaignStatus,
     error: &str,
 ) -> Result<(), StageError> {
-    let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
-        return Ok(());
-    };
-    if campaign.status.is_terminal() {
-        return requeue_unstarted_events(app, campaign_id).await;
+    for _ in 0..16 {
+        let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(());
+        };
+        if campaign.status.is_terminal() {
+            return requeue_unstarted_events(app, campaign_id).await;
+        }
+        let failed = advance(app, &campaign, CampaignStatus::Failed, |c| {
+            c.error = Some(error.to_string());
+            c.failed_stage = Some(stage.as_str().to_string());
+        })
+        .await?;
+        if failed {
+            return Ok(());
+        }
     }
-    advance(app, &campaign, CampaignStatus::Failed, |c| {
-        c.error = Some(error.to_string());
-        c.failed_stage = Some(stage.as_str().to_string());
-    })
-    .await?;
-    Ok(())
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
+    ))
 }

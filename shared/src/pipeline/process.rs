@@ -19,6 +19,10 @@ pub const STAGE_SCRIPT: &str = "script";
 /// Screens as media keys in page order, by [`screens_key`].
 pub type Screens = BTreeMap<String, Vec<String>>;
 
+/// Captures (each `screens` Chromium processes) running at once: 4 x 3 = 12 browsers at
+/// most, whatever the number of languages and shapes.
+const CAPTURES_AT_ONCE: usize = 4;
+
 /// The page variant for the main page.
 pub const MAIN_PAGE: &str = "page";
 
@@ -83,7 +87,9 @@ async fn capture(app: &App, campaign: &Campaign) -> Result<Screens, StageError> 
     let mut sizes: Vec<FrameSize> = campaign.platforms.iter().map(|p| frame_size(*p)).collect();
     sizes.sort_by_key(|s| (s.width, s.height));
     sizes.dedup();
-    // Every page and shape at once: Chromium spends most of its time starting up.
+    // Several pages and shapes at once (Chromium spends most of its time starting up),
+    // but a bounded number: each capture runs one Chromium per screen.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CAPTURES_AT_ONCE));
     let mut runs = tokio::task::JoinSet::new();
     for (variant, html_key) in &variants {
         let html = scratch.path().join(format!("{variant}.html"));
@@ -97,7 +103,9 @@ async fn capture(app: &App, campaign: &Campaign) -> Result<Screens, StageError> 
                 .join(format!("{variant}-{}x{}", size.width, size.height));
             let html_path = html.to_string_lossy().into_owned();
             let variant = variant.clone();
+            let slots = slots.clone();
             runs.spawn(async move {
+                let _slot = slots.acquire_owned().await;
                 let files = capture_screens(&html_path, &opts, &out).await;
                 (variant, size, files)
             });

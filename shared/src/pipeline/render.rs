@@ -116,6 +116,9 @@ async fn with_mediaconvert(
                 }
                 None => {
                     let job_id = submit_video(app, mc, &campaign, video, &screens).await?;
+                    // Recorded at once: MediaConvert recognises a repeated request token
+                    // for one minute only, so a retry must find the id, not resubmit.
+                    record_jobs(app, campaign.id, &[(video.id, job_id.clone())], false).await?;
                     submitted.push((video.id, job_id));
                 }
             }
@@ -126,7 +129,7 @@ async fn with_mediaconvert(
     // Record what was submitted even when a later submission failed: a retry then asks
     // about those jobs instead of submitting them again (MediaConvert would also
     // recognise the repeated request token).
-    if !record_jobs(app, campaign.id, &submitted).await? {
+    if !record_jobs(app, campaign.id, &submitted, true).await? {
         return Ok(Next::Done);
     }
     result?;
@@ -144,12 +147,14 @@ async fn with_mediaconvert(
     })
 }
 
-/// Writes the submitted jobs' ids on their videos and gives the claim back, reading the
-/// campaign again if a completion was written meanwhile. `false`: it left `rendering`.
+/// Writes the submitted jobs' ids on their videos (and, with `release`, gives the claim
+/// back), reading the campaign again if a completion was written meanwhile. `false`: it
+/// left `rendering`.
 async fn record_jobs(
     app: &App,
     campaign_id: Uuid,
     submitted: &[(Uuid, String)],
+    release: bool,
 ) -> Result<bool, StageError> {
     for _ in 0..16 {
         let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
@@ -159,7 +164,9 @@ async fn record_jobs(
             return Ok(false);
         }
         let written = rewrite(app, &campaign, |c| {
-            c.lease = None;
+            if release {
+                c.lease = None;
+            }
             for (id, job) in submitted {
                 if let Some(v) = c.videos.iter_mut().find(|v| v.id == *id) {
                     v.render_job = Some(job.clone());
@@ -320,6 +327,16 @@ pub async fn job_finished(app: &App, change: &JobStateChange) -> Result<(), Stag
             return Ok(());
         };
         if video.status == VideoStatus::Ready {
+            return Ok(());
+        }
+        // A job other than the one recorded for the video (a duplicate submitted after
+        // MediaConvert stopped recognising the request token) decides nothing.
+        if video
+            .render_job
+            .as_ref()
+            .is_some_and(|job| *job != change.job_id)
+        {
+            tracing::warn!(job_id = %change.job_id, video_id = %video_id, "event of a job not recorded for its video; ignored");
             return Ok(());
         }
         match change.status.as_str() {

@@ -37,8 +37,9 @@ impl WorkerSet {
         Self::start_with_visibility(app, store, stage_workers, webhook_workers, VISIBILITY_MS)
     }
 
-    /// As `start`, with received messages hidden for `visibility_ms` (which should equal
-    /// the studio's `lease_ms`: both say how long a stage may run before it is retried).
+    /// As `start`, with received stage messages hidden for `visibility_ms` (which should
+    /// equal the studio's `lease_ms`: both say how long a stage may run before it is
+    /// retried). Webhook messages keep [`VISIBILITY_MS`].
     pub fn start_with_visibility(
         app: Arc<App>,
         store: Arc<LocalStore>,
@@ -48,11 +49,11 @@ impl WorkerSet {
     ) -> WorkerSet {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
-        let pools: [(&'static [&'static str], usize); 2] = [
-            (&PIPELINE_STAGES, stage_workers),
-            (&[STAGE_WEBHOOK], webhook_workers),
+        let pools: [(&'static [&'static str], usize, i64); 2] = [
+            (&PIPELINE_STAGES, stage_workers, visibility_ms),
+            (&[STAGE_WEBHOOK], webhook_workers, VISIBILITY_MS),
         ];
-        for (stages, count) in pools {
+        for (stages, count, visibility_ms) in pools {
             for _ in 0..count {
                 tasks.spawn(run(
                     app.clone(),
@@ -98,16 +99,16 @@ async fn run(
                 tracing::error!(error = %e, "dead-letter handling failed; will retry");
                 continue;
             }
-            let _ = store.ack(received.id);
+            let _ = store.ack(&received);
             continue;
         }
         match process(&app, &message).await {
             Ok(Next::Done) => {
-                let _ = store.ack(received.id);
+                let _ = store.ack(&received);
             }
             Ok(Next::RetryIn(secs)) => {
                 if app.ports.queue.send(&message, secs).await.is_ok() {
-                    let _ = store.ack(received.id);
+                    let _ = store.ack(&received);
                 }
             }
             Err(e) => {
