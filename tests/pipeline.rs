@@ -861,3 +861,57 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
     );
     let _ = std::fs::remove_dir_all(&files);
 }
+
+/// A stage that runs longer than the stage timeout keeps its claim and its message (both
+/// renewed while it runs): the second worker never takes it over, so every video is
+/// rendered once. (Before renewals, a 2 s timeout made the other worker redo each stage.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_outliving_its_timeout_is_not_done_twice() {
+    let site = reelforge::sample_site::serve().await.unwrap();
+    let dir = temp_dir("renewal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("ffmpeg.log");
+    let wrapper = dir.join("ffmpeg");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec ffmpeg \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let server = Server::start_env(
+        &[
+            "--allow-private-targets",
+            "--stage-timeout-secs",
+            "2",
+            "--stage-workers",
+            "2",
+        ],
+        &[("REELFORGE_FFMPEG", wrapper.to_str().unwrap())],
+    );
+    let (_, key) = server.account("scale", &[]);
+    let id = create(
+        &server,
+        &key,
+        json!({"url": format!("{site}/"), "languages": ["en", "ja"]}),
+    )
+    .await;
+    let (c, _) = follow(&server, &key, &id, "review", CAMPAIGN_DEADLINE).await;
+    assert!(c["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["status"] == "ready"));
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let renders = calls
+        .lines()
+        .filter(|l| l.contains("out.mp4") && !l.contains("thumb.jpg"))
+        .count();
+    assert_eq!(renders, 2, "one render per video, no takeover:\n{calls}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -112,6 +112,11 @@ pub trait CampaignStore: Send + Sync {
     /// event) are committed, and the caller's retry — which then gets `Stale` with a
     /// terminal campaign — must re-queue the events that never started (see
     /// `pipeline::advance`). A duplicated message is harmless: attempts are claimed.
+    /// Moves the end of the campaign's stage claim to `until_ms`, only while `holder`
+    /// still holds it; the revision is left alone (the holder's next transition is
+    /// written from the revision it read). `Ok(false)`: the claim is gone or another's.
+    async fn renew_lease(&self, id: Uuid, holder: &str, until_ms: i64) -> StoreResult<bool>;
+
     async fn commit_transition(
         &self,
         next: &Campaign,

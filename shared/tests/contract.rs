@@ -183,6 +183,7 @@ on_both_backends! {
     campaigns_listed_per_account_newest_first => local_campaigns_listed_per_account_newest_first, aws_campaigns_listed_per_account_newest_first;
     profiles_round_trip => local_profiles_round_trip, aws_profiles_round_trip;
     profile_cap_under_concurrency => local_profile_cap_under_concurrency, aws_profile_cap_under_concurrency;
+    lease_renewal_belongs_to_its_holder => local_lease_renewal_belongs_to_its_holder, aws_lease_renewal_belongs_to_its_holder;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2277,4 +2278,73 @@ async fn local_ack_is_refused_after_the_message_was_received_again() {
     );
     assert!(store.ack(&second).unwrap());
     assert!(store.receive(&[STAGE_COLLECT], 0).unwrap().is_none());
+}
+
+async fn lease_renewal_belongs_to_its_holder<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let campaign = stored_campaign(&*store, &account.id, 1).await;
+    let mut held = campaign.clone();
+    held.revision = 1;
+    held.lease = Some(reelforge::model::StageLease {
+        stage: "process".into(),
+        holder: "worker-a".into(),
+        until_ms: BASE_MS + 1_000,
+    });
+    store
+        .commit_transition(&held, CampaignStatus::Collecting, 0, None)
+        .await
+        .unwrap();
+    assert!(store
+        .renew_lease(campaign.id, "worker-a", BASE_MS + 9_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .renew_lease(campaign.id, "worker-b", BASE_MS + 99_000)
+        .await
+        .unwrap());
+    let stored = store.get_campaign(campaign.id).await.unwrap().unwrap();
+    assert_eq!(stored.lease.as_ref().unwrap().until_ms, BASE_MS + 9_000);
+    assert_eq!(stored.revision, 1, "a renewal leaves the revision alone");
+    // The holder's transition still applies from the revision it read.
+    let mut done = held.clone();
+    done.revision = 2;
+    done.lease = None;
+    assert_eq!(
+        store
+            .commit_transition(&done, CampaignStatus::Collecting, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    // With the claim gone, nothing can be renewed.
+    assert!(!store
+        .renew_lease(campaign.id, "worker-a", BASE_MS + 9_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .renew_lease(Uuid::new_v4(), "worker-a", BASE_MS)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn local_extend_visibility_needs_the_current_receipt() {
+    let dir = TempDir::new("extend-visibility");
+    let store = local_store(&dir);
+    store.send(&stage_message(), 0).await.unwrap();
+    let first = store.receive(&[STAGE_COLLECT], 0).unwrap().unwrap();
+    assert!(store.extend_visibility(&first, 60_000).unwrap());
+    assert!(
+        store.receive(&[STAGE_COLLECT], 0).unwrap().is_none(),
+        "hidden again"
+    );
+    assert!(
+        store.next_visible_at(&[STAGE_COLLECT]).unwrap().unwrap()
+            > chrono::Utc::now().timestamp_millis() + 50_000
+    );
+    // Received by someone else since: the first worker can no longer hide it.
+    assert!(store.extend_visibility(&first, 0).unwrap());
+    let second = store.receive(&[STAGE_COLLECT], 60_000).unwrap().unwrap();
+    assert!(!store.extend_visibility(&first, 600_000).unwrap());
+    assert!(store.ack(&second).unwrap());
 }

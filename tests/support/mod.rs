@@ -76,7 +76,12 @@ impl Server {
     }
 
     pub fn start_in(data: PathBuf, extra: &[&str]) -> Server {
-        Self::spawn(data, extra, Stdio::inherit(), None)
+        Self::spawn(data, extra, Stdio::inherit(), None, &[])
+    }
+
+    /// A server with extra environment variables.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(temp_dir("serve"), extra, Stdio::inherit(), None, env)
     }
 
     /// An API server whose log (every level) goes to the returned file.
@@ -88,12 +93,18 @@ impl Server {
         let mut args = vec!["--stage-workers", "0"];
         args.extend_from_slice(extra);
         (
-            Self::spawn(data, &args, Stdio::from(file), Some("debug")),
+            Self::spawn(data, &args, Stdio::from(file), Some("debug"), &[]),
             log,
         )
     }
 
-    fn spawn(data: PathBuf, extra: &[&str], stderr: Stdio, log_level: Option<&str>) -> Server {
+    fn spawn(
+        data: PathBuf,
+        extra: &[&str],
+        stderr: Stdio,
+        log_level: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
@@ -105,6 +116,7 @@ impl Server {
         if let Some(level) = log_level {
             command.env("RUST_LOG", level);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawn reelforge serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();

@@ -1257,6 +1257,34 @@ impl CampaignStore for AwsStore {
         ))
     }
 
+    async fn renew_lease(&self, id: Uuid, holder: &str, until_ms: i64) -> StoreResult<bool> {
+        self.count();
+        match self
+            .dynamo
+            .update_item()
+            .table_name(&self.names.table)
+            .set_key(Some(primary_key(campaign_pk(id), CAMPAIGN_SK)))
+            .update_expression("SET #l.#u = :u")
+            .condition_expression("#l.#h = :h")
+            .expression_attribute_names("#l", "lease")
+            .expression_attribute_names("#u", "until_ms")
+            .expression_attribute_names("#h", "holder")
+            .expression_attribute_values(":u", AttributeValue::N(until_ms.to_string()))
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err("UpdateItem", e)),
+        }
+    }
+
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>> {
         self.account_index(account_id, CAMPAIGN_INDEX_PREFIX, false)
             .await?

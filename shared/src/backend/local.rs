@@ -280,6 +280,20 @@ impl LocalStore {
     }
 
     /// Deletes a received message: its work is done.
+    /// Hides a received message for another `visibility_ms` from now, only if no one has
+    /// received it since (a worker still running its stage keeps its message).
+    pub fn extend_visibility(&self, received: &Received, visibility_ms: i64) -> StoreResult<bool> {
+        let until = Utc::now().timestamp_millis() + visibility_ms;
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE queue SET visible_at_ms = ?3 WHERE id = ?1 AND receives = ?2",
+                params![received.id, received.receives, until],
+            )
+            .map_err(db_err)?;
+        Ok(changed == 1)
+    }
+
     /// Deletes a received message, only if no one has received it since (`receives` is
     /// the count it was received with, like an SQS receipt handle): a worker that outlived
     /// its visibility timeout can't delete the copy another worker now holds. `Ok(false)`:
@@ -765,6 +779,18 @@ impl CampaignStore for LocalStore {
         }
         tx.commit().map_err(db_err)?;
         Ok(TransitionOutcome::Applied)
+    }
+
+    async fn renew_lease(&self, id: Uuid, holder: &str, until_ms: i64) -> StoreResult<bool> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE campaigns SET doc = json_set(doc, '$.lease.until_ms', ?3) \
+                 WHERE id = ?1 AND json_extract(doc, '$.lease.holder') = ?2",
+                params![id.to_string(), holder, until_ms],
+            )
+            .map_err(db_err)?;
+        Ok(changed == 1)
     }
 
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>> {

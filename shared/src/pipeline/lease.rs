@@ -10,8 +10,9 @@ use crate::ports::TransitionOutcome;
 use uuid::Uuid;
 
 pub enum Claim {
-    /// Run the stage on this campaign (as stored, with the claim).
-    Run(Box<Campaign>),
+    /// Run the stage on this campaign (as stored, with the claim) while holding the
+    /// renewal: the claim is extended until it is dropped.
+    Run(Box<Campaign>, Renewal),
     /// Another worker holds the claim: look again in this many seconds.
     Wait(u32),
     /// Nothing to do: the campaign moved on, ended, or does not exist.
@@ -60,10 +61,51 @@ pub async fn claim(
         .commit_transition(&next, status, 0, None)
         .await?
     {
-        TransitionOutcome::Applied => Ok(Claim::Run(Box::new(next))),
+        TransitionOutcome::Applied => {
+            let renewal = Renewal::start(app, &next);
+            Ok(Claim::Run(Box::new(next), renewal))
+        }
         // Someone else wrote first (most likely took the claim): look again shortly.
         TransitionOutcome::Stale(current) if current.status == status => Ok(Claim::Wait(1)),
         TransitionOutcome::Stale(_) => Ok(Claim::Skip),
+    }
+}
+
+/// Keeps a claim alive while its stage runs: every third of the claim's length it is
+/// extended by a whole length, so a stage that runs long is never taken over while its
+/// worker lives. Dropping it (the stage finished, failed or its worker died) stops the
+/// renewals; the claim then ends on its own.
+pub struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Renewal {
+    fn start(app: &App, held: &Campaign) -> Renewal {
+        let campaigns = app.ports.campaigns.clone();
+        let clock = app.clock.clone();
+        let lease_ms = app.studio.lease_ms;
+        let id = held.id;
+        let holder = held
+            .lease
+            .as_ref()
+            .map(|l| l.holder.clone())
+            .unwrap_or_default();
+        Renewal(tokio::spawn(async move {
+            let every = std::time::Duration::from_millis((lease_ms / 3).max(100) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                let until = clock.now().timestamp_millis() + lease_ms;
+                match campaigns.renew_lease(id, &holder, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = %e, campaign_id = %id, "claim renewal failed"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -46,11 +46,12 @@ pub fn frame_size(platform: Platform) -> FrameSize {
 }
 
 pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
-    let campaign = match claim(app, campaign_id, CampaignStatus::Processing, STAGE, |_| {}).await? {
-        Claim::Run(c) => *c,
-        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
-        Claim::Skip => return Ok(Next::Done),
-    };
+    let (campaign, _renewal) =
+        match claim(app, campaign_id, CampaignStatus::Processing, STAGE, |_| {}).await? {
+            Claim::Run(c, renewal) => (*c, renewal),
+            Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+            Claim::Skip => return Ok(Next::Done),
+        };
     match capture(app, &campaign).await {
         Ok(screens) => {
             artifacts::put_json(app, &artifacts::screens(campaign_id), &screens).await?;

@@ -50,7 +50,7 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
             }
         }
     };
-    let campaign = match claim(
+    let (campaign, _renewal) = match claim(
         app,
         campaign_id,
         CampaignStatus::Rendering,
@@ -59,7 +59,7 @@ pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
     )
     .await?
     {
-        Claim::Run(c) => *c,
+        Claim::Run(c, renewal) => (*c, renewal),
         Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
         Claim::Skip => return Ok(Next::Done),
     };

@@ -20,11 +20,12 @@ enum Outcome {
 }
 
 pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
-    let campaign = match claim(app, campaign_id, CampaignStatus::Scripting, STAGE, |_| {}).await? {
-        Claim::Run(c) => *c,
-        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
-        Claim::Skip => return Ok(Next::Done),
-    };
+    let (campaign, _renewal) =
+        match claim(app, campaign_id, CampaignStatus::Scripting, STAGE, |_| {}).await? {
+            Claim::Run(c, renewal) => (*c, renewal),
+            Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+            Claim::Skip => return Ok(Next::Done),
+        };
     match write_all(app, &campaign).await {
         Ok(Outcome::Written(scripts)) => {
             artifacts::put_json(app, &artifacts::scripts(campaign_id), &scripts).await?;

@@ -24,11 +24,12 @@ pub struct VoiceTrack {
 }
 
 pub async fn run(app: &App, campaign_id: Uuid) -> Result<Next, StageError> {
-    let campaign = match claim(app, campaign_id, CampaignStatus::Voiceover, STAGE, |_| {}).await? {
-        Claim::Run(c) => *c,
-        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
-        Claim::Skip => return Ok(Next::Done),
-    };
+    let (campaign, _renewal) =
+        match claim(app, campaign_id, CampaignStatus::Voiceover, STAGE, |_| {}).await? {
+            Claim::Run(c, renewal) => (*c, renewal),
+            Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+            Claim::Skip => return Ok(Next::Done),
+        };
     if let Err(e) = speak_all(app, &campaign).await {
         release(app, &campaign).await;
         return Err(e);

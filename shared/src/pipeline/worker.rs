@@ -102,7 +102,20 @@ async fn run(
             let _ = store.ack(&received);
             continue;
         }
-        match process(&app, &message).await {
+        // While the stage runs its message stays hidden (as its claim is renewed), so a
+        // long stage is never handed to a second worker; a dead worker stops extending.
+        let work = process(&app, &message);
+        tokio::pin!(work);
+        let every = Duration::from_millis((visibility_ms / 3).max(100) as u64);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                () = tokio::time::sleep(every) => {
+                    let _ = store.extend_visibility(&received, visibility_ms);
+                }
+            }
+        };
+        match outcome {
             Ok(Next::Done) => {
                 let _ = store.ack(&received);
             }
