@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-use support::{temp_dir, Server, BIN};
+use support::{call, ffmpeg_file, temp_dir, upload, Server, BIN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The pipeline's statuses in order (SPEC §5).
@@ -552,68 +552,44 @@ async fn a_playlists_font_profile_styles_the_captions() {
         "caption_highlighter": true,
         "caption_highlighter_color": "#FF00FF"
     });
-    let auth = format!("Bearer {key}");
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let fp = server
-        .client()
-        .request(
-            "POST",
-            "/api/v1/font-profiles",
-            &headers,
-            Some(profile.to_string().as_bytes()),
-        )
-        .await;
-    assert_eq!(fp.status, 201, "{:?}", fp.json());
-    let fp_id = fp.json()["font_profile"]["font_profile_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // Its voice profile picks espeak-ng's voice `en-us+f3`.
-    let mut ids = Vec::new();
-    for (path, body, id_field) in [
-        (
-            "/api/v1/voice-profiles",
-            json!({"profile_name": "Narrator", "provider_id": "espeak"}),
-            "voice_profile",
-        ),
-        ("/api/v1/voices", Value::Null, "voice"),
-    ] {
-        let body = if body.is_null() {
-            json!({"voice_name": "F3", "voice_profile_id": ids[0], "provider_voice_id": "en-us+f3"})
-        } else {
-            body
-        };
-        let r = server
-            .client()
-            .request("POST", path, &headers, Some(body.to_string().as_bytes()))
-            .await;
+    let c = server.client();
+    let created = |r: support::Response, path: &str, field: &str| {
         assert_eq!(r.status, 201, "{path}: {:?}", r.json());
-        ids.push(
-            r.json()[id_field][format!("{id_field}_id")]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let playlist =
-        json!({"playlist_name": "Brand", "font_profile_id": fp_id, "voice_profile_id": ids[0]});
-    let pl = server
-        .client()
-        .request(
-            "POST",
-            "/api/v1/playlists",
-            &headers,
-            Some(playlist.to_string().as_bytes()),
-        )
-        .await;
-    assert_eq!(pl.status, 201, "{:?}", pl.json());
-    let pl_id = pl.json()["playlist"]["playlist_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        r.json()[field][format!("{field}_id")]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let path = "/api/v1/font-profiles";
+    let fp_id = created(
+        call(&c, "POST", path, &key, Some(&profile)).await,
+        path,
+        "font_profile",
+    );
+    // Its voice profile picks espeak-ng's voice `en-us+f3`.
+    let path = "/api/v1/voice-profiles";
+    let body = json!({"profile_name": "Narrator", "provider_id": "espeak"});
+    let vp_id = created(
+        call(&c, "POST", path, &key, Some(&body)).await,
+        path,
+        "voice_profile",
+    );
+    let path = "/api/v1/voices";
+    let body =
+        json!({"voice_name": "F3", "voice_profile_id": vp_id, "provider_voice_id": "en-us+f3"});
+    created(
+        call(&c, "POST", path, &key, Some(&body)).await,
+        path,
+        "voice",
+    );
+    let path = "/api/v1/playlists";
+    let body =
+        json!({"playlist_name": "Brand", "font_profile_id": fp_id, "voice_profile_id": vp_id});
+    let pl_id = created(
+        call(&c, "POST", path, &key, Some(&body)).await,
+        path,
+        "playlist",
+    );
     let id = create(
         &server,
         &key,
@@ -705,18 +681,6 @@ async fn a_playlists_font_profile_styles_the_captions() {
     );
 }
 
-/// Makes a file with ffmpeg's generated sources.
-fn generated(args: &[&str], out: &Path) -> Vec<u8> {
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(out).unwrap()
-}
-
 /// A playlist's media profile adds its watermark at its corner and appends its end clip:
 /// the video grows by the clip's length and ends on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,34 +688,22 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
     let site = reelforge::sample_site::serve().await.unwrap();
     let server = Server::start(&["--allow-private-targets"]);
     let (_, key) = server.account("scale", &[]);
-    let auth = format!("Bearer {key}");
-    let json_headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let post = |path: &'static str, body: Value| {
-        let c = server.client();
-        let headers = json_headers;
-        async move {
-            let r = c
-                .request("POST", path, &headers, Some(body.to_string().as_bytes()))
-                .await;
-            assert_eq!(r.status, 201, "{path}: {:?}", r.json());
-            r.json()
-        }
+    let c = server.client();
+    let created = |r: support::Response, field: &str| {
+        assert_eq!(r.status, 201, "{field}: {:?}", r.json());
+        r.json()[field][format!("{field}_id")]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
-    let mp = post(
-        "/api/v1/media-profiles",
-        json!({"profile_name": "Brand", "watermark_position": "bottom_left", "watermark_width_fraction": 0.25}),
-    )
-    .await;
-    let mp_id = mp["media_profile"]["media_profile_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let body = json!({"profile_name": "Brand", "watermark_position": "bottom_left", "watermark_width_fraction": 0.25});
+    let mp_id = created(
+        call(&c, "POST", "/api/v1/media-profiles", &key, Some(&body)).await,
+        "media_profile",
+    );
     let files = temp_dir("media-profile");
     std::fs::create_dir_all(&files).unwrap();
-    let png = generated(
+    let png = ffmpeg_file(
         &[
             "-f",
             "lavfi",
@@ -760,9 +712,9 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
             "-frames:v",
             "1",
         ],
-        &files.join("w.png"),
+        "png",
     );
-    let clip = generated(
+    let clip = ffmpeg_file(
         &[
             "-f",
             "lavfi",
@@ -780,32 +732,21 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
             "-c:a",
             "aac",
         ],
-        &files.join("end.mp4"),
+        "mp4",
     );
     for (file, content_type, body) in [
         ("watermark", "image/png", &png),
         ("end-clip", "video/mp4", &clip),
     ] {
-        let r = server
-            .client()
-            .request(
-                "PUT",
-                &format!("/api/v1/media-profiles/{mp_id}/{file}"),
-                &[
-                    ("Authorization", auth.as_str()),
-                    ("Content-Type", content_type),
-                ],
-                Some(body),
-            )
-            .await;
+        let path = format!("/api/v1/media-profiles/{mp_id}/{file}");
+        let r = upload(&c, &key, &path, content_type, body).await;
         assert_eq!(r.status, 200, "{file}: {:?}", r.json());
     }
-    let pl = post(
-        "/api/v1/playlists",
-        json!({"playlist_name": "Brand", "media_profile_id": mp_id}),
-    )
-    .await;
-    let pl_id = pl["playlist"]["playlist_id"].as_str().unwrap().to_string();
+    let body = json!({"playlist_name": "Brand", "media_profile_id": mp_id});
+    let pl_id = created(
+        call(&c, "POST", "/api/v1/playlists", &key, Some(&body)).await,
+        "playlist",
+    );
     let id = create(
         &server,
         &key,

@@ -5,18 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{Client, Response, Server};
-
-async fn call(c: &Client, method: &str, path: &str, key: &str, body: Option<&Value>) -> Response {
-    let auth = format!("Bearer {key}");
-    let body = body.map(Value::to_string);
-    let mut headers = vec![("Authorization", auth.as_str())];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    c.request(method, path, &headers, body.as_deref().map(str::as_bytes))
-        .await
-}
+use support::{call, ffmpeg_file, upload, Server};
 
 fn font_profile() -> Value {
     json!({
@@ -400,44 +389,6 @@ async fn the_account_overview_shows_plan_usage_keys_profiles_and_videos() {
     );
 }
 
-/// Makes a test file with ffmpeg (`lavfi` sources); returns its bytes.
-fn make_file(args: &[&str], ext: &str) -> Vec<u8> {
-    let out = std::env::temp_dir().join(format!(
-        "reelforge-upload-{}.{ext}",
-        std::process::id() as u64 * 1000 + rand_suffix()
-    ));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
-    let bytes = std::fs::read(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    bytes
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-async fn upload(c: &Client, key: &str, path: &str, content_type: &str, body: &[u8]) -> Response {
-    let auth = format!("Bearer {key}");
-    c.request(
-        "PUT",
-        path,
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", content_type),
-        ],
-        Some(body),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn media_files_are_uploaded_checked_and_kept_in_their_account() {
     let s = Server::api(&[]);
@@ -457,7 +408,7 @@ async fn media_files_are_uploaded_checked_and_kept_in_their_account() {
         .as_str()
         .unwrap()
         .to_string();
-    let png = make_file(
+    let png = ffmpeg_file(
         &[
             "-f",
             "lavfi",
@@ -468,7 +419,7 @@ async fn media_files_are_uploaded_checked_and_kept_in_their_account() {
         ],
         "png",
     );
-    let clip = make_file(
+    let clip = ffmpeg_file(
         &[
             "-f",
             "lavfi",

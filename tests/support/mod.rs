@@ -307,3 +307,59 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// One request with a key and, when given, a JSON body.
+pub async fn call(
+    c: &Client,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> Response {
+    let auth = format!("Bearer {key}");
+    let body = body.map(Value::to_string);
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    c.request(method, path, &headers, body.as_deref().map(str::as_bytes))
+        .await
+}
+
+/// A file upload (`PUT` with the file as the body).
+pub async fn upload(
+    c: &Client,
+    key: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Response {
+    let auth = format!("Bearer {key}");
+    c.request(
+        "PUT",
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", content_type),
+        ],
+        Some(body),
+    )
+    .await
+}
+
+/// A test file made by ffmpeg (usually from its `lavfi` sources); returns its bytes.
+pub fn ffmpeg_file(args: &[&str], ext: &str) -> Vec<u8> {
+    let dir = temp_dir("ffmpeg-file");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join(format!("file.{ext}"));
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg {args:?}");
+    let bytes = std::fs::read(&out).expect("ffmpeg output");
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}

@@ -222,6 +222,12 @@ fn profile_count_sk(kind: &str) -> String {
     format!("COUNT#{kind}")
 }
 
+/// Whether a request failed only because its condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
 fn primary_key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -679,13 +685,7 @@ impl AwsStore {
         self.count();
         match request.send().await {
             Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(err) if condition_failed(&err) => Ok(None),
             Err(err) => Err(sdk_err("UpdateItem", err)),
         }
     }
@@ -851,11 +851,7 @@ impl AccountStore for AwsStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if condition_failed(&err) => {
                 Err(StoreError::Other("account already exists".to_string()))
             }
             Err(err) => Err(sdk_err("PutItem", err)),
@@ -1275,12 +1271,7 @@ impl CampaignStore for AwsStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_err("UpdateItem", e)),
         }
     }
@@ -1829,12 +1820,7 @@ impl ProfileStore for AwsStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_err("PutItem", e)),
         }
     }
