@@ -52,7 +52,8 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
 /// storing a provider key is refused).
 pub async fn aws_app() -> Arc<App> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = Arc::new(AwsStore::from_env().await);
+    // One config load (credentials, region) for every client.
+    let store = Arc::new(AwsStore::from_config(&config));
     // The AWS tools, so what the API checks (a voice profile's provider) is what the
     // stages will use. Clients connect lazily: this costs nothing at cold start.
     let studio = Studio::aws(&config, &store.names().media_bucket, stage_lease_ms());

@@ -404,6 +404,12 @@ impl AwsStore {
     /// (which honours `AWS_ENDPOINT_URL`).
     pub async fn from_env() -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_config(&config)
+    }
+
+    /// As [`AwsStore::from_env`], on an AWS config already loaded (a Lambda's other
+    /// clients share it).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let names = AwsNames {
             table: std::env::var("REELFORGE_TABLE").unwrap_or_else(|_| "reelforge".to_string()),
             queue_url: std::env::var("REELFORGE_QUEUE_URL").unwrap_or_default(),
@@ -420,9 +426,9 @@ impl AwsStore {
             media_bucket: std::env::var("REELFORGE_MEDIA_BUCKET").unwrap_or_default(),
         };
         Self::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            aws_sdk_sqs::Client::new(&config),
-            s3_client(&config),
+            aws_sdk_dynamodb::Client::new(config),
+            aws_sdk_sqs::Client::new(config),
+            s3_client(config),
             names,
         )
     }
