@@ -4,12 +4,21 @@
 //! are spread over enough accounts to stay under each account's rate, so every request
 //! measured takes the full path (limiter writes, key lookup, store) and must succeed.
 //!
-//! Run: `cargo bench -p reelforge-cli --bench api_load` (env BENCH_SECONDS, BENCH_CONNS).
+//! Then the limiter under a 10x overload: ten times each layer's limit, sent at once,
+//! must admit exactly the limit (the unauthenticated and authenticated per-IP layers,
+//! and one account's creation window).
+//!
+//! Run: `cargo bench -p reelforge-cli --bench api_load` (env BENCH_SECONDS, BENCH_CONNS,
+//! BENCH_JSON to write the figures as JSON).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+#[path = "../../shared/benches/common/report.rs"]
+mod common;
+
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,10 +44,12 @@ fn next_source() -> IpAddr {
 }
 
 async fn connect(server: SocketAddr) -> TcpStream {
+    connect_from(server, next_source()).await
+}
+
+async fn connect_from(server: SocketAddr, source: IpAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(SocketAddr::new(next_source(), 0))
-        .expect("bind");
+    socket.bind(SocketAddr::new(source, 0)).expect("bind");
     let s = socket.connect(server).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
     s
@@ -129,17 +140,12 @@ async fn drive(
     }
 }
 
-fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
-}
-
 fn report(name: &str, o: &Outcome) -> serde_json::Value {
     let rps = o.requests as f64 / o.elapsed.as_secs_f64();
-    let (p50, p99) = (pct(&o.latencies_us, 0.50), pct(&o.latencies_us, 0.99));
+    let (p50, p99) = (
+        common::pct_ms(&o.latencies_us, 0.50),
+        common::pct_ms(&o.latencies_us, 0.99),
+    );
     println!(
         "{name:<28} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} unexpected)",
         rps, p50, p99, o.requests, o.unexpected
@@ -149,7 +155,78 @@ fn report(name: &str, o: &Outcome) -> serde_json::Value {
         "{name}: responses other than the expected status"
     );
     json!({"scenario": name, "requests": o.requests, "seconds": o.elapsed.as_secs_f64(),
-           "req_per_s": rps.round(), "p50_ms": p50, "p99_ms": p99})
+           "req_per_s": rps.round(), "p50_ms": p50, "p99_ms": p99,
+           "distribution_ms": common::distribution_ms(&o.latencies_us)})
+}
+
+/// `total` requests sent at once over `conns` keep-alive connections, connection `c`
+/// from `source(c)`; returns how many got each status and the latencies of the 429s.
+async fn burst(
+    server: SocketAddr,
+    total: u64,
+    conns: u64,
+    source: Arc<dyn Fn(u64) -> IpAddr + Send + Sync>,
+    make_request: Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>,
+) -> (BTreeMap<u16, u64>, Vec<u64>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..conns {
+        let (source, make_request) = (source.clone(), make_request.clone());
+        tasks.spawn(async move {
+            let mut stream = connect_from(server, source(c)).await;
+            let mut buf = Vec::with_capacity(8192);
+            let mut seen = Vec::new();
+            let mut n = c;
+            while n < total {
+                let t = Instant::now();
+                let status = round_trip(&mut stream, &make_request(n), &mut buf).await;
+                seen.push((status, t.elapsed().as_micros() as u64));
+                n += conns;
+            }
+            seen
+        });
+    }
+    let mut counts = BTreeMap::new();
+    let mut refused_us = Vec::new();
+    while let Some(seen) = tasks.join_next().await {
+        for (status, us) in seen.expect("burst task") {
+            *counts.entry(status).or_insert(0) += 1;
+            if status == 429 {
+                refused_us.push(us);
+            }
+        }
+    }
+    refused_us.sort_unstable();
+    (counts, refused_us)
+}
+
+/// One layer under ten times its limit: exactly `limit` must get `admitted_status`.
+fn overload_report(
+    layer: &str,
+    limit: u64,
+    admitted_status: u16,
+    (counts, refused_us): &(BTreeMap<u16, u64>, Vec<u64>),
+) -> serde_json::Value {
+    let sent: u64 = counts.values().sum();
+    let admitted = counts.get(&admitted_status).copied().unwrap_or(0);
+    let refused = counts.get(&429).copied().unwrap_or(0);
+    println!(
+        "limiter {layer:<34} limit {limit:>4}  sent {sent:>5}  admitted {admitted:>4}  429 {refused:>5}  (429 p50 {:.2} ms, p99 {:.2} ms)",
+        common::pct_ms(refused_us, 0.5),
+        common::pct_ms(refused_us, 0.99)
+    );
+    assert_eq!(
+        admitted + refused,
+        sent,
+        "{layer}: statuses other than {admitted_status} and 429: {counts:?}"
+    );
+    assert_eq!(
+        admitted, limit,
+        "{layer}: admitted {admitted} of limit {limit}"
+    );
+    json!({"layer": layer, "limit": limit, "sent": sent, "admitted": admitted,
+           "refused": refused, "accuracy": admitted as f64 / limit as f64,
+           "refused_p50_ms": common::pct_ms(refused_us, 0.5),
+           "refused_p99_ms": common::pct_ms(refused_us, 0.99)})
 }
 
 fn main() {
@@ -209,23 +286,81 @@ fn main() {
         let p = drive(addr, conns, seconds.min(budget / 2_000).max(1), 201, post).await;
         (g, p)
     });
+    let overload = rt.block_on(overload(&server));
     println!(
         "\nreelforge serve, local backend (SQLite), {} cores, {conns} connections, loopback",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    let out = json!({
-        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    common::write_json(json!({
         "connections": conns,
         "get": report("GET /api/v1/campaigns/:id", &results.0),
         "post": report("POST /api/v1/campaigns", &results.1),
-    });
-    if let Ok(path) = std::env::var("BENCH_JSON") {
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&out).unwrap_or_default(),
-        )
-        .expect("write json");
-    }
+        "overload": overload,
+    }));
+}
+
+/// Each limiter layer under ten times its limit at once, on a fresh window.
+async fn overload(server: &support::Server) -> serde_json::Value {
+    let addr = server.addr;
+    let mut layers = Vec::new();
+    // Unauthenticated per-IP layer (10/min): 100 requests with an unknown key, one IP.
+    let ip: IpAddr = Ipv4Addr::new(127, 59, 0, 1).into();
+    let unknown = "sk_live_00000000000000000000000000000000";
+    let r = burst(
+        addr,
+        100,
+        10,
+        Arc::new(move |_| ip),
+        Arc::new(move |_| {
+            format!("GET /api/v1/account HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {unknown}\r\n\r\n").into_bytes()
+        }),
+    )
+    .await;
+    layers.push(overload_report(
+        "per IP, unauthenticated (401s)",
+        10,
+        401,
+        &r,
+    ));
+    // Authenticated per-IP layer (120/min): 1,200 GETs with a valid key, one IP.
+    let (_, key) = server.account("enterprise", &["--videos-per-month", "100000"]);
+    let ip: IpAddr = Ipv4Addr::new(127, 59, 0, 2).into();
+    let get_key = key.clone();
+    let r = burst(
+        addr,
+        1200,
+        16,
+        Arc::new(move |_| ip),
+        Arc::new(move |_| {
+            format!("GET /api/v1/account HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {get_key}\r\n\r\n").into_bytes()
+        }),
+    )
+    .await;
+    layers.push(overload_report("per IP, authenticated", 120, 200, &r));
+    // One account's creation window (enterprise: 120/min): 1,200 creates from 16 IPs
+    // (75 each, under the per-IP layer), so only the account window refuses.
+    let r = burst(
+        addr,
+        1200,
+        16,
+        Arc::new(|c| Ipv4Addr::new(127, 59, 1, 1 + c as u8).into()),
+        Arc::new(move |_| {
+            let body = r#"{"url":"https://93.184.216.34/","languages":["en"]}"#;
+            format!(
+                "POST /api/v1/campaigns HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }),
+    )
+    .await;
+    layers.push(overload_report(
+        "per account, creation (enterprise)",
+        120,
+        201,
+        &r,
+    ));
+    serde_json::Value::Array(layers)
 }

@@ -324,9 +324,24 @@ async fn drive(
         "contact_sheet": out.join("contact-sheet.png"),
         "stage_seconds": stages,
         "total_seconds": total,
+        "peak_rss_mib": peak_rss_mib(),
     });
     if failed > 0 {
         return Err(format!("{failed} video(s) failed: {summary}"));
     }
     Ok(summary)
+}
+
+/// This process's peak resident memory (VmHWM) in MiB; Chromium, ffmpeg and espeak-ng are
+/// child processes and not counted. `None` where /proc is not there.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }

@@ -6,6 +6,9 @@
 //! (env BENCH_RUNS, default 3; BENCH_FPS, BENCH_PRESET = ultrafast|superfast|veryfast,
 //! BENCH_END_CLIP=1 adds a 3 s end clip).
 
+#[path = "common/report.rs"]
+mod common;
+
 use reelforge::media::render::{
     render_with_ffmpeg_settings, AudioTrack, CaptionCue, CaptionStyle, Captions, Corner, EndClip,
     FfmpegSettings, ImageFit, Platform, RenderPlan, Scene, Watermark, WordTiming, X264Preset,
@@ -150,6 +153,7 @@ fn main() {
         .build()
         .expect("runtime");
     let mut speeds = Vec::new();
+    let mut output_seconds = 0.0;
     for run in 0..runs {
         let out = dir.join(format!("out{run}.mp4"));
         let started = Instant::now();
@@ -159,6 +163,7 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         let secs = result.duration_ms as f64 / 1000.0;
         let speed = secs / wall;
+        output_seconds = secs;
         println!(
             "run {run}: {secs:.2} s of {}x{} video in {wall:.2} s wall = {speed:.2}x ({} KiB)",
             result.width,
@@ -176,5 +181,14 @@ fn main() {
         speeds[0],
         speeds[speeds.len() - 1]
     );
+    common::write_json(serde_json::json!({
+        "output_seconds": output_seconds,
+        "width": 1080,
+        "height": 1920,
+        "fps": settings.fps,
+        "preset": format!("{:?}", settings.preset),
+        "runs": speeds,
+        "median_speed": speeds[speeds.len() / 2],
+    }));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,9 @@
 //!
 //! Run: `cargo bench -p reelforge --bench webhook_delivery` (env BENCH_EVENTS, default 2000).
 
+#[path = "common/report.rs"]
+mod common;
+
 use reelforge::api::{App, Ports};
 use reelforge::backend::local::LocalStore;
 use reelforge::clock::SystemClock;
@@ -114,5 +117,12 @@ fn main() {
         );
         assert_eq!(got, events, "every event delivered exactly once");
         assert_eq!(delivered, events);
+        common::write_json(serde_json::json!({
+            "events": events,
+            "workers": 4,
+            "seconds": elapsed.as_secs_f64(),
+            "deliveries_per_s": got as f64 / elapsed.as_secs_f64(),
+            "delivered_once": delivered,
+        }));
     });
 }

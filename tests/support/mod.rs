@@ -148,6 +148,11 @@ impl Server {
         (id, key["key"].as_str().expect("key").to_string())
     }
 
+    /// The server's process id (benchmarks read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn client(&self) -> Client {
         Client {
             server: self.addr,
