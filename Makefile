@@ -1,8 +1,12 @@
 # Thin wrappers over infra/ scripts (the scripts are the source of truth).
-.PHONY: test package coldstart lambda-smoke
+.PHONY: test bench package coldstart lambda-smoke
 
 test:
 	bash infra/test.sh
+
+# Every benchmark, one report: docs/bench/report.md (+ report.json, PNG charts).
+bench:
+	bash infra/bench.sh
 
 package:
 	bash infra/package.sh

@@ -10,6 +10,7 @@
 #
 #   bash infra/coldstart.sh            # native (x86_64) release binaries, 30 runs each
 #   RUNS=100 bash infra/coldstart.sh
+#   COLDSTART_JSON=out.json ...       # also write the figures as JSON (infra/bench.sh)
 #
 # Binaries are built with the release profile (what Lambda runs, for this CPU) into a
 # target dir of their own at low priority.
@@ -25,8 +26,10 @@ for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
-step "building ${functions[*]} (release, native)"
-CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 cargo build --release -q "${packages[@]}"
+if [ "${COLDSTART_SKIP_BUILD:-0}" != 1 ]; then
+  step "building ${functions[*]} (release, native)"
+  CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 cargo build --release -q "${packages[@]}"
+fi
 
 step "measuring process start -> first Runtime API poll ($RUNS runs each)"
 bins=()
@@ -82,6 +85,14 @@ def env_for(name):
         "REELFORGE_TABLE": "reelforge-prod",
         "REELFORGE_QUEUE_URL_COLLECT": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-collect",
         "REELFORGE_QUEUE_URL_WEBHOOK": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-webhook",
+        "REELFORGE_QUEUE_URL_PROCESS": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-process",
+        "REELFORGE_QUEUE_URL_SCRIPT": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-script",
+        "REELFORGE_QUEUE_URL_VOICEOVER": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-voiceover",
+        "REELFORGE_QUEUE_URL_RENDER": "https://sqs.us-east-1.amazonaws.com/123456789012/reelforge-prod-render",
+        "REELFORGE_STAGE": "prod",
+        "REELFORGE_MEDIA_BUCKET": "reelforge-prod-media",
+        "REELFORGE_MEDIACONVERT_ROLE_ARN": "arn:aws:iam::123456789012:role/reelforge-prod-mediaconvert",
+        "REELFORGE_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000",
         "RUST_LOG": "info",
     }
 
@@ -106,6 +117,7 @@ base = []
 for _ in range(runs):
     t = time.perf_counter(); subprocess.run(["/bin/true"]); base.append((time.perf_counter() - t) * 1000)
 
+results = []
 print(f"{'function':<22} {'binary MiB':>10} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}")
 for path in bins:
     name = os.path.basename(path)
@@ -114,7 +126,14 @@ for path in bins:
     times = [once([path], env) for _ in range(runs)]
     size = os.path.getsize(path) / 1048576
     print(f"{name:<22} {size:>10.2f} {statistics.median(times):>10.2f} {pct(times, 90):>8.2f} {max(times):>8.2f}")
+    results.append({"function": name, "binary_mib": size, "median_ms": statistics.median(times),
+                    "p90_ms": pct(times, 90), "max_ms": max(times)})
 print(f"{'(/bin/true, baseline)':<22} {'':>10} {statistics.median(base):>10.2f} {pct(base, 90):>8.2f} {max(base):>8.2f}")
 print(f"runs: {runs} per function; {os.cpu_count()} cores; {os.uname().machine}")
+if os.environ.get("COLDSTART_JSON"):
+    import json
+    with open(os.environ["COLDSTART_JSON"], "w") as f:
+        json.dump({"runs": runs, "machine_cores": os.cpu_count(), "arch": os.uname().machine,
+                   "functions": results, "baseline_true_median_ms": statistics.median(base)}, f, indent=2)
 server.shutdown()
 PY

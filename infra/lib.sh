@@ -98,3 +98,14 @@ sam_offline() {
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     .venv/sam/bin/sam "$@"
 }
+
+# matplotlib (the benchmark report's charts) in a venv of its own, ./.venv/bench, so its
+# numpy and pillow never change the versions the AWS emulator runs on.
+ensure_bench_tools() {
+  ensure_python_venv
+  if [ ! -x .venv/bench/bin/python ] || ! .venv/bench/bin/python -c 'import matplotlib' 2>/dev/null; then
+    step "installing matplotlib into .venv/bench (report charts)"
+    python3 -m venv .venv/bench
+    .venv/bench/bin/pip install --quiet --disable-pip-version-check 'matplotlib>=3.8,<4'
+  fi
+}

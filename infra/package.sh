@@ -8,6 +8,7 @@
 #
 #   bash infra/package.sh            # zips in target/lambda/<function>/bootstrap.zip
 #   LAMBDA_TARGET_DIR=... LAMBDA_OUT=... bash infra/package.sh
+#   PACKAGE_JSON=out.json bash infra/package.sh   # also write the sizes as JSON
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/lib.sh
@@ -52,4 +53,17 @@ for f in "${functions[@]}"; do
     status=1
   fi
 done
+if [ -n "${PACKAGE_JSON:-}" ]; then
+  python3 - "$OUT" "$PACKAGE_JSON" "${functions[@]}" <<'PY'
+import json, os, sys, zipfile
+out, path, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+rows = []
+for name in names:
+    z = os.path.join(out, name, "bootstrap.zip")
+    if os.path.exists(z):
+        rows.append({"function": name, "zip_bytes": os.path.getsize(z),
+                     "bootstrap_bytes": zipfile.ZipFile(z).getinfo("bootstrap").file_size})
+json.dump({"arch": "arm64", "functions": rows, "budget_bytes": 8 * 1024 * 1024}, open(path, "w"), indent=2)
+PY
+fi
 exit $status

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, then one report — docs/bench/report.md, report.json and
+# PNG charts — with each figure compared with the previous report when there is one.
+#
+#   bash infra/bench.sh                 # the full run (about 25 minutes after the builds)
+#   BENCH_QUICK=1 bash infra/bench.sh   # short durations, to check the command itself
+#   BENCH_REPORT_DIR=/tmp/r bash infra/bench.sh   # write the report elsewhere
+#
+# Run it on an otherwise idle machine: the load generators share the cores with what
+# they measure, and every figure is quoted with the machine's core count. Raw results
+# stay in target/bench/<UTC time>/. Builds (bench profile, the release CLI, the native
+# function binaries for cold start, the arm64 zips) all happen before anything is timed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source infra/lib.sh
+
+need_cargo
+ensure_python_venv
+ensure_media_tools
+ensure_moto
+ensure_bench_tools
+
+quick="${BENCH_QUICK:-0}"
+run="target/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+# A quick run's figures are not comparable: its report stays beside its raw results.
+if [ "$quick" = 1 ]; then default_report="$run/report"; else default_report=docs/bench; fi
+report_dir="${BENCH_REPORT_DIR:-$default_report}"
+mkdir -p "$run" "$report_dir"
+export MOTO_SERVER="$PWD/.venv/bin/moto_server"
+if [ "$quick" = 1 ]; then
+  api_seconds=2 soak_seconds=20 render_runs=1 events=300 demo_runs=1 cold_runs=10
+else
+  api_seconds=5 soak_seconds=120 render_runs=3 events=2000 demo_runs=3 cold_runs=100
+fi
+
+step "building the benches (bench profile), the CLI (release) and the function binaries"
+cargo bench -q -p reelforge -p reelforge-cli --no-run
+cargo build -q --release -p reelforge-cli
+COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target/coldstart}"
+functions=()
+for dir in functions/*/; do functions+=(-p "$(basename "$dir")"); done
+CARGO_TARGET_DIR="$COLDSTART_TARGET_DIR" cargo build -q --release "${functions[@]}"
+
+step "package sizes (arm64 zips, as deployed)"
+PACKAGE_JSON="$run/package.json" bash infra/package.sh
+
+step "API throughput, latency and the limiter under a 10x overload"
+BENCH_JSON="$run/api_load.json" BENCH_SECONDS="$api_seconds" BENCH_CONNS=8 \
+  cargo bench -q -p reelforge-cli --bench api_load
+
+step "soak: ${soak_seconds} s of mixed load, server memory"
+BENCH_JSON="$run/soak.json" BENCH_SOAK_SECONDS="$soak_seconds" \
+  cargo bench -q -p reelforge-cli --bench soak
+
+step "store round trips per request (aws backend on moto)"
+BENCH_JSON="$run/aws_round_trips.json" cargo bench -q -p reelforge --bench aws_round_trips
+
+step "webhook deliveries per second"
+BENCH_JSON="$run/webhook_delivery.json" BENCH_EVENTS="$events" \
+  cargo bench -q -p reelforge --bench webhook_delivery
+
+step "render speed"
+BENCH_JSON="$run/render_speed.json" BENCH_RUNS="$render_runs" \
+  cargo bench -q -p reelforge --bench render_speed
+
+step "end to end: reelforge demo (en, ja, ko), $demo_runs run(s)"
+for i in $(seq 1 "$demo_runs"); do
+  data="$(mktemp -d)"
+  target/release/reelforge --data "$data/data" demo --out "$data/out" >"$run/demo-$i.json"
+  rm -rf "$data"
+done
+
+step "Lambda cold start ($cold_runs runs per function)"
+COLDSTART_SKIP_BUILD=1 COLDSTART_TARGET_DIR="$COLDSTART_TARGET_DIR" RUNS="$cold_runs" \
+  COLDSTART_JSON="$run/coldstart.json" bash infra/coldstart.sh
+
+step "report"
+.venv/bench/bin/python infra/bench_report.py "$run" "$report_dir"
