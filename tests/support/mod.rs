@@ -3,6 +3,7 @@
 //! has its own client IP and the IP limiter is exercised on the connection's address.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod receiver;
 
 use serde_json::Value;
