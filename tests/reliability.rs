@@ -45,6 +45,22 @@ const ORDER: [&str; 6] = [
     "review",
 ];
 
+/// Prints the test's running time (after waiting its turn) when it ends.
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Timer {
+        Timer(Instant::now())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let name = std::thread::current().name().unwrap_or("test").to_string();
+        eprintln!("{name}: {:.1} s", self.0.elapsed().as_secs_f64());
+    }
+}
+
 fn rank(status: &str) -> usize {
     ORDER
         .iter()
@@ -409,6 +425,7 @@ fn assert_customer_error(error: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_retried_alone_then_dead_lettered_and_fails_its_campaign_once() {
     let _one = ONE_AT_A_TIME.lock().await;
+    let _timer = Timer::start();
     let started = Instant::now();
     let products = [
         "Alder Kettle",
@@ -575,6 +592,7 @@ esac"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_with_tools_slower_than_the_stage_timeout_do_their_work_once() {
     let _one = ONE_AT_A_TIME.lock().await;
+    let _timer = Timer::start();
     let site = reelforge::sample_site::serve().await.unwrap();
     let dir = temp_dir("slow-tools");
     let tmp = dir.join("tmp");
@@ -658,6 +676,7 @@ impl Rng {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_and_restarts_leave_no_campaign_stuck_or_doubled() {
     let _one = ONE_AT_A_TIME.lock().await;
+    let _timer = Timer::start();
     let seed = std::env::var("RELIABILITY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -870,6 +889,7 @@ fn private_tmpfs_check(dir: &Path) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_filling_up_during_a_render_fails_the_campaign_cleanly() {
     let _one = ONE_AT_A_TIME.lock().await;
+    let _timer = Timer::start();
     let site = Site::serve(vec![
         ("/p/0".into(), product_page("Gorse Mug")),
         ("/p/1".into(), product_page("Heron Lamp")),
