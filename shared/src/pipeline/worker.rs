@@ -30,8 +30,9 @@ pub const FAILED_STAGE_RETRY_MS: i64 = 2_000;
 /// How long a pipeline stage message that failed on its `receives`-th receive stays
 /// hidden. A failed stage released its claim, so its retry need not wait out the stage
 /// timeout (600 s by default: five receives would keep a campaign that fails every time
-/// in its stage for 50 minutes before it is failed and refunded). After the last
-/// allowed receive it comes back at once, to be dead-lettered.
+/// in its stage for 50 minutes before it is failed and refunded). A retry that still
+/// finds the claim (its release could not be written) waits for it to end, as before.
+/// After the last allowed receive the message comes back at once, to be dead-lettered.
 pub fn failed_stage_retry_ms(receives: u32, visibility_ms: i64) -> i64 {
     if receives >= MAX_RECEIVES {
         return 0;
