@@ -16,3 +16,8 @@ coldstart:
 
 lambda-smoke:
 	bash infra/lambda-smoke.sh
+
+# Every cargo-fuzz target for FUZZ_SECONDS each (default 60); see docs/fuzzing.md.
+.PHONY: fuzz
+fuzz:
+	bash infra/fuzz.sh

@@ -8,6 +8,8 @@ pub mod backend;
 pub mod capture;
 pub mod clock;
 pub mod create_body;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod keys;
 #[cfg(feature = "lambda")]
