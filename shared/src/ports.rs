@@ -95,6 +95,17 @@ pub trait CampaignStore: Send + Sync {
         key: &str,
         now_ms: i64,
     ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Frees `key` (its record is removed, or made expired) if its record still names
+    /// `campaign_id`; `Ok(())` also when there is none or it names another campaign.
+    /// Used when a create is answered with a failure after its write (its first stage
+    /// message could not be queued, so the campaign was failed): the client was told to
+    /// retry, and its retry must create anew, not replay a campaign that will never run.
+    async fn release_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        campaign_id: Uuid,
+    ) -> StoreResult<()>;
     /// Videos reserved against the account in the period.
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32>;
     /// One atomic step of the status machine: replaces the campaign with `next` only if

@@ -45,7 +45,27 @@ fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, &'static str> {
     }
 }
 
-fn replay(record: &IdempotencyRecord) -> ApiResponse {
+/// The first response again. If the first request's campaign still sits unclaimed in
+/// `collecting` at its first revision, its first message may never have been sent (the
+/// write's answer was lost, or the first request died before queueing): it is queued
+/// again, so no campaign waits for a message that will not come. A duplicate is
+/// harmless: stages claim the campaign.
+async fn replay(app: &App, record: &IdempotencyRecord) -> ApiResponse {
+    if let Ok(id) = Uuid::parse_str(&record.campaign_id) {
+        let waiting = match app.ports.campaigns.get_campaign(id).await {
+            Ok(Some(c)) => {
+                c.status == CampaignStatus::Collecting && c.revision == 0 && c.lease.is_none()
+            }
+            Ok(None) => false,
+            Err(e) => return store_failure(&e),
+        };
+        if waiting {
+            if let Err(e) = hand_to_collect(app, id).await {
+                tracing::error!(error = %e, campaign_id = %id, "re-queue of collect on replay failed");
+                return ApiResponse::internal();
+            }
+        }
+    }
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::CREATED);
     let body: Value = serde_json::from_str(&record.response_body).unwrap_or(Value::Null);
     ApiResponse::json(status, &body).header("idempotent-replayed", "true")
@@ -86,7 +106,7 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
             .get_idempotency(&principal.account_id, key, now_ms)
             .await
         {
-            Ok(Some(rec)) if rec.body_sha256 == fingerprint => return replay(&rec),
+            Ok(Some(rec)) if rec.body_sha256 == fingerprint => return replay(app, &rec).await,
             Ok(Some(_)) => return idempotency_conflict(),
             Ok(None) => {}
             Err(e) => return store_failure(&e),
@@ -118,7 +138,7 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
                     .await
                 {
                     return if rec.body_sha256 == fingerprint {
-                        replay(&rec)
+                        replay(app, &rec).await
                     } else {
                         idempotency_conflict()
                     };
@@ -151,11 +171,21 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
         created_at_ms: now_ms,
         expires_at_ms: now_ms + IDEMPOTENCY_TTL_MS,
     });
-    let outcome = app
+    let outcome = match app
         .ports
         .campaigns
         .create_campaign(&campaign, &reservation, record.as_ref())
-        .await;
+        .await
+    {
+        // The write may have taken effect with its answer lost (a timeout, a dropped
+        // connection): the campaign's id is new, so if it is there, this request wrote it,
+        // and it must be queued like any other.
+        Err(e) => match app.ports.campaigns.get_campaign(campaign.id).await {
+            Ok(Some(_)) => Ok(CreateOutcome::Created),
+            _ => Err(e),
+        },
+        written => written,
+    };
     match outcome {
         Ok(CreateOutcome::Created) => {}
         Ok(CreateOutcome::QuotaExceeded { used }) => {
@@ -180,7 +210,7 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
                 .get_idempotency(&mine.account_id, &mine.key, now_ms)
                 .await
             {
-                Ok(Some(rec)) if rec.body_sha256 == mine.body_sha256 => replay(&rec),
+                Ok(Some(rec)) if rec.body_sha256 == mine.body_sha256 => replay(app, &rec).await,
                 Ok(_) => idempotency_conflict(),
                 Err(e) => store_failure(&e),
             };
@@ -192,10 +222,24 @@ async fn create_on_plan(app: &App, req: &ApiRequest, principal: &Principal) -> A
         // videos go back to the quota) and tell the client to retry.
         tracing::error!(error = %e, campaign_id = %campaign.id, "enqueue of collect failed");
         let reason = "The campaign could not be queued for processing; nothing was charged";
-        if let Err(e) =
-            crate::pipeline::fail(app, campaign.id, CampaignStatus::Collecting, reason).await
-        {
-            tracing::error!(error = %e, campaign_id = %campaign.id, "could not fail the unqueued campaign");
+        match crate::pipeline::fail(app, campaign.id, CampaignStatus::Collecting, reason).await {
+            // The client is told to retry: with its Idempotency-Key that retry must create
+            // anew, not replay the 201 of the campaign just failed.
+            Ok(()) => {
+                if let Some(rec) = &record {
+                    if let Err(e) = app
+                        .ports
+                        .campaigns
+                        .release_idempotency(&rec.account_id, &rec.key, campaign.id)
+                        .await
+                    {
+                        tracing::error!(error = %e, campaign_id = %campaign.id, "could not release the idempotency key of the unqueued campaign");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, campaign_id = %campaign.id, "could not fail the unqueued campaign");
+            }
         }
         return ApiResponse::internal();
     }

@@ -1311,6 +1311,27 @@ impl CampaignStore for AwsStore {
         Ok((record.expires_at_ms >= now_ms).then_some(record))
     }
 
+    async fn release_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        campaign_id: Uuid,
+    ) -> StoreResult<()> {
+        // Expired rather than deleted (the API's role has no DeleteItem): an expired record
+        // reads as absent and the next create with the key replaces it; TTL removes it.
+        // Gone, or already replaced by another campaign: nothing to do.
+        let request = self
+            .update_item(idempotency_pk(account_id, key), IDEMP_SK)
+            .update_expression("SET #exp = :gone, #ttl = :gone")
+            .condition_expression("#c = :c")
+            .expression_attribute_names("#exp", "expires_at_ms")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#c", "campaign_id")
+            .expression_attribute_values(":gone", n(0))
+            .expression_attribute_values(":c", s(campaign_id.to_string()));
+        self.conditional_update(request).await.map(|_| ())
+    }
+
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32> {
         Ok(self
             .get(quota_pk(account_id), period)

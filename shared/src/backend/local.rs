@@ -844,6 +844,22 @@ impl CampaignStore for LocalStore {
             .transpose()
     }
 
+    async fn release_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+        campaign_id: Uuid,
+    ) -> StoreResult<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM idempotency WHERE account_id = ?1 AND key = ?2
+                 AND json_extract(doc, '$.campaign_id') = ?3",
+                params![account_id, key, campaign_id.to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn quota_used(&self, account_id: &str, period: &str) -> StoreResult<u32> {
         let conn = self.conn();
         let mut stmt = conn
