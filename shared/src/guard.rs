@@ -369,8 +369,9 @@ const NON_PUBLIC_SUFFIXES: &[&str] = &[
 /// (lower-case, punycode) form.
 fn check_domain(name: &str, kind: UrlKind) -> Result<(), UrlError> {
     // `localhost.` and `localhost` are the same name to DNS; judge the name without the
-    // trailing root dot(s).
-    let name = name.trim_end_matches('.');
+    // trailing root dot. Only one: a second one is an empty label (refused below), and
+    // judging `127.1..` as `127.1` would let an IP address pass as a name.
+    let name = name.strip_suffix('.').unwrap_or(name);
     if name.is_empty() {
         return Err(UrlError::MissingHost { kind });
     }
@@ -742,6 +743,12 @@ mod tests {
             ("http://[::1/", UrlError::Invalid { kind: PAGE }),
             ("http://1.2.3.4.5/", UrlError::Invalid { kind: PAGE }),
             ("http://a..example.com/", UrlError::Invalid { kind: PAGE }),
+            // Found by the url_guard fuzz target (fuzz/regressions/url_guard/): with all
+            // trailing dots dropped these were judged as the names `169.2254`, `127.1`.
+            ("169.2254...", UrlError::Invalid { kind: PAGE }),
+            ("http://127.1../", UrlError::Invalid { kind: PAGE }),
+            ("http://example.com../", UrlError::Invalid { kind: PAGE }),
+            ("http://localhost../", UrlError::Invalid { kind: PAGE }),
         ]);
         let too_long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS - 19));
         assert_eq!(too_long.chars().count(), MAX_URL_CHARS + 1);

@@ -45,7 +45,8 @@ pub fn hash_key(key: &str) -> String {
 /// `sk_live_1a2b…9f0e`: enough to recognise a key in a listing, useless to an attacker.
 pub fn display_form(key: &str) -> String {
     let hex = key.strip_prefix(KEY_PREFIX).unwrap_or(key);
-    if hex.len() < 8 {
+    // Non-ASCII text is no key of ours, and slicing it by bytes could split a character.
+    if hex.len() < 8 || !hex.is_ascii() {
         return format!("{KEY_PREFIX}…");
     }
     format!("{KEY_PREFIX}{}…{}", &hex[..4], &hex[hex.len() - 4..])
@@ -141,6 +142,17 @@ mod tests {
             hash_key(k),
             hex::encode(Sha256::digest(b"sk_live_0123456789abcdef0123456789abcdef"))
         );
+    }
+
+    #[test]
+    fn display_form_of_non_ascii_text_does_not_panic() {
+        // Found by the api_key fuzz target (fuzz/regressions/api_key/): byte slicing
+        // used to split the multi-byte character.
+        assert_eq!(
+            display_form("sk_live_01234#6789abcdef01234567:abbcd\u{fffd}ef"),
+            "sk_live_…"
+        );
+        assert_eq!(display_form("sk_live_é123456789"), "sk_live_…");
     }
 
     #[test]
