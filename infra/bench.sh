@@ -36,7 +36,9 @@ fi
 step "building the benches (bench profile), the CLI (release) and the function binaries"
 cargo bench -q -p reelforge -p reelforge-cli --no-run
 cargo build -q --release -p reelforge-cli
-COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target/coldstart}"
+# The function binaries share target/release with the benches and the CLI: one build
+# of the dependencies, not two.
+COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target/release}"
 functions=()
 for dir in functions/*/; do functions+=(-p "$(basename "$dir")"); done
 CARGO_TARGET_DIR="$COLDSTART_TARGET_DIR" cargo build -q --release "${functions[@]}"
