@@ -100,7 +100,11 @@ fn parse_body(raw: &[u8], plan: Plan, policy: TargetPolicy) -> Result<CreateBody
 /// plan/policy pair implies every looser one accepts with the same result.
 pub fn create_body(raw: &[u8]) {
     let strict = parse_body(raw, Plan::Scale, STRICT);
-    assert_eq!(strict, parse_body(raw, Plan::Scale, STRICT), "not deterministic");
+    assert_eq!(
+        strict,
+        parse_body(raw, Plan::Scale, STRICT),
+        "not deterministic"
+    );
     let dev = parse_body(raw, Plan::Scale, DEV);
     let growth = parse_body(raw, Plan::Growth, STRICT);
     match &strict {
@@ -110,7 +114,11 @@ pub fn create_body(raw: &[u8]) {
         }
         Ok(body) => {
             check_body(raw, body, Plan::Scale, STRICT);
-            assert_eq!(dev.as_ref(), Ok(body), "allow_private refused what strict accepted");
+            assert_eq!(
+                dev.as_ref(),
+                Ok(body),
+                "allow_private refused what strict accepted"
+            );
             if body.languages.len() <= Plan::Growth.max_languages() {
                 assert_eq!(growth.as_ref(), Ok(body), "growth plan differs");
             } else {
@@ -130,12 +138,17 @@ fn check_body(raw: &[u8], body: &CreateBody, plan: Plan, policy: TargetPolicy) {
     let value: Value = serde_json::from_slice(raw).expect("accepted body is JSON");
     let obj = value.as_object().expect("accepted body is an object");
     for k in obj.keys() {
-        assert!(BODY_FIELDS.contains(&k.as_str()), "unknown field {k:?} accepted");
+        assert!(
+            BODY_FIELDS.contains(&k.as_str()),
+            "unknown field {k:?} accepted"
+        );
     }
     let given = |f: &str| obj.get(f).filter(|v| !v.is_null());
 
     // url: exactly the guard's normal form of what was sent, and not known to be private.
-    let url_in = given("url").and_then(Value::as_str).expect("url is a string");
+    let url_in = given("url")
+        .and_then(Value::as_str)
+        .expect("url is a string");
     let url = parse_target(url_in, UrlKind::Page, policy).expect("url passes the guard");
     assert_eq!(body.url, url.as_str());
     assert!(matches!(url.scheme(), "http" | "https"), "{}", body.url);
@@ -177,7 +190,10 @@ fn check_body(raw: &[u8], body: &CreateBody, plan: Plan, policy: TargetPolicy) {
             let t = t.as_str().expect("title is a string");
             assert_eq!(body.title, t.trim());
             let n = body.title.chars().count();
-            assert!((1..=MAX_TITLE_CHARS).contains(&n), "title of {n} characters");
+            assert!(
+                (1..=MAX_TITLE_CHARS).contains(&n),
+                "title of {n} characters"
+            );
         }
         None => {
             let host = url.host_str().expect("accepted url has a host");
@@ -185,7 +201,11 @@ fn check_body(raw: &[u8], body: &CreateBody, plan: Plan, policy: TargetPolicy) {
             assert_eq!(body.title, format!("{host} Campaign"));
         }
     }
-    assert!(!body.title.chars().any(char::is_control), "{:?}", body.title);
+    assert!(
+        !body.title.chars().any(char::is_control),
+        "{:?}",
+        body.title
+    );
 
     // webhook_url: the guard's normal form; https unless private targets are allowed.
     match given("webhook_url") {
@@ -206,8 +226,15 @@ fn check_body(raw: &[u8], body: &CreateBody, plan: Plan, policy: TargetPolicy) {
         (None, None) => {}
         (Some(p), Some(v)) => {
             assert_eq!(Some(p.as_str()), v.as_str());
-            assert!((1..=64).contains(&p.len()), "playlist_id of {} bytes", p.len());
-            assert!(p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{p:?}");
+            assert!(
+                (1..=64).contains(&p.len()),
+                "playlist_id of {} bytes",
+                p.len()
+            );
+            assert!(
+                p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{p:?}"
+            );
         }
         (p, v) => panic!("playlist_id {p:?} from {v:?}"),
     }
@@ -231,7 +258,10 @@ fn check_dns_rule(url: &Url, policy: TargetPolicy) {
 
 fn assert_distinct<T: PartialEq + std::fmt::Debug>(items: &[T]) {
     for (i, a) in items.iter().enumerate() {
-        assert!(!items[i + 1..].contains(a), "{a:?} listed twice in {items:?}");
+        assert!(
+            !items[i + 1..].contains(a),
+            "{a:?} listed twice in {items:?}"
+        );
     }
 }
 
@@ -251,7 +281,11 @@ fn reference_well_formed(s: &str) -> bool {
 /// The checks on one candidate key string.
 fn check_key_text(s: &str) {
     let well_formed = keys::is_well_formed(s);
-    assert_eq!(well_formed, reference_well_formed(s), "is_well_formed({s:?})");
+    assert_eq!(
+        well_formed,
+        reference_well_formed(s),
+        "is_well_formed({s:?})"
+    );
 
     let hash = keys::hash_key(s);
     assert_eq!(hash.len(), 64, "{hash}");
@@ -265,10 +299,16 @@ fn check_key_text(s: &str) {
     assert!(display.starts_with(KEY_PREFIX), "{display:?}");
     // At most 8 characters of the secret part, plus the ellipsis.
     let shown = &display[KEY_PREFIX.len()..];
-    assert!(shown.chars().count() <= 9, "display {display:?} shows too much");
+    assert!(
+        shown.chars().count() <= 9,
+        "display {display:?} shows too much"
+    );
     let secret = s.strip_prefix(KEY_PREFIX).unwrap_or(s);
     if secret.chars().count() > 8 {
-        assert!(!shown.contains(secret), "display {display:?} shows {secret:?}");
+        assert!(
+            !shown.contains(secret),
+            "display {display:?} shows {secret:?}"
+        );
         if s.starts_with(KEY_PREFIX) {
             assert!(!display.contains(s), "display {display:?} contains {s:?}");
         }
@@ -354,13 +394,23 @@ pub fn api_key(raw: &[u8]) {
     for (name, value) in [
         ("authorization", format!("Bearer {key}")),
         ("authorization", format!("bearer  {key} ")),
-        ("authorization", format!("Basic {}", b64(&format!("{user}:{key}")))),
-        ("authorization", format!("Basic {}", b64(&format!("{key}:")))),
+        (
+            "authorization",
+            format!("Basic {}", b64(&format!("{user}:{key}"))),
+        ),
+        (
+            "authorization",
+            format!("Basic {}", b64(&format!("{key}:"))),
+        ),
         ("x-api-key", key.clone()),
     ] {
         let mut only = HeaderMap::new();
         only.insert(name, HeaderValue::from_str(&value).expect("ascii header"));
-        assert_eq!(keys::credential(&only), Credential::Key(key.clone()), "{value}");
+        assert_eq!(
+            keys::credential(&only),
+            Credential::Key(key.clone()),
+            "{value}"
+        );
     }
     // Bearer wins over the input's own headers.
     let mut mixed = headers.clone();
@@ -413,12 +463,20 @@ pub fn url_guard(raw: &[u8]) {
     };
     for (strict, dev) in [(page_strict, page_dev), (hook_strict, hook_dev)] {
         if let Ok(u) = strict {
-            assert_eq!(dev.as_ref(), Ok(u), "allow_private refused what strict accepted");
+            assert_eq!(
+                dev.as_ref(),
+                Ok(u),
+                "allow_private refused what strict accepted"
+            );
         }
     }
     for (hook, page) in [(hook_strict, page_strict), (hook_dev, page_dev)] {
         if let Ok(u) = hook {
-            assert_eq!(page.as_ref(), Ok(u), "url refused what webhook_url accepted");
+            assert_eq!(
+                page.as_ref(),
+                Ok(u),
+                "url refused what webhook_url accepted"
+            );
         }
     }
     assert_eq!(
@@ -509,7 +567,13 @@ fn check_public_name(name: &str, s: &str) {
     assert!(bare.contains('.'), "single-label {s}");
     assert!(!bare.split('.').any(str::is_empty), "empty label in {s}");
     assert!(bare != "localhost" && bare != "home.arpa", "{s}");
-    for suffix in [".localhost", ".local", ".internal", ".localdomain", ".home.arpa"] {
+    for suffix in [
+        ".localhost",
+        ".local",
+        ".internal",
+        ".localdomain",
+        ".home.arpa",
+    ] {
         assert!(!bare.ends_with(suffix), "{s}");
     }
     if let Ok(u) = Url::parse(&format!("http://{bare}/")) {
@@ -535,7 +599,11 @@ fn check_ips(raw: &[u8]) {
         Ipv6Addr::from(0x0064_ff9b_0001_0000_0000_0000_0000_0000_u128 | bits),
         Ipv6Addr::from(0x2002_0000_0000_0000_0000_0000_0000_0001_u128 | (bits << 80)),
     ] {
-        assert_eq!(is_public_ip(IpAddr::V6(wrapped)), public4, "{v4} as {wrapped}");
+        assert_eq!(
+            is_public_ip(IpAddr::V6(wrapped)),
+            public4,
+            "{v4} as {wrapped}"
+        );
     }
     let page = |s: String| parse_target(&s, UrlKind::Page, STRICT).is_ok();
     let n4 = u32::from(v4);
@@ -589,7 +657,10 @@ pub fn position_expr(raw: &[u8]) {
         Ok(e) => e,
     };
     let printed = e.to_string();
-    assert!(printed.len() <= s.len(), "{s:?} printed as longer {printed:?}");
+    assert!(
+        printed.len() <= s.len(),
+        "{s:?} printed as longer {printed:?}"
+    );
     assert!(
         printed
             .bytes()
@@ -617,7 +688,10 @@ pub fn position_expr(raw: &[u8]) {
     }
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         assert_eq!(e.eval(bad, 1920.0, 900.0, 200.0), Err(ExprError::NotFinite));
-        assert_eq!(e.eval(1080.0, 1920.0, 900.0, bad), Err(ExprError::NotFinite));
+        assert_eq!(
+            e.eval(1080.0, 1920.0, 900.0, bad),
+            Err(ExprError::NotFinite)
+        );
     }
 }
 
@@ -637,7 +711,10 @@ fn check_expr_error(s: &str, err: &ExprError) {
         ExprError::UnknownVariable(w) | ExprError::FunctionCall(w) | ExprError::BadNumber(w) => {
             assert!(w.chars().count() <= 25, "{s:?}: {err:?}");
             let head = w.trim_end_matches('…');
-            assert!(s.contains(head), "{s:?}: {err:?} echoes text not in the input");
+            assert!(
+                s.contains(head),
+                "{s:?}: {err:?} echoes text not in the input"
+            );
         }
         ExprError::TooLong | ExprError::TooManyTokens | ExprError::TooDeep => {}
         ExprError::UnexpectedEnd => {}
