@@ -5,6 +5,7 @@
 #   bash infra/bench.sh                 # the full run (about 25 minutes after the builds)
 #   BENCH_QUICK=1 bash infra/bench.sh   # short durations, to check the command itself
 #   BENCH_REPORT_DIR=/tmp/r bash infra/bench.sh   # write the report elsewhere
+#   BENCH_REUSE_ZIPS=1 bash infra/bench.sh         # size the arm64 zips already built
 #
 # Run it on an otherwise idle machine: the load generators share the cores with what
 # they measure, and every figure is quoted with the machine's core count. Raw results
@@ -21,7 +22,8 @@ ensure_moto
 ensure_bench_tools
 
 quick="${BENCH_QUICK:-0}"
-run="target/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+# Absolute: cargo runs each bench in its own package's directory.
+run="$PWD/target/bench/$(date -u +%Y%m%dT%H%M%SZ)"
 # A quick run's figures are not comparable: its report stays beside its raw results.
 if [ "$quick" = 1 ]; then default_report="$run/report"; else default_report=docs/bench; fi
 report_dir="${BENCH_REPORT_DIR:-$default_report}"
@@ -36,15 +38,17 @@ fi
 step "building the benches (bench profile), the CLI (release) and the function binaries"
 cargo bench -q -p reelforge -p reelforge-cli --no-run
 cargo build -q --release -p reelforge-cli
-# The function binaries share target/release with the benches and the CLI: one build
-# of the dependencies, not two.
-COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target/release}"
+# The function binaries share target/ (release profile) with the CLI: one build of the
+# dependencies, not two.
+COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target}"
 functions=()
 for dir in functions/*/; do functions+=(-p "$(basename "$dir")"); done
 CARGO_TARGET_DIR="$COLDSTART_TARGET_DIR" cargo build -q --release "${functions[@]}"
 
+# BENCH_REUSE_ZIPS=1 reports the zips already in target/lambda instead of rebuilding
+# them (an arm64 LTO build of every function takes 30+ minutes on 2 cores).
 step "package sizes (arm64 zips, as deployed)"
-PACKAGE_JSON="$run/package.json" bash infra/package.sh
+PACKAGE_SKIP_BUILD="${BENCH_REUSE_ZIPS:-0}" PACKAGE_JSON="$run/package.json" bash infra/package.sh
 
 step "API throughput, latency and the limiter under a 10x overload"
 BENCH_JSON="$run/api_load.json" BENCH_SECONDS="$api_seconds" BENCH_CONNS=8 \

@@ -210,7 +210,9 @@ def compare(row, previous):
     return pv, f"{change:+.1f}% ({'better' if good else 'worse'})"
 
 
-def fmt(v):
+def fmt(v, unit=""):
+    if unit == "ratio":
+        return f"{v:.3f}"
     if isinstance(v, float):
         if abs(v) >= 100:
             return f"{v:,.0f}"
@@ -355,8 +357,8 @@ def main():
             lines += ["", f"## {group}", "", "| figure | value | previous | change | machine |", "|---|---|---|---|---|"]
         prev, verdict = compare(r, previous)
         cores = f"{r['cores']} cores" if r["cores"] else "—"
-        prev_s = f"{fmt(prev)} {r['unit']}" if prev != "" else "—"
-        lines.append(f"| {r['label']} | **{fmt(r['value'])} {r['unit']}** | {prev_s} | {verdict} | {cores} |")
+        prev_s = f"{fmt(prev, r['unit'])} {r['unit']}" if prev != "" else "—"
+        lines.append(f"| {r['label']} | **{fmt(r['value'], r['unit'])} {r['unit']}** | {prev_s} | {verdict} | {cores} |")
     if made:
         lines += ["", "## Charts", ""]
         for name, title in made:

@@ -9,6 +9,7 @@
 #   bash infra/package.sh            # zips in target/lambda/<function>/bootstrap.zip
 #   LAMBDA_TARGET_DIR=... LAMBDA_OUT=... bash infra/package.sh
 #   PACKAGE_JSON=out.json bash infra/package.sh   # also write the sizes as JSON
+#   PACKAGE_SKIP_BUILD=1 bash infra/package.sh    # report the zips already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/lib.sh
@@ -27,11 +28,13 @@ for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
-step "building ${functions[*]} (release, arm64; a first build takes 10-15 minutes on 2 cores)"
-start=$(date +%s)
-CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 \
-  cargo lambda build --release --arm64 --output-format zip --lambda-dir "$OUT" "${packages[@]}"
-echo "built in $(( $(date +%s) - start )) s" >&2
+if [ "${PACKAGE_SKIP_BUILD:-0}" != 1 ]; then
+  step "building ${functions[*]} (release, arm64; a first build takes 10-15 minutes on 2 cores)"
+  start=$(date +%s)
+  CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 \
+    cargo lambda build --release --arm64 --output-format zip --lambda-dir "$OUT" "${packages[@]}"
+  echo "built in $(( $(date +%s) - start )) s" >&2
+fi
 
 step "packages"
 limit=$((8 * 1024 * 1024))
