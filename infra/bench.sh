@@ -2,7 +2,7 @@
 # `make bench`: every benchmark, then one report — docs/bench/report.md, report.json and
 # PNG charts — with each figure compared with the previous report when there is one.
 #
-#   bash infra/bench.sh                 # the full run (about 25 minutes after the builds)
+#   bash infra/bench.sh                 # the full run (about 7 minutes once everything is built)
 #   BENCH_QUICK=1 bash infra/bench.sh   # short durations, to check the command itself
 #   BENCH_REPORT_DIR=/tmp/r bash infra/bench.sh   # write the report elsewhere
 #   BENCH_REUSE_ZIPS=1 bash infra/bench.sh         # size the arm64 zips already built
