@@ -167,6 +167,7 @@ on_both_backends! {
     quota_parallel_mixed_sizes => local_quota_parallel_mixed_sizes, aws_quota_parallel_mixed_sizes;
     idempotency => local_idempotency, aws_idempotency;
     window_concurrent_admits => local_window_concurrent_admits, aws_window_concurrent_admits;
+    window_concurrent_admits_on_a_full_expired_log => local_window_concurrent_admits_on_a_full_expired_log, aws_window_concurrent_admits_on_a_full_expired_log;
     window_decisions_match_decide => local_window_decisions_match_decide, aws_window_decisions_match_decide;
     window_random_traces => local_window_random_traces, aws_window_random_traces;
     queue_send => local_queue_send, aws_queue_send;
@@ -806,6 +807,45 @@ async fn window_concurrent_admits<S: Store>(store: Arc<S>) {
     assert_eq!((other.admitted, other.remaining), (true, 9));
 }
 
+/// A window at steady state: full, every entry just expired. 200 requests at once must
+/// prune and refill it with exactly its limit, each taking a slot of its own, and
+/// none may give up (the aws backend's read-modify-write path under contention).
+async fn window_concurrent_admits_on_a_full_expired_log<S: Store>(store: Arc<S>) {
+    let key = unique("ip-auth#203.0.113.8");
+    let limit = 10u32;
+    for i in 0..limit {
+        let at = BASE_MS + i64::from(i);
+        assert!(
+            store
+                .admit(&key, limit, WINDOW_MS, at)
+                .await
+                .unwrap()
+                .admitted
+        );
+    }
+    // All ten entries have left the window of `now`.
+    let now = BASE_MS + WINDOW_MS + i64::from(limit);
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move { store.admit(&key, limit, WINDOW_MS, now).await })
+        })
+        .collect();
+    let mut remaining = Vec::new();
+    for task in tasks {
+        let decision = task.await.unwrap().expect("no request gives up");
+        assert_eq!(decision.reset_ms, now + WINDOW_MS);
+        if decision.admitted {
+            remaining.push(decision.remaining);
+        } else {
+            assert_eq!(decision.remaining, 0);
+        }
+    }
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..limit).collect::<Vec<u32>>());
+}
+
 async fn window_decisions_match_decide<S: Store>(store: Arc<S>) {
     let key = unique("acct-create");
     let mut reference = Vec::new();
@@ -873,8 +913,8 @@ async fn window_random_traces<S: Store>(store: Arc<S>) {
     }
 }
 
-// Two handles on one store (two processes of the aws backend, each with its own cache of
-// window states; two connections to one SQLite file): still an exact sliding log.
+// Two handles on one store (two processes of the aws backend; two connections to one
+// SQLite file): still an exact sliding log.
 async fn window_shared_between_handles<S: Store>(a: Arc<S>, b: Arc<S>) {
     let key = unique("acct-create");
     let mut rng = StdRng::seed_from_u64(11);
@@ -1635,7 +1675,7 @@ async fn aws_unreachable_store_is_unavailable_quickly() {
 }
 
 /// The create path: IP window, key lookup, account window, the atomic write, the
-/// enqueue. Prints the round trips of a cold and a warm request; the warm one is 5.
+/// enqueue. Returns its round trips.
 async fn create_path(store: &AwsStore, principal_key: &str, account_id: &str, now: i64) -> u64 {
     let before = store.round_trips();
     let ip = store
@@ -1676,16 +1716,35 @@ async fn aws_create_path_round_trips() {
 
     let cold = create_path(&store, &key.id, &account.id, BASE_MS).await;
     let warm = create_path(&store, &key.id, &account.id, BASE_MS + 1_000).await;
-    // Another process already wrote the windows: this one's first request pays one
-    // extra round trip per window to learn their state.
+    // Another process already wrote the windows: a window keeps no per-process state,
+    // so its first request costs the same.
     let other = support::moto::aws_store_sharing(&store).await;
     let cold_process = create_path(&other, &key.id, &account.id, BASE_MS + 2_000).await;
     println!(
         "round trips per create: first ever {cold}, warm {warm}, new process on existing windows {cold_process}"
     );
-    assert_eq!(cold, 5);
-    assert_eq!(warm, 5);
-    assert_eq!(cold_process, 7);
+    assert_eq!((cold, warm, cold_process), (5, 5, 5));
+
+    // One window on its own: an admission and a refusal are one round trip each; a
+    // full log holding expired entries costs two (the refused append returns it, then
+    // the pruned log replaces it), once per prune.
+    for (offset, expected) in [
+        (0, (true, 1)),
+        (1, (true, 1)),
+        (2, (false, 1)),
+        (1_001, (true, 2)),
+        // The prune dropped both old entries: the next fits by append.
+        (1_002, (true, 1)),
+        (1_003, (false, 1)),
+    ] {
+        let before = store.round_trips();
+        let d = store
+            .admit("ip-anon#198.51.100.7", 2, 1_000, BASE_MS + offset)
+            .await
+            .unwrap();
+        let got = (d.admitted, store.round_trips() - before);
+        assert_eq!(got, expected, "at +{offset} ms");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

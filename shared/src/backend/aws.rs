@@ -15,7 +15,7 @@
 //! | profile count | `PROFILES#{account}` | `COUNT#{kind}` | `n`: records of the kind (the cap's counter) |
 //! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
 //! | idempotency | `IDEMP#{account}#{key}` | `IDEMP` | the `IdempotencyRecord` fields; `ttl` = `expires_at_ms / 1000` |
-//! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, ascending, at most `limit`); `ver`: random version; `ttl` = last admission + window |
+//! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, at most `limit`; appended in arrival order, so sorted on read); `ver`: random version, new on every write; `ttl` = last write's admission + window |
 //! | webhook event | `CAMPAIGN#{uuid}` | `EVENT#{event id}` | the `WebhookEvent` fields; `attempts` as a list of maps (attempt `n` at index `n - 1`), `state` top level |
 //!
 //! Absent optional fields are left out of items (never stored as NULL), so conditions can
@@ -23,21 +23,28 @@
 //!
 //! # Why this shape
 //!
-//! * **The create path is at most 5 round trips**: IP window (1 conditional put), key
+//! * **The create path is at most 5 round trips**: IP window (1 conditional update), key
 //!   lookup (1 GetItem: the key item carries a snapshot of the plan, so no account read),
-//!   account window (1 conditional put), the atomic campaign write (1
+//!   account window (1 conditional update), the atomic campaign write (1
 //!   TransactWriteItems: quota update + campaign put + idempotency put), SQS send (1).
 //! * **Quota is never oversold**: the quota update is conditional on
 //!   `used <= quota - n` inside the same transaction as the campaign put, so either both
 //!   are written or neither. A failed condition returns the old item (`ALL_OLD`), which
 //!   gives `used` for the 429 body without another read.
-//! * **Windows are exact sliding logs** kept by optimistic concurrency: the item is
-//!   replaced with a conditional put on the version it was read at. Each process keeps
-//!   the last state it saw, so a warm admission is one conditional put; a lost race
-//!   returns the current item (`ALL_OLD`) and is retried on it. A rejection computed
-//!   from cached state is confirmed with one consistent read before it is returned, so
-//!   `X-RateLimit-Reset` is exact. Versions are random rather than counters, so an item
-//!   that expired through TTL and was recreated can never be mistaken for the old one.
+//! * **Windows are exact sliding logs**, written so that a burst on one window never
+//!   turns into a retry storm. An admission is first one conditional `list_append` of
+//!   its time, on the condition that the log holds fewer than `limit` entries: the
+//!   store applies it atomically, so any number of concurrent requests each take a slot
+//!   of their own with one round trip and none loses a race (`ALL_NEW` gives the log for
+//!   the headers). When the log is full, the failed condition returns it (`ALL_OLD`),
+//!   still one round trip: if every entry is inside the window the request is refused
+//!   on that exact state, so `X-RateLimit-Reset` is exact. Only a full log holding
+//!   expired entries needs a read-modify-write: the item is replaced, pruned, with a
+//!   conditional put on the version it was read at, and a lost race returns the current
+//!   item and is retried on it. Each lost race means another request was admitted, so
+//!   the retries are bounded by the limit. Every write sets a new random version
+//!   (random rather than a counter, so an item that expired through TTL and was
+//!   recreated can never be mistaken for the old one).
 //! * **Key cap and plan snapshots**: the account item holds the set of unrevoked key
 //!   hashes (`key_ids`). Creating a key is one transaction of the key put and
 //!   `ADD key_ids` conditioned on `size(key_ids) < cap` and on the plan version the
@@ -82,6 +89,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
@@ -94,7 +102,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -133,8 +140,6 @@ pub struct AwsStore {
     s3: aws_sdk_s3::Client,
     names: AwsNames,
     round_trips: AtomicU64,
-    /// The last state of each window this process saw (see the module docs).
-    windows: Mutex<HashMap<String, WindowState>>,
 }
 
 /// A window as last seen: `ver` is `None` when the item did not exist.
@@ -144,9 +149,8 @@ struct WindowState {
     log: Vec<i64>,
 }
 
-/// Window states remembered per process before the cache is cleared.
-const WINDOW_CACHE_MAX: usize = 10_000;
-/// Optimistic-concurrency attempts before a write gives up as `Unavailable`.
+/// Optimistic-concurrency attempts before a write gives up as `Unavailable` (a window
+/// allows this many plus twice its limit: each lost race there is another admission).
 const MAX_ATTEMPTS: u32 = 64;
 /// DynamoDB's limit on items per transaction.
 const TRANSACTION_MAX_ITEMS: usize = 100;
@@ -395,7 +399,6 @@ impl AwsStore {
             s3,
             names,
             round_trips: AtomicU64::new(0),
-            windows: Mutex::new(HashMap::new()),
         }
     }
 
@@ -745,25 +748,6 @@ impl AwsStore {
             .build())
     }
 
-    fn remember_window(&self, key: &str, state: WindowState) {
-        let mut cache = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cache.len() >= WINDOW_CACHE_MAX && !cache.contains_key(key) {
-            cache.clear();
-        }
-        cache.insert(key.to_string(), state);
-    }
-
-    fn cached_window(&self, key: &str) -> Option<WindowState> {
-        self.windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(key)
-            .cloned()
-    }
-
     fn window_state(item: Option<&Item>) -> WindowState {
         let Some(item) = item else {
             return WindowState::default();
@@ -785,6 +769,50 @@ impl AwsStore {
     async fn read_window(&self, key: &str) -> StoreResult<WindowState> {
         let item = self.get(window_pk(key), WINDOW_SK).await?;
         Ok(Self::window_state(item.as_ref()))
+    }
+
+    /// Appends `now_ms` to the window's log (creating the item) if the log holds fewer
+    /// than `limit` entries. `Ok(Ok(log))`: appended, with the log as it now stands;
+    /// `Ok(Err(current))`: the log was full, as it stands.
+    async fn append_window(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Result<Vec<i64>, WindowState>> {
+        let expires_s = (now_ms + window_ms + 999) / 1000;
+        let request = self
+            .update_item(window_pk(key), WINDOW_SK)
+            .update_expression(
+                "SET #log = list_append(if_not_exists(#log, :empty), :now), #ver = :ver, #ttl = :ttl",
+            )
+            .condition_expression("attribute_not_exists(pk) OR size(#log) < :limit")
+            .expression_attribute_names("#log", "log")
+            .expression_attribute_names("#ver", "ver")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":now", AttributeValue::L(vec![n(now_ms)]))
+            .expression_attribute_values(":ver", n(random_version()))
+            .expression_attribute_values(":ttl", n(expires_s))
+            .expression_attribute_values(":limit", n(limit))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        self.count();
+        match request.send().await {
+            Ok(output) => Ok(Ok(Self::window_state(output.attributes()).log)),
+            Err(err) => {
+                let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
+                    err.as_service_error()
+                else {
+                    return Err(sdk_err("UpdateItem", err));
+                };
+                match failed.item() {
+                    Some(current) => Ok(Err(Self::window_state(Some(current)))),
+                    None => Ok(Err(self.read_window(key).await?)),
+                }
+            }
+        }
     }
 
     /// Replaces the window's log if it is still at `expected`'s version. `Ok(None)` when
@@ -1479,41 +1507,36 @@ impl WindowCounters for AwsStore {
         if limit == 0 {
             return Ok(decide(&mut Vec::new(), now_ms, limit, window_ms));
         }
-        // A cold cache guesses "absent": right for a new window (one round trip), and a
-        // wrong guess costs one failed put that returns the real state.
-        let (mut state, mut fresh) = match self.cached_window(key) {
-            Some(state) => (state, false),
-            None => (WindowState::default(), false),
-        };
-        for attempt in 0..MAX_ATTEMPTS {
-            let mut log = state.log.clone();
+        // `None`: not known yet, and the atomic append is tried first.
+        let mut state: Option<WindowState> = None;
+        for attempt in 0..MAX_ATTEMPTS.saturating_add(limit.saturating_mul(2)) {
+            let current = match state.take() {
+                Some(current) if current.log.len() >= limit as usize => current,
+                _ => match self.append_window(key, limit, window_ms, now_ms).await? {
+                    Ok(mut log) => {
+                        // The decision as it stood just before this append.
+                        if let Some(mine) = log.iter().position(|&t| t == now_ms) {
+                            log.remove(mine);
+                        }
+                        return Ok(decide(&mut log, now_ms, limit, window_ms));
+                    }
+                    Err(full) => full,
+                },
+            };
+            let mut log = current.log.clone();
             let decision = decide(&mut log, now_ms, limit, window_ms);
             if !decision.admitted {
-                if fresh {
-                    self.remember_window(key, state);
-                    return Ok(decision);
-                }
-                // Confirm a rejection against the store: the cache may be stale, and the
-                // reset time must be exact.
-                state = self.read_window(key).await?;
-                fresh = true;
-                continue;
+                // Refused on the state the store just returned: exact.
+                return Ok(decision);
             }
-            let ver = random_version();
-            match self.put_window(key, &state, &ver, &log, window_ms).await? {
-                None => {
-                    self.remember_window(
-                        key,
-                        WindowState {
-                            ver: Some(ver),
-                            log,
-                        },
-                    );
-                    return Ok(decision);
-                }
-                Some(current) => {
-                    state = current;
-                    fresh = true;
+            // Full, but holding expired entries: prune them and admit in one replace.
+            match self
+                .put_window(key, &current, &random_version(), &log, window_ms)
+                .await?
+            {
+                None => return Ok(decision),
+                Some(newer) => {
+                    state = Some(newer);
                     if attempt > 0 {
                         backoff(attempt).await;
                     }

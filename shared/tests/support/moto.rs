@@ -41,10 +41,18 @@ cat >/dev/null
 /// transaction restores a copy of the whole table taken when it began, erasing what
 /// other requests wrote meanwhile. DynamoDB itself makes each conditional write and each
 /// transaction atomic; one request at a time is how the emulator keeps that promise.
+///
+/// Its listen queue is also raised from werkzeug's 128 to the kernel's usual cap: the
+/// 500-parallel tests open hundreds of connections at once, and with a short queue the
+/// kernel drops their SYNs while the busy server is slow to accept, so the SDK's connect
+/// times out (3.1 s) although DynamoDB itself would have taken them all.
 const SERIALISED_LAUNCHER: &str = r#"
 import sys, threading
+from werkzeug import serving
 from moto.moto_server import werkzeug_app
 from moto.server import main
+
+serving.BaseWSGIServer.request_queue_size = 4096
 
 _lock = threading.Lock()
 _dispatch = werkzeug_app.DomainDispatcherApplication.__call__
