@@ -24,9 +24,8 @@ mod fault_proxy;
 #[path = "support/sqlite_lock.rs"]
 mod sqlite_lock;
 
-use bytes::Bytes;
 use fault_proxy::{Fault, FaultProxy, Op, SDK_ATTEMPTS};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 use reelforge::api::{handle, ApiRequest, ApiResponse, App, Ports};
 use reelforge::backend::aws::AwsStore;
 use reelforge::backend::local::LocalStore;
@@ -38,10 +37,10 @@ use reelforge::plans::Plan;
 use reelforge::ports::CampaignStore;
 use serde_json::{json, Value};
 use sqlite_lock::{DbLock, Step, Tripwire};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::api::request;
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------
@@ -55,24 +54,6 @@ const LANGUAGES: [&str; 8] = ["en", "ja", "ko", "zh", "es", "fr", "de", "pt"];
 fn fresh_ip() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1_000);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn request(method: Method, path: &str, key: Option<&str>, ip: u32, body: &str) -> ApiRequest {
-    let mut headers = HeaderMap::new();
-    if let Some(key) = key {
-        headers.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
-        );
-    }
-    ApiRequest {
-        method,
-        path: path.to_string(),
-        headers,
-        body: Bytes::from(body.to_string()),
-        body_too_large: false,
-        source_ip: Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + ip))),
-    }
 }
 
 /// POST /api/v1/campaigns for `languages` videos (one platform each).

@@ -3,14 +3,29 @@
 //! every route of the API is wired to a function, and only those; sample API events name
 //! a route their function serves; every SQS consumer has a dead-letter queue after at
 //! least 5 receives, a visibility timeout of at least 6x its timeout, and reports batch
-//! item failures. (cfn-lint and `sam validate --lint` check the rest, in infra/test.sh.)
+//! item failures; every API function's role allows each DynamoDB and SQS call its
+//! routes make, seen on the wire by driving those routes through the aws backend on
+//! moto. (cfn-lint and `sam validate --lint` check the rest, in infra/test.sh.)
 //!
 //! The template is read with a small indentation-based reader for the subset of YAML it
 //! uses (block mappings plus one-line `{ k: v }` flow mappings), so no YAML crate is
 //! built for one test.
 
+mod support;
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+use fault_proxy::{FaultProxy, Seen};
+use http::Method;
+use reelforge::api::{handle, App, Ports};
+use reelforge::clock::SystemClock;
+use reelforge::plans::Plan;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use support::api::request;
 
 /// The API's routes as SPEC lists them (§4–§6, §9, and the delivery log): method and
 /// path as API Gateway writes them. The router's own match arms must name exactly these
@@ -193,6 +208,8 @@ struct Function {
     routes: Vec<(String, String)>,
     /// (queue resource, FunctionResponseTypes text) of each SQS event.
     queues: Vec<(String, String)>,
+    /// The text of its `Policies`.
+    policies: String,
 }
 
 struct Template {
@@ -297,6 +314,7 @@ fn parse_template() -> Template {
                 timeout,
                 routes,
                 queues: consumed,
+                policies: props.get("Policies").map(|p| p.text()).unwrap_or_default(),
             },
         );
     }
@@ -521,4 +539,253 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Permissions against the calls each API function makes
+
+/// The actions of one service a policy text allows: `dynamodb:GetItem` → `GetItem`
+/// (condition keys such as `dynamodb:LeadingKeys:` are not actions).
+fn allowed(policies: &str, service: &str) -> BTreeSet<String> {
+    let prefix = format!("{service}:");
+    policies
+        .split(|c: char| c.is_whitespace() || "[],\"'".contains(c))
+        .filter_map(|token| token.strip_prefix(prefix.as_str()))
+        .filter(|action| !action.is_empty() && !action.ends_with(':'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The IAM actions one request on the wire needs: the operation itself, or for a
+/// transaction, the action of each item in it (IAM authorises those, not the
+/// transaction); plus the index, when a query names one.
+fn needed(seen: &Seen) -> Vec<String> {
+    if let Some(op) = seen.target.strip_prefix("AmazonSQS.") {
+        return vec![format!("sqs:{op}")];
+    }
+    let Some(op) = seen.target.strip_prefix("DynamoDB_20120810.") else {
+        return Vec::new(); // S3 is authorised by resource, checked by review
+    };
+    let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
+    let mut actions = match op {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.keys().next().cloned())
+            .map(|kind| match kind.as_str() {
+                "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
+                other => format!("dynamodb:{other}Item"),
+            })
+            .collect(),
+        "TransactGetItems" => vec!["dynamodb:GetItem".to_string()],
+        _ => vec![format!("dynamodb:{op}")],
+    };
+    if let Some(index) = body["IndexName"].as_str() {
+        actions.push(format!("index/{index}"));
+    }
+    actions
+}
+
+/// Whether a role allows what `needed` says: an action by name, an index by its ARN
+/// appearing among the policy's resources.
+fn allows(f: &Function, need: &str) -> bool {
+    if need.starts_with("index/") {
+        return f.policies.contains(need);
+    }
+    let (service, action) = need.split_once(':').expect("service:action");
+    allowed(&f.policies, service).contains(action)
+}
+
+/// The id in a created resource's answer: `campaign_id`, or the record's own id inside
+/// it (`{"voice_profile": {"voice_profile_id": ..., "provider_id": ...}}`).
+fn created_id(answer: &Value) -> Option<String> {
+    if let Some(id) = answer["campaign_id"].as_str() {
+        return Some(id.to_string());
+    }
+    answer.as_object()?.iter().find_map(|(name, record)| {
+        record[format!("{name}_id").as_str()]
+            .as_str()
+            .map(str::to_string)
+    })
+}
+
+/// A request body that each profile kind accepts; ids of profiles created earlier fill
+/// the references.
+fn profile_body(segment: &str, ids: &BTreeMap<String, String>) -> Value {
+    match segment {
+        "font-profiles" => json!({"profile_name": "Captions", "name": "Noto Sans", "size": 64}),
+        "media-profiles" => json!({"profile_name": "Brand", "watermark_position": "bottom_left"}),
+        "voice-profiles" => json!({"profile_name": "Narrator", "provider_id": "polly"}),
+        "voices" => json!({
+            "voice_name": "Joanna",
+            "voice_profile_id": ids["voice-profiles"],
+            "provider_voice_id": "Joanna",
+        }),
+        "playlists" => json!({"playlist_name": "Launch", "font_profile_id": ids["font-profiles"]}),
+        other => panic!("no body for {other}"),
+    }
+}
+
+/// Every route of the API (and an unmatched path, which goes to `$default`) is sent
+/// through the aws backend on moto via a recording proxy, creating before reading and
+/// deleting last so each route does its real work; every DynamoDB and SQS call a
+/// request makes must be allowed by the role of the function API Gateway sends that
+/// route to. (The stage workers and the webhook sender are not driven here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_roles_allow_every_call_their_routes_make() {
+    let template = parse_template();
+    let owner = |method: &str, path: &str| -> &str {
+        template
+            .functions
+            .iter()
+            .find(|(_, f)| f.routes.iter().any(|(m, p)| m == method && p == path))
+            .map(|(name, _)| name.as_str())
+            .unwrap_or_else(|| panic!("{method} {path} is not wired"))
+    };
+
+    let direct = Arc::new(support::moto::aws_store().await);
+    let proxy = FaultProxy::start(support::moto::endpoint()).await;
+    let through = Arc::new(proxy.aws_store(direct.names().clone()).await);
+    let app = App::new(Ports::from_store(through));
+    let direct_ports = Ports::from_store(direct);
+    let account = reelforge::admin::create_account(
+        &*direct_ports.accounts,
+        &SystemClock,
+        "IAM",
+        Plan::Enterprise,
+        Some(100),
+    )
+    .await
+    .unwrap();
+    let (minted, _) = reelforge::admin::create_key(
+        &*direct_ports.accounts,
+        &*direct_ports.keys,
+        &SystemClock,
+        &account.id,
+    )
+    .await
+    .unwrap();
+    let key = minted.secret;
+
+    // Creates first (profiles in an order that satisfies their references, then a
+    // campaign), then reads and replacements, then deletes; the unmatched path last.
+    let phase = |method: &str| match method {
+        "POST" => 0,
+        "GET" | "PUT" => 1,
+        _ => 2,
+    };
+    let kind_order = [
+        "font-profiles",
+        "media-profiles",
+        "voice-profiles",
+        "voices",
+        "playlists",
+    ];
+    let mut routes = all_routes();
+    routes.sort_by_key(|(m, p)| {
+        let kind = kind_order
+            .iter()
+            .position(|k| p.contains(&format!("/{k}")))
+            .unwrap_or(kind_order.len());
+        (phase(m), kind, p.len())
+    });
+    routes.push(("GET".to_string(), "/api/v1/no-such-route".to_string()));
+
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (ip, (method, route)) in (1u32..).zip(&routes) {
+        let function = if route == "/api/v1/no-such-route" {
+            owner("ANY", "$default")
+        } else {
+            owner(method, route)
+        };
+        let segment = route
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .next()
+            .unwrap();
+        let path = match ids.get(segment) {
+            Some(id) => route.replace("{id}", id),
+            None => route.clone(),
+        };
+        let body = match (method.as_str(), segment) {
+            (_, "campaigns") | (_, "estimate") if method == "POST" && !route.contains("{id}") => {
+                if segment == "campaigns" {
+                    json!({"url": "https://93.184.216.34/", "languages": ["en", "ja"]})
+                } else {
+                    json!({"kind": "viral_captions", "duration_seconds": 30})
+                }
+            }
+            ("POST" | "PUT", _)
+                if !route.ends_with("/watermark")
+                    && !route.ends_with("/end-clip")
+                    && kind_order.contains(&segment) =>
+            {
+                profile_body(segment, &ids)
+            }
+            _ => Value::Null,
+        };
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let mut req = request(
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            &path,
+            Some(&key),
+            ip,
+            &body,
+        );
+        if route == "/api/v1/campaigns" {
+            req.headers
+                .insert("idempotency-key", "iam-check".parse().unwrap());
+        }
+        let before = proxy.seen().len();
+        let resp = handle(&app, req).await;
+        let answer: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let context = format!(
+            "{method} {path} ({function}) answered {}: {answer}",
+            resp.status
+        );
+        assert!(resp.status.as_u16() < 500, "{context}");
+        if method == "POST" && !route.contains("{id}") && route != "/api/v1/estimate" {
+            assert_eq!(resp.status, 201, "{context}");
+            let id = created_id(&answer).unwrap_or_else(|| panic!("no id in {context}"));
+            ids.insert(segment.to_string(), id);
+        }
+        let f = &template.functions[function];
+        for seen in &proxy.seen()[before..] {
+            if seen.target.ends_with(".DeleteItem") {
+                assert!(
+                    seen.body.contains(r#""S":"PROFILES#"#),
+                    "{context}: deletes outside the profiles: {}",
+                    seen.body
+                );
+            }
+            for need in needed(seen) {
+                if !allows(f, &need) {
+                    refused.push(format!("{function}: {method} {route} needs {need}"));
+                }
+            }
+        }
+    }
+    println!(
+        "{} requests, {} calls on the wire checked against their roles",
+        routes.len(),
+        proxy.seen().len()
+    );
+    refused.sort();
+    refused.dedup();
+    assert!(
+        refused.is_empty(),
+        "calls the roles would refuse:\n{}",
+        refused.join("\n")
+    );
+    // Deleting is allowed only on profile items (a LeadingKeys condition): the only
+    // function that deletes is the profiles one.
+    assert!(template.functions["ApiProfiles"]
+        .policies
+        .contains(r#"dynamodb:LeadingKeys: ["PROFILES#*"]"#));
 }

@@ -2,4 +2,5 @@
 //! own, so a helper one binary does not use is not dead code.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod moto;
