@@ -21,6 +21,28 @@ pub struct CreateBody {
     pub playlist_id: Option<String>,
 }
 
+/// Client text as a refusal quotes it: at most `SHOWN_CHARS` characters (then `…`), so
+/// a refusal never echoes a long field name or code back in full.
+const SHOWN_CHARS: usize = 40;
+
+pub(crate) fn shown(text: &str) -> String {
+    if text.chars().count() <= SHOWN_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head:?}…")
+}
+
+/// The title of a campaign sent without one: `"<domain> Campaign"`, the domain without
+/// `www.` and, for a host name too long to fit, cut so the title is `MAX_TITLE_CHARS`.
+pub fn default_title(host: &str) -> String {
+    const SUFFIX: &str = " Campaign";
+    let domain = host.strip_prefix("www.").unwrap_or(host);
+    let room = MAX_TITLE_CHARS - SUFFIX.len();
+    let domain: String = domain.chars().take(room).collect();
+    format!("{domain}{SUFFIX}")
+}
+
 fn allowed<T: Copy + std::fmt::Display>(all: &[T]) -> String {
     all.iter()
         .map(|v| v.to_string())
@@ -53,12 +75,13 @@ fn code_list<T: Copy + PartialEq + FromStr + std::fmt::Display>(
         let text = item.as_str().ok_or_else(must)?;
         let code = T::from_str(text).map_err(|_| {
             format!(
-                "{field} contains unknown code {text:?}; allowed: {}",
+                "{field} contains unknown code {}; allowed: {}",
+                shown(text),
                 allowed(all)
             )
         })?;
         if out.contains(&code) {
-            return Err(format!("{field} lists {text:?} more than once"));
+            return Err(format!("{field} lists {} more than once", shown(text)));
         }
         out.push(code);
     }
@@ -93,7 +116,8 @@ pub async fn parse_create_body(
         .find(|k| !FIELDS.split(", ").any(|f| f == k.as_str()))
     {
         return Err(format!(
-            "Unknown field {unknown:?}; allowed fields: {FIELDS}"
+            "Unknown field {}; allowed fields: {FIELDS}",
+            shown(unknown)
         ));
     }
 
@@ -115,10 +139,7 @@ pub async fn parse_create_body(
         .unwrap_or_else(|| vec![Platform::YoutubeShorts]);
 
     let title = match optional_string(&obj, "title")? {
-        None => {
-            let host = url.host_str().unwrap_or_default();
-            format!("{} Campaign", host.strip_prefix("www.").unwrap_or(host))
-        }
+        None => default_title(url.host_str().unwrap_or_default()),
         Some(t) => {
             let t = t.trim();
             if t.is_empty()
@@ -167,4 +188,32 @@ pub async fn parse_create_body(
         platforms,
         playlist_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_titles_name_the_domain_and_fit_the_limit() {
+        assert_eq!(default_title("www.example.com"), "example.com Campaign");
+        assert_eq!(
+            default_title("shop.example.com"),
+            "shop.example.com Campaign"
+        );
+        // A host name may be 253 characters; the title still fits in 200.
+        let host = format!("{}.example.com", vec!["a".repeat(63); 3].join("."));
+        assert_eq!(host.len(), 203);
+        let title = default_title(&host);
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.starts_with(&host[..191]) && title.ends_with(" Campaign"));
+    }
+
+    #[test]
+    fn refusals_quote_client_text_shortened() {
+        assert_eq!(shown("colour"), "\"colour\"");
+        let long = "x".repeat(5_000);
+        let quoted = shown(&long);
+        assert_eq!(quoted, format!("{:?}…", "x".repeat(SHOWN_CHARS)));
+    }
 }

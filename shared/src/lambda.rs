@@ -5,6 +5,7 @@ use crate::api::{body_limit, handle, ApiRequest, ApiResponse, App};
 use crate::backend::aws::AwsStore;
 use crate::model::StageMessage;
 use crate::pipeline::studio::Studio;
+use crate::pipeline::worker::failed_stage_retry_ms;
 use crate::pipeline::{self, Next};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
@@ -51,13 +52,19 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
 /// keys are sealed with the KMS key `REELFORGE_KMS_KEY_ID` when it is set (without it,
 /// storing a provider key is refused).
 pub async fn aws_app() -> Arc<App> {
+    aws_parts().await.0
+}
+
+/// [`aws_app`] and the store under it (queue consumers also hand failed messages back to
+/// SQS through it).
+pub async fn aws_parts() -> (Arc<App>, Arc<AwsStore>) {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // One config load (credentials, region) for every client.
     let store = Arc::new(AwsStore::from_config(&config));
     // The AWS tools, so what the API checks (a voice profile's provider) is what the
     // stages will use. Clients connect lazily: this costs nothing at cold start.
     let studio = Studio::aws(&config, &store.names().media_bucket, stage_lease_ms());
-    let mut app = App::new(Ports::from_store(store)).with_studio(studio);
+    let mut app = App::new(Ports::from_store(store.clone())).with_studio(studio);
     if let Some(key_id) = std::env::var("REELFORGE_KMS_KEY_ID")
         .ok()
         .filter(|k| !k.is_empty())
@@ -67,7 +74,7 @@ pub async fn aws_app() -> Arc<App> {
             key_id,
         )));
     }
-    Arc::new(app)
+    (Arc::new(app), store)
 }
 
 /// `REELFORGE_STAGE_TIMEOUT_SECS` (1..=900, default 300) in milliseconds.
@@ -151,10 +158,31 @@ fn read_record(
     (id, message)
 }
 
+/// Hands a received message back to its queue early: SQS shows it again after
+/// `delay_secs` instead of after the queue's visibility timeout.
+#[async_trait::async_trait]
+pub trait RetryReceived: Send + Sync {
+    async fn retry_received(
+        &self,
+        stage: &str,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> crate::ports::StoreResult<()>;
+}
+
 /// Runs one SQS batch through the pipeline. Failed records are reported individually
 /// (`ReportBatchItemFailures`), so only they come back; after the queue's
-/// `maxReceiveCount` SQS moves them to the dead-letter queue.
-pub async fn handle_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
+/// `maxReceiveCount` SQS moves them to the dead-letter queue. A stage that failed (rather
+/// than the function dying mid-stage) released its claim, so its message is made visible
+/// again after a short backoff (2, 4, 8, 16 s by receive count, then at once, to be
+/// dead-lettered) instead of the queue's visibility timeout, which must outlast a whole
+/// stage: a campaign that fails every time is failed and refunded in about half a
+/// minute, not after five visibility timeouts (an hour with the template's 720 s).
+pub async fn handle_sqs_batch(
+    app: &App,
+    event: SqsEvent,
+    retry: &dyn RetryReceived,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let (id, message) = read_record(&record);
@@ -168,7 +196,23 @@ pub async fn handle_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
             Ok(Next::Done) => true,
             Ok(Next::RetryIn(secs)) => app.ports.queue.send(&message, secs).await.is_ok(),
             Err(e) => {
-                tracing::warn!(error = %e, stage = %message.stage, campaign_id = %message.campaign_id, "stage failed; SQS will retry");
+                let receives = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(1);
+                let delay_ms = failed_stage_retry_ms(receives, MAX_VISIBILITY_MS);
+                let delay_secs = u32::try_from(delay_ms / 1000).unwrap_or(0);
+                tracing::warn!(error = %e, stage = %message.stage, campaign_id = %message.campaign_id, receives, retry_in_secs = delay_secs, "stage failed; SQS will retry");
+                if let Some(receipt) = record.receipt_handle.as_deref() {
+                    if let Err(e) = retry
+                        .retry_received(&message.stage, receipt, delay_secs)
+                        .await
+                    {
+                        // The queue's visibility timeout brings it back instead.
+                        tracing::warn!(error = %e, campaign_id = %message.campaign_id, "could not shorten the failed message's visibility");
+                    }
+                }
                 false
             }
         };
@@ -179,12 +223,15 @@ pub async fn handle_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+/// SQS's longest visibility timeout (12 hours).
+const MAX_VISIBILITY_MS: i64 = 12 * 3600 * 1000;
+
 /// Runs a queue consumer function until the runtime stops.
-pub async fn run_sqs(app: Arc<App>) -> Result<(), Error> {
+pub async fn run_sqs(app: Arc<App>, store: Arc<AwsStore>) -> Result<(), Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-            let app = app.clone();
-            async move { Ok::<_, Error>(handle_sqs_batch(&app, event.payload).await) }
+            let (app, store) = (app.clone(), store.clone());
+            async move { Ok::<_, Error>(handle_sqs_batch(&app, event.payload, &*store).await) }
         },
     ))
     .await

@@ -29,6 +29,7 @@
 //!   0.25 per image, 1 per video, 1 per audio file; voiceover max(1, 5 × minutes).
 //! - Enhance Audio: max(1, 0.10816 × seconds).
 
+use crate::create_body::shown;
 use serde_json::{json, Map, Value};
 
 /// Units per credit: 300_000_000 = 2^8 · 3 · 5^8, divisible by 60_000 (ms per minute),
@@ -444,7 +445,7 @@ pub fn parse_estimate_body(raw: &[u8]) -> Result<EstimateRequest, String> {
             return Err(format!("kind is required; one of: {}", kinds_list()))
         }
         Some(Value::String(s)) => Kind::parse(s)
-            .ok_or_else(|| format!("Unknown kind {s:?}; allowed kinds: {}", kinds_list()))?,
+            .ok_or_else(|| format!("Unknown kind {}; allowed kinds: {}", shown(s), kinds_list()))?,
         Some(_) => return Err(format!("kind must be a string, one of: {}", kinds_list())),
     };
     if let Some(unknown) = obj.keys().find(|k| {
@@ -456,7 +457,7 @@ pub fn parse_estimate_body(raw: &[u8]) -> Result<EstimateRequest, String> {
             .find(|other| other.options().contains(&unknown.as_str()));
         let why = match owner {
             Some(other) => format!("{unknown:?} is an option of {other}, not of {kind}"),
-            None => format!("Unknown field {unknown:?} for kind {kind}"),
+            None => format!("Unknown field {} for kind {kind}", shown(unknown)),
         };
         return Err(format!("{why}; allowed fields: {}", fields_list(kind)));
     }

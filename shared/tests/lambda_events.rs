@@ -1,6 +1,8 @@
 //! The Lambda handlers, driven by the sample events in `events/` (the same files
 //! `cargo lambda invoke --data-file` uses), on the local backend.
 
+mod support;
+
 use reelforge::api::{handle, App, Ports};
 use reelforge::backend::local::LocalStore;
 use reelforge::keys::hash_key;
@@ -271,4 +273,119 @@ async fn dead_letters_fail_the_campaign_in_its_stage_and_refund() {
     assert_eq!(c.status, CampaignStatus::Failed);
     assert_eq!(c.failed_stage.as_deref(), Some("rendering"));
     assert_eq!(store.quota_used("acct_events", "2026-11").await.unwrap(), 0);
+}
+
+/// What a queue consumer handed back to SQS, in order: (stage, receipt, delay seconds).
+#[derive(Default)]
+struct Handed(std::sync::Mutex<Vec<(String, String, u32)>>);
+
+#[async_trait::async_trait]
+impl reelforge::lambda::RetryReceived for Handed {
+    async fn retry_received(
+        &self,
+        stage: &str,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> reelforge::ports::StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((stage.to_string(), receipt_handle.to_string(), delay_secs));
+        Ok(())
+    }
+}
+
+/// A stage that fails (here: a stage this version does not know) is reported as a batch
+/// item failure and its message handed back to show again after 2, 4, 8 and 16 s by
+/// receive count, then at once on the fifth (SQS dead-letters it on the next receive),
+/// instead of after the queue's 720 s visibility timeout. A body that is not a stage
+/// message is only reported: there is no stage to retry.
+#[tokio::test]
+async fn a_failed_stage_comes_back_after_a_short_backoff_then_is_dead_lettered() {
+    let (_store, app) = setup("backoff").await;
+    let handed = Handed::default();
+    let message =
+        json!({"stage": "resample", "campaign_id": "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d"});
+    for (receives, delay) in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 0)] {
+        let mut raw = raw_event("stage-render");
+        let record = &mut raw["Records"][0];
+        record["body"] = json!(message.to_string());
+        record["attributes"]["ApproximateReceiveCount"] = json!(receives.to_string());
+        let receipt = record["receiptHandle"].as_str().unwrap().to_string();
+        let id = record["messageId"].as_str().unwrap().to_string();
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(raw).unwrap();
+        let response = reelforge::lambda::handle_sqs_batch(&app, event, &handed).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, vec![id]);
+        assert_eq!(
+            handed.0.lock().unwrap().pop(),
+            Some(("resample".to_string(), receipt, delay)),
+            "receive {receives}"
+        );
+    }
+    let mut raw = raw_event("stage-render");
+    raw["Records"][0]["body"] = json!("not a stage message");
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(raw).unwrap();
+    let response = reelforge::lambda::handle_sqs_batch(&app, event, &handed).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(handed.0.lock().unwrap().is_empty());
+}
+
+/// On SQS itself (moto): a message handed back with no delay is received again at once,
+/// with its receive count kept (so `maxReceiveCount` still dead-letters it); handed back
+/// with a delay, it stays hidden.
+#[tokio::test]
+async fn handing_a_message_back_sets_its_visibility_on_sqs() {
+    use reelforge::lambda::RetryReceived;
+    use reelforge::ports::StageQueue;
+    let store = support::moto::aws_store().await;
+    let campaign_id = uuid::Uuid::new_v4();
+    store
+        .send(
+            &reelforge::model::StageMessage::stage("render", campaign_id),
+            0,
+        )
+        .await
+        .unwrap();
+    let receive = || async {
+        store
+            .sqs_client()
+            .receive_message()
+            .queue_url(store.names().queue_for("render"))
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .visibility_timeout(600)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    };
+    let first = receive().await;
+    assert_eq!(first.len(), 1);
+    assert!(receive().await.is_empty(), "hidden while received");
+    store
+        .retry_received("render", first[0].receipt_handle().unwrap(), 0)
+        .await
+        .unwrap();
+    let again = receive().await;
+    assert_eq!(again.len(), 1, "visible again at once");
+    assert_eq!(again[0].message_id(), first[0].message_id());
+    let count = again[0]
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
+    store
+        .retry_received("render", again[0].receipt_handle().unwrap(), 600)
+        .await
+        .unwrap();
+    assert!(receive().await.is_empty(), "hidden for the delay");
 }

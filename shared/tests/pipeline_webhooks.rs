@@ -293,6 +293,23 @@ async fn a_hook_resolving_to_a_private_address_at_send_time_is_never_connected()
     );
 }
 
+/// For a batch where no stage fails: nothing may be handed back to the queue.
+#[cfg(feature = "lambda")]
+struct NothingFails;
+
+#[cfg(feature = "lambda")]
+#[async_trait::async_trait]
+impl reelforge::lambda::RetryReceived for NothingFails {
+    async fn retry_received(
+        &self,
+        stage: &str,
+        _receipt_handle: &str,
+        _delay_secs: u32,
+    ) -> reelforge::ports::StoreResult<()> {
+        panic!("a {stage} message was handed back, but no stage failed");
+    }
+}
+
 #[cfg(feature = "lambda")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_sender_event_delivers_and_reports_only_the_bad_record() {
@@ -322,7 +339,7 @@ async fn webhook_sender_event_delivers_and_reports_only_the_bad_record() {
     // Point the sample at the real event id (ids are minted at transition time).
     let mut event = event;
     event.records[0].body = Some(serde_json::to_string(&message).unwrap());
-    let response = reelforge::lambda::handle_sqs_batch(&f.app, event.clone()).await;
+    let response = reelforge::lambda::handle_sqs_batch(&f.app, event.clone(), &NothingFails).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()

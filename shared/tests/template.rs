@@ -541,6 +541,41 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
     }
 }
 
+/// A queue consumer that runs `lambda::run_sqs` hands a failed stage's message back
+/// early (`ChangeMessageVisibility`): its role must allow that on every queue it reads.
+#[test]
+fn stage_consumers_may_hand_their_messages_back() {
+    let template = parse_template();
+    let mut checked = 0;
+    for (name, f) in &template.functions {
+        let main = root().join("functions").join(&f.binary).join("src/main.rs");
+        let source = std::fs::read_to_string(&main).expect("function main");
+        if !source.contains("run_sqs(") {
+            continue;
+        }
+        let statement = f
+            .policies
+            .split("- Effect")
+            .find(|s| s.contains("sqs:ChangeMessageVisibility"))
+            .unwrap_or_else(|| panic!("{name} may not ChangeMessageVisibility"));
+        assert!(
+            !f.queues.is_empty(),
+            "{name} runs run_sqs but reads no queue"
+        );
+        for (queue, _) in &f.queues {
+            assert!(
+                statement.contains(&format!("{queue}.Arn")),
+                "{name} may not ChangeMessageVisibility on {queue}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 5,
+        "the four stage functions and the webhook sender"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Permissions against the calls each API function makes
 

@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), reelforge::lambda::Error> {
     reelforge::telemetry::init_json();
-    let app = reelforge::lambda::aws_app().await;
-    reelforge::lambda::run_sqs(app).await
+    let (app, store) = reelforge::lambda::aws_parts().await;
+    reelforge::lambda::run_sqs(app, store).await
 }

@@ -1575,6 +1575,29 @@ impl StageQueue for AwsStore {
     }
 }
 
+#[cfg(feature = "lambda")]
+#[async_trait]
+impl crate::lambda::RetryReceived for AwsStore {
+    async fn retry_received(
+        &self,
+        stage: &str,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> StoreResult<()> {
+        let queue_url = self.names.queue_for(stage);
+        self.count();
+        self.sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(delay_secs).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WebhookStore for AwsStore {
     async fn get_event(
