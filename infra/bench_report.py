@@ -60,12 +60,18 @@ def machine():
     }
 
 
-def git_commit():
+def git_commit(out):
+    """HEAD, with "+changes" when tracked files differ from it. The report directory's
+    own files do not count: this run has just rewritten its charts there."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        own = os.path.relpath(os.path.abspath(out), top).rstrip("/") + "/"
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True).stdout.splitlines()
+        dirty = [line for line in status if not line[3:].startswith(own)]
         return commit + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -330,7 +336,7 @@ def main():
     raw = collect(run, m, here["cores"])
     made = charts(raw, out)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report = {"date": now, "command": "make bench", "commit": git_commit(), "machine": here,
+    report = {"date": now, "command": "make bench", "commit": git_commit(out), "machine": here,
               "run": run, "metrics": m.rows, "previous": previous_meta, "raw": raw}
 
     lines = [
