@@ -85,6 +85,8 @@ impl LocalStack {
                 .with_webhook_retry_delays(opts.webhook_retry_delays)
                 .with_studio(studio),
         );
+        // Scratch directories left by a previous server that was killed mid-stage.
+        crate::pipeline::artifacts::sweep_dead_scratch_once();
         let workers = WorkerSet::start_with_visibility(
             app.clone(),
             store.clone(),
