@@ -5,7 +5,7 @@ use crate::api::{body_limit, handle, ApiRequest, ApiResponse, App};
 use crate::backend::aws::AwsStore;
 use crate::model::StageMessage;
 use crate::pipeline::studio::Studio;
-use crate::pipeline::worker::failed_stage_retry_ms;
+use crate::pipeline::worker::retry_backoff_ms;
 use crate::pipeline::{self, Next};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
@@ -174,10 +174,10 @@ pub trait RetryReceived: Send + Sync {
 /// (`ReportBatchItemFailures`), so only they come back; after the queue's
 /// `maxReceiveCount` SQS moves them to the dead-letter queue. A stage that failed (rather
 /// than the function dying mid-stage) released its claim, so its message is made visible
-/// again after a short backoff (2, 4, 8, 16 s by receive count, then at once, to be
+/// again after a backoff (30, 60, 120, 240 s by receive count, then at once, to be
 /// dead-lettered) instead of the queue's visibility timeout, which must outlast a whole
-/// stage: a campaign that fails every time is failed and refunded in about half a
-/// minute, not after five visibility timeouts (an hour with the template's 720 s).
+/// stage: a campaign that fails every time is failed and refunded in about 7.5 minutes,
+/// not after five visibility timeouts (an hour with the template's 720 s).
 pub async fn handle_sqs_batch(
     app: &App,
     event: SqsEvent,
@@ -201,7 +201,7 @@ pub async fn handle_sqs_batch(
                     .get("ApproximateReceiveCount")
                     .and_then(|n| n.parse::<u32>().ok())
                     .unwrap_or(1);
-                let delay_ms = failed_stage_retry_ms(receives, MAX_VISIBILITY_MS);
+                let delay_ms = retry_backoff_ms(FAILED_RETRY_MS, receives, MAX_VISIBILITY_MS);
                 let delay_secs = u32::try_from(delay_ms / 1000).unwrap_or(0);
                 tracing::warn!(error = %e, stage = %message.stage, campaign_id = %message.campaign_id, receives, retry_in_secs = delay_secs, "stage failed; SQS will retry");
                 if let Some(receipt) = record.receipt_handle.as_deref() {
@@ -225,6 +225,12 @@ pub async fn handle_sqs_batch(
 
 /// SQS's longest visibility timeout (12 hours).
 const MAX_VISIBILITY_MS: i64 = 12 * 3600 * 1000;
+/// The first retry of a failed stage on AWS: 30 s, then 60, 120 and 240 s. Longer than
+/// the local server's 2 s because most failures there are a service's (Bedrock or Polly
+/// throttling, a DynamoDB outage): the five receives span 7.5 minutes of trouble before
+/// the campaign is failed and refunded, where the 720 s visibility timeout made it an
+/// hour.
+const FAILED_RETRY_MS: i64 = 30_000;
 
 /// Runs a queue consumer function until the runtime stops.
 pub async fn run_sqs(app: Arc<App>, store: Arc<AwsStore>) -> Result<(), Error> {

@@ -296,9 +296,9 @@ impl reelforge::lambda::RetryReceived for Handed {
 }
 
 /// A stage that fails (here: a stage this version does not know) is reported as a batch
-/// item failure and its message handed back to show again after 2, 4, 8 and 16 s by
-/// receive count, then at once on the fifth (SQS dead-letters it on the next receive),
-/// instead of after the queue's 720 s visibility timeout. A body that is not a stage
+/// item failure and its message handed back to show again after 30, 60, 120 and 240 s
+/// by receive count, then at once on the fifth (SQS dead-letters it on the next
+/// receive), instead of after the queue's 720 s visibility timeout. A body that is not a stage
 /// message is only reported: there is no stage to retry.
 #[tokio::test]
 async fn a_failed_stage_comes_back_after_a_short_backoff_then_is_dead_lettered() {
@@ -306,7 +306,7 @@ async fn a_failed_stage_comes_back_after_a_short_backoff_then_is_dead_lettered()
     let handed = Handed::default();
     let message =
         json!({"stage": "resample", "campaign_id": "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d"});
-    for (receives, delay) in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 0)] {
+    for (receives, delay) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 0)] {
         let mut raw = raw_event("stage-render");
         let record = &mut raw["Records"][0];
         record["body"] = json!(message.to_string());

@@ -34,11 +34,18 @@ pub const FAILED_STAGE_RETRY_MS: i64 = 2_000;
 /// finds the claim (its release could not be written) waits for it to end, as before.
 /// After the last allowed receive the message comes back at once, to be dead-lettered.
 pub fn failed_stage_retry_ms(receives: u32, visibility_ms: i64) -> i64 {
+    retry_backoff_ms(FAILED_STAGE_RETRY_MS, receives, visibility_ms)
+}
+
+/// The backoff schedule of a failed message: `first_ms` after its first receive, twice
+/// as long after each further one, at most `cap_ms`, and 0 after the last allowed
+/// receive (so it comes back at once, to be dead-lettered).
+pub fn retry_backoff_ms(first_ms: i64, receives: u32, cap_ms: i64) -> i64 {
     if receives >= MAX_RECEIVES {
         return 0;
     }
     let doublings = receives.saturating_sub(1).min(16);
-    (FAILED_STAGE_RETRY_MS << doublings).min(visibility_ms)
+    (first_ms << doublings).min(cap_ms)
 }
 
 pub struct WorkerSet {
