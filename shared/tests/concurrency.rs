@@ -5,52 +5,22 @@
 
 mod support;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use support::api::{aws_ports, local_ports, new_account, request};
+
+use http::Method;
 use reelforge::api::{handle, ApiRequest, App, Ports};
 use reelforge::backend::aws::AwsStore;
-use reelforge::backend::local::LocalStore;
 use reelforge::clock::SystemClock;
 use reelforge::plans::Plan;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-fn local_ports(tag: &str) -> Ports {
-    let dir = std::env::temp_dir().join(format!("reelforge-conc-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    Ports::from_store(Arc::new(LocalStore::open(&dir).unwrap()))
-}
-
-async fn aws_ports() -> Ports {
-    Ports::from_store(Arc::new(support::moto::aws_store().await))
-}
-
 async fn account_key(ports: &Ports, plan: Plan, videos: Option<u32>) -> String {
-    let a = reelforge::admin::create_account(&*ports.accounts, &SystemClock, "Conc", plan, videos)
-        .await
-        .unwrap();
-    let (minted, _) =
-        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &SystemClock, &a.id)
-            .await
-            .unwrap();
-    minted.secret
+    new_account(ports, plan, videos).await.1
 }
 
 fn create_request(key: &str, ip_n: u32, body: &str) -> ApiRequest {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
-    );
-    ApiRequest {
-        method: Method::POST,
-        path: "/api/v1/campaigns".into(),
-        headers,
-        body: Bytes::from(body.to_string()),
-        body_too_large: false,
-        source_ip: Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + ip_n))),
-    }
+    request(Method::POST, "/api/v1/campaigns", Some(key), ip_n, body)
 }
 
 async fn statuses(app: Arc<App>, requests: Vec<ApiRequest>) -> BTreeMap<u16, usize> {

@@ -40,7 +40,7 @@ use sqlite_lock::{DbLock, Step, Tripwire};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::api::request;
+use support::api::{aws_ports, local_dir, local_ports, new_account, request};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------
@@ -109,18 +109,6 @@ async fn parallel(app: Arc<App>, requests: Vec<ApiRequest>) -> Vec<ApiResponse> 
         out[i] = Some(resp);
     }
     out.into_iter().map(Option::unwrap).collect()
-}
-
-async fn new_account(ports: &Ports, plan: Plan, videos: Option<u32>) -> (String, String) {
-    let account =
-        reelforge::admin::create_account(&*ports.accounts, &SystemClock, "Rel", plan, videos)
-            .await
-            .unwrap();
-    let (minted, _) =
-        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &SystemClock, &account.id)
-            .await
-            .unwrap();
-    (account.id, minted.secret)
 }
 
 fn now_ms() -> i64 {
@@ -203,20 +191,6 @@ fn assert_clean_refusal(resp: &ApiResponse, status: u16, context: &str, secrets:
 // ---------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------
-
-fn local_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("reelforge-rel-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn local_ports(tag: &str) -> Ports {
-    Ports::from_store(Arc::new(LocalStore::open(&local_dir(tag)).unwrap()))
-}
-
-async fn aws_ports() -> Ports {
-    Ports::from_store(Arc::new(support::moto::aws_store().await))
-}
 
 /// moto handles one request at a time, so the AWS tests of this file take turns on it:
 /// each measures the backend under its own load only. (With two bursts at once, moto's

@@ -19,13 +19,12 @@ mod fault_proxy;
 use fault_proxy::{FaultProxy, Seen};
 use http::Method;
 use reelforge::api::{handle, App, Ports};
-use reelforge::clock::SystemClock;
 use reelforge::plans::Plan;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use support::api::request;
+use support::api::{new_account, request};
 
 /// The API's routes as SPEC lists them (§4–§6, §9, and the delivery log): method and
 /// path as API Gateway writes them. The router's own match arms must name exactly these
@@ -683,25 +682,7 @@ async fn api_roles_allow_every_call_their_routes_make() {
     let proxy = FaultProxy::start(support::moto::endpoint()).await;
     let through = Arc::new(proxy.aws_store(direct.names().clone()).await);
     let app = App::new(Ports::from_store(through));
-    let direct_ports = Ports::from_store(direct);
-    let account = reelforge::admin::create_account(
-        &*direct_ports.accounts,
-        &SystemClock,
-        "IAM",
-        Plan::Enterprise,
-        Some(100),
-    )
-    .await
-    .unwrap();
-    let (minted, _) = reelforge::admin::create_key(
-        &*direct_ports.accounts,
-        &*direct_ports.keys,
-        &SystemClock,
-        &account.id,
-    )
-    .await
-    .unwrap();
-    let key = minted.secret;
+    let (_, key) = new_account(&Ports::from_store(direct), Plan::Enterprise, Some(100)).await;
 
     // Creates first (profiles in an order that satisfies their references, then a
     // campaign), then reads and replacements, then deletes; the unmatched path last.

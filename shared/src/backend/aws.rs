@@ -771,6 +771,20 @@ impl AwsStore {
         Ok(Self::window_state(item.as_ref()))
     }
 
+    /// The window as a refused conditional write found it: the item the refusal returned
+    /// (`ALL_OLD`). Without one, either the item is gone (TTL) or the endpoint does not
+    /// return old items, and one consistent read settles it.
+    async fn window_after_refusal(
+        &self,
+        key: &str,
+        returned: Option<&Item>,
+    ) -> StoreResult<WindowState> {
+        match returned {
+            Some(current) => Ok(Self::window_state(Some(current))),
+            None => self.read_window(key).await,
+        }
+    }
+
     /// Appends `now_ms` to the window's log (creating the item) if the log holds fewer
     /// than `limit` entries. `Ok(Ok(log))`: appended, with the log as it now stands;
     /// `Ok(Err(current))`: the log was full, as it stands.
@@ -807,10 +821,7 @@ impl AwsStore {
                 else {
                     return Err(sdk_err("UpdateItem", err));
                 };
-                match failed.item() {
-                    Some(current) => Ok(Err(Self::window_state(Some(current)))),
-                    None => Ok(Err(self.read_window(key).await?)),
-                }
+                Ok(Err(self.window_after_refusal(key, failed.item()).await?))
             }
         }
     }
@@ -856,12 +867,7 @@ impl AwsStore {
                 else {
                     return Err(sdk_err("PutItem", err));
                 };
-                match failed.item() {
-                    Some(current) => Ok(Some(Self::window_state(Some(current)))),
-                    // No item in the error: either it is gone (TTL) or the endpoint does not
-                    // return old items. One consistent read settles it.
-                    None => Ok(Some(self.read_window(key).await?)),
-                }
+                Ok(Some(self.window_after_refusal(key, failed.item()).await?))
             }
         }
     }
