@@ -10,7 +10,6 @@ use support::api::{aws_ports, local_ports, new_account, request};
 use http::Method;
 use reelforge::api::{handle, ApiRequest, App, Ports};
 use reelforge::backend::aws::AwsStore;
-use reelforge::clock::SystemClock;
 use reelforge::plans::Plan;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -138,26 +137,14 @@ async fn aws_a_create_whose_first_message_cannot_be_queued_fails_and_gives_the_v
     // Same table, no queue: every send fails as SQS being unreachable would.
     let store = Arc::new(support::moto::aws_store_with_queue(&base, "").await);
     let ports = Ports::from_store(store.clone());
-    let account = reelforge::admin::create_account(
-        &*ports.accounts,
-        &SystemClock,
-        "Q",
-        Plan::Enterprise,
-        Some(1),
-    )
-    .await
-    .unwrap();
-    let (minted, _) =
-        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &SystemClock, &account.id)
-            .await
-            .unwrap();
+    let (account_id, key) = new_account(&ports, Plan::Enterprise, Some(1)).await;
     let app = App::new(ports);
-    let resp = handle(&app, create_request(&minted.secret, 5, ONE)).await;
+    let resp = handle(&app, create_request(&key, 5, ONE)).await;
     assert_eq!(resp.status, 500);
     let period = reelforge::clock::quota_period(chrono::Utc::now());
     use reelforge::ports::CampaignStore;
     assert_eq!(
-        store.quota_used(&account.id, &period).await.unwrap(),
+        store.quota_used(&account_id, &period).await.unwrap(),
         0,
         "the reservation was given back"
     );
