@@ -11,11 +11,9 @@
 //! Run: `cargo bench -p reelforge-cli --bench api_load` (env BENCH_SECONDS, BENCH_CONNS,
 //! BENCH_JSON to write the figures as JSON).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use reelforge_testkit::server as support;
 
-#[path = "../../shared/benches/common/report.rs"]
-mod common;
+use reelforge_testkit::bench_report as common;
 
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -12,11 +12,9 @@
 //! (env BENCH_SOAK_SECONDS, default 120; BENCH_SOAK_RATE requests/s, default 200;
 //! BENCH_JSON to write the figures as JSON).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use reelforge_testkit::server as support;
 
-#[path = "../../shared/benches/common/report.rs"]
-mod common;
+use reelforge_testkit::bench_report as common;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -5,14 +5,15 @@
 //! through its `file_url`, and draws a contact sheet. Progress goes to stderr; the
 //! summary (files, per-stage timings) is the JSON on stdout.
 
-use reelforge::api::Ports;
-use reelforge::backend::local::LocalStore;
-use reelforge::clock::SystemClock;
-use reelforge::guard::{SystemResolver, TargetPolicy, UrlKind};
-use reelforge::local_stack::{LocalStack, LocalStackOptions};
-use reelforge::model::CampaignStatus;
-use reelforge::net::{self, FetchOptions};
-use reelforge::plans::Plan;
+use reelforge_app::context::Ports;
+use reelforge_core::clock::SystemClock;
+use reelforge_core::guard::{TargetPolicy, UrlKind};
+use reelforge_core::model::CampaignStatus;
+use reelforge_core::plans::Plan;
+use reelforge_local::stack::{LocalStack, LocalStackOptions};
+use reelforge_local::store::LocalStore;
+use reelforge_net::client::{self, FetchOptions};
+use reelforge_net::SystemResolver;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ async fn call(
         }
         None => bytes::Bytes::new(),
     };
-    let resp = net::request(
+    let resp = client::request(
         method,
         &url,
         headers,
@@ -69,7 +70,7 @@ async fn call(
 
 async fn download(url: &str, to: &Path) -> Result<u64, String> {
     let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let resp = net::request(
+    let resp = client::request(
         http::Method::GET,
         &parsed,
         http::HeaderMap::new(),
@@ -175,14 +176,14 @@ async fn drive(
     timeout: Duration,
     started: Instant,
 ) -> Result<Value, String> {
-    let site = reelforge::sample_site::serve()
+    let site = reelforge_local::sample_site::serve()
         .await
         .map_err(|e| format!("sample site: {e}"))?;
     eprintln!("sample site   {site}/ (hreflang: ja, ko)");
     eprintln!("api           {}", stack.url);
     let ports = Ports::from_store(store);
     let clock = SystemClock;
-    let account = reelforge::admin::create_account(
+    let account = reelforge_app::admin::create_account(
         &*ports.accounts,
         &clock,
         "reelforge demo",
@@ -192,7 +193,7 @@ async fn drive(
     .await
     .map_err(|e| e.to_string())?;
     let (key, _) =
-        reelforge::admin::create_key(&*ports.accounts, &*ports.keys, &clock, &account.id)
+        reelforge_app::admin::create_key(&*ports.accounts, &*ports.keys, &clock, &account.id)
             .await
             .map_err(|e| e.to_string())?;
     let key = key.secret;

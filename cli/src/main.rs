@@ -4,13 +4,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 mod demo;
 
-use reelforge::api::Ports;
-use reelforge::backend::aws::AwsStore;
-use reelforge::backend::local::LocalStore;
-use reelforge::clock::SystemClock;
-use reelforge::local_stack::{LocalStack, LocalStackOptions};
-use reelforge::plans::Plan;
-use reelforge::ports::StoreError;
+use reelforge_app::context::Ports;
+use reelforge_aws::s3::S3Media;
+use reelforge_aws::store::AwsStore;
+use reelforge_core::clock::SystemClock;
+use reelforge_core::plans::Plan;
+use reelforge_core::ports::StoreError;
+use reelforge_local::stack::{LocalStack, LocalStackOptions};
+use reelforge_local::store::LocalStore;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -181,13 +182,18 @@ async fn open_store(args: &StoreArgs) -> Result<(Ports, Store), Failure> {
             (Ports::from_store(store.clone()), Store::Local(store))
         }
         Backend::Aws => {
-            let store = Arc::new(AwsStore::from_env().await);
-            (Ports::from_store(store.clone()), Store::Aws(store))
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let store = Arc::new(AwsStore::from_config(&config));
+            let media = Arc::new(S3Media::from_config(&config));
+            (
+                Ports::new(store.clone(), store.clone(), media),
+                Store::Aws(store),
+            )
         }
     })
 }
 
-fn key_json(k: &reelforge::model::ApiKeyRecord) -> Value {
+fn key_json(k: &reelforge_core::model::ApiKeyRecord) -> Value {
     json!({
         "id": k.id,
         "display": k.display,
@@ -284,7 +290,7 @@ async fn account_command(
             plan,
             videos_per_month,
         } => {
-            let a = reelforge::admin::create_account(
+            let a = reelforge_app::admin::create_account(
                 &*ports.accounts,
                 clock,
                 &name,
@@ -316,8 +322,8 @@ async fn account_command(
             }))
         }
         AccountsCommand::RotateWebhookSecret { account } => {
-            let a =
-                reelforge::admin::rotate_webhook_secret(&*ports.accounts, clock, &account).await?;
+            let a = reelforge_app::admin::rotate_webhook_secret(&*ports.accounts, clock, &account)
+                .await?;
             Ok(json!({
                 "account_id": a.id,
                 "webhook_secret": a.webhook_secret,
@@ -329,8 +335,9 @@ async fn account_command(
             plan,
             videos_per_month,
         } => {
-            let a = reelforge::admin::set_plan(&*ports.accounts, &account, plan, videos_per_month)
-                .await?;
+            let a =
+                reelforge_app::admin::set_plan(&*ports.accounts, &account, plan, videos_per_month)
+                    .await?;
             Ok(json!({"account_id": a.id, "plan": a.plan, "videos_per_month": a.videos_quota()}))
         }
     }
@@ -344,7 +351,7 @@ async fn key_command(
     match command {
         KeysCommand::Create { account } => {
             let (minted, record) =
-                reelforge::admin::create_key(&*ports.accounts, &*ports.keys, clock, &account)
+                reelforge_app::admin::create_key(&*ports.accounts, &*ports.keys, clock, &account)
                     .await?;
             let mut out = key_json(&record);
             out["key"] = json!(minted.secret);
@@ -393,7 +400,7 @@ async fn shutdown_signal() {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    reelforge::telemetry::init_text();
+    reelforge_app::telemetry::init_text();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

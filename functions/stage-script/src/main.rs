@@ -1,8 +1,9 @@
 //! Lambda entry point: Pipeline stage `script`: one script per language with Amazon Bedrock. Clients are built once at cold start.
 
+use reelforge_lambda::Stage;
+
 #[tokio::main]
-async fn main() -> Result<(), reelforge::lambda::Error> {
-    reelforge::telemetry::init_json();
-    let (app, store) = reelforge::lambda::aws_parts().await;
-    reelforge::lambda::run_sqs(app, store).await
+async fn main() -> Result<(), reelforge_lambda::Error> {
+    reelforge_lambda::init_logs();
+    reelforge_lambda::run_stages(&[Stage::Script]).await
 }

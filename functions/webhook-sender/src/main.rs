@@ -1,9 +1,9 @@
 //! Lambda entry point for webhook deliveries (SQS, ReportBatchItemFailures): clients are
-//! built once at cold start; each batch runs through the shared pipeline.
+
+use reelforge_lambda::Stage;
 
 #[tokio::main]
-async fn main() -> Result<(), reelforge::lambda::Error> {
-    reelforge::telemetry::init_json();
-    let (app, store) = reelforge::lambda::aws_parts().await;
-    reelforge::lambda::run_sqs(app, store).await
+async fn main() -> Result<(), reelforge_lambda::Error> {
+    reelforge_lambda::init_logs();
+    reelforge_lambda::run_stages(&[Stage::Webhook]).await
 }

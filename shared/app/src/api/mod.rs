@@ -1,0 +1,96 @@
+//! The HTTP API as plain data in, plain data out. The local server (`server.rs`) and the
+//! Lambda adapter (`lambda.rs`) both translate to `ApiRequest` and call `handle`, so the
+//! local behaviour is the Lambda behaviour.
+
+mod account;
+mod auth;
+mod campaigns;
+mod deliveries;
+mod estimate;
+pub mod profiles;
+mod response;
+pub mod uploads;
+
+pub use response::ApiResponse;
+
+use crate::context::Context;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use std::net::IpAddr;
+
+/// Request bodies above this are refused with 413 before any parsing (file uploads have
+/// their own limits: [`body_limit`]).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How much of a request's body the transports read: an upload route's file limit, else
+/// [`MAX_BODY_BYTES`].
+pub fn body_limit(path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "api", "v1", "media-profiles", _, file] => {
+            uploads::Upload::from_segment(file).map_or(MAX_BODY_BYTES, |u| u.max_bytes())
+        }
+        _ => MAX_BODY_BYTES,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Set when the transport stopped reading because the body exceeded `MAX_BODY_BYTES`.
+    pub body_too_large: bool,
+    /// The connection's source address (API Gateway `requestContext.http.sourceIp`),
+    /// never a client-supplied header.
+    pub source_ip: Option<IpAddr>,
+}
+
+/// Routes one request. Every `/api/v1` request passes the IP layer and key check first.
+pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
+    let path = req.path.trim_end_matches('/');
+    let Some(rest) = path.strip_prefix("/api/v1") else {
+        return ApiResponse::error(StatusCode::NOT_FOUND, "Not found");
+    };
+    let principal = match auth::authenticate(app, &req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let resp = match (segments.as_slice(), &req.method) {
+        (["campaigns"], &Method::POST) => campaigns::create(app, &req, &principal).await,
+        (["campaigns"], _) => ApiResponse::method_not_allowed("POST"),
+        (["campaigns", id], &Method::GET) => campaigns::get(app, &principal, id).await,
+        (["campaigns", _], _) => ApiResponse::method_not_allowed("GET"),
+        (["campaigns", id, "webhook-deliveries"], &Method::GET) => {
+            deliveries::list(app, &principal, id).await
+        }
+        (["campaigns", _, "webhook-deliveries"], _) => ApiResponse::method_not_allowed("GET"),
+        (["campaigns", id, "webhook-deliveries", "redeliver"], &Method::POST) => {
+            deliveries::redeliver(app, &principal, id).await
+        }
+        (["campaigns", _, "webhook-deliveries", "redeliver"], _) => {
+            ApiResponse::method_not_allowed("POST")
+        }
+        (["estimate"], &Method::POST) => estimate::estimate(app, &req, &principal).await,
+        (["estimate"], _) => ApiResponse::method_not_allowed("POST"),
+        (["account"], &Method::GET) => account::get(app, &principal).await,
+        (["account"], _) => ApiResponse::method_not_allowed("GET"),
+        (["media-profiles", id, file], _) if uploads::Upload::from_segment(file).is_some() => {
+            let upload = uploads::Upload::from_segment(file).expect("matched");
+            uploads::put(app, &req, &principal, id, upload).await
+        }
+        ([segment], _) if profiles::Kind::from_segment(segment).is_some() => {
+            let kind = profiles::Kind::from_segment(segment).expect("matched");
+            profiles::route(app, &req, &principal, kind, None).await
+        }
+        ([segment, id], _) if profiles::Kind::from_segment(segment).is_some() => {
+            let kind = profiles::Kind::from_segment(segment).expect("matched");
+            profiles::route(app, &req, &principal, kind, Some(id)).await
+        }
+        _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
+    };
+    resp.with_scopes(&principal.scopes)
+}

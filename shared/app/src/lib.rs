@@ -1,0 +1,10 @@
+//! reelforge's use cases over the ports: the API handlers, the campaign lifecycle, the
+//! pipeline stages and the webhook sender. Backends come in as trait objects.
+
+pub mod admin;
+pub mod api;
+pub mod context;
+pub mod lifecycle;
+pub mod pipeline;
+pub mod policy;
+pub mod telemetry;

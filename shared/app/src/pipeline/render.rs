@@ -1,0 +1,407 @@
+//! `rendering`: one video per language and platform, each from a `RenderPlan` (the
+//! page's screens as scenes, the voiceover, captions with word timings) whose paths are
+//! media keys, handed to the [`VideoRenderer`] port.
+//!
+//! Locally the renderer is ffmpeg: it renders while asked (several videos at once), the
+//! outputs are stored under their deterministic keys with a thumbnail, and the campaign
+//! moves to `review` in one write.
+//!
+//! On AWS each plan becomes a MediaConvert job; the job ids are recorded on the videos,
+//! and completions arrive as EventBridge events ([`job_finished`]), each marking its
+//! video ready; the last one moves the campaign to `review`. The render message is kept
+//! alive (re-queued every [`RECHECK_SECS`]) while the campaign renders, and each time it
+//! asks the renderer about unfinished jobs, so a lost event never leaves a campaign in
+//! `rendering`.
+
+use super::lease::{claim, release, Claim};
+use super::process::{frame_size, screens_for, Screens};
+use super::voiceover::VoiceTrack;
+use super::{artifacts, Next, StageError};
+use crate::context::Context;
+use crate::lifecycle::{advance, fail, requeue_unstarted_events, rewrite};
+use reelforge_core::model::{Campaign, CampaignStatus, Stage, Video, VideoStatus};
+use reelforge_core::ports::{JobStateChange, RenderJob, RenderStarted};
+use reelforge_core::pricing;
+use reelforge_core::render::{
+    AudioTrack, CaptionCue, CaptionStyle, Captions, FrameSize, ImageFit, RenderPlan, Scene,
+    WordTiming,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// How often the render message looks at unfinished render jobs.
+pub const RECHECK_SECS: u32 = 900;
+
+pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
+    let mark_rendering = |c: &mut Campaign| {
+        for v in &mut c.videos {
+            if v.status == VideoStatus::Queued {
+                v.status = VideoStatus::Rendering;
+            }
+        }
+    };
+    let (campaign, _renewal) = match claim(app, campaign_id, Stage::Render, mark_rendering).await? {
+        Claim::Run(c, renewal) => (*c, renewal),
+        Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
+        Claim::Skip => return Ok(Next::Done),
+    };
+    let mut finished: Vec<(Uuid, u64)> = Vec::new();
+    let mut submitted: Vec<(Uuid, String)> = Vec::new();
+    let mut ended: Vec<JobStateChange> = Vec::new();
+    let result: Result<(), StageError> = async {
+        let screens: Screens = artifacts::get_json(app, &artifacts::screens(campaign.id)).await?;
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            app.tools.renders_at_once.max(1),
+        ));
+        let mut runs = tokio::task::JoinSet::new();
+        for video in campaign
+            .videos
+            .iter()
+            .filter(|v| v.status != VideoStatus::Ready)
+        {
+            if let Some(job_id) = &video.render_job {
+                if let Some(change) = app.tools.renderer.job_state(job_id).await? {
+                    ended.push(change);
+                }
+                continue;
+            }
+            let job = render_job(app, &campaign, video, &screens).await?;
+            let (renderer, slots, video_id) = (app.tools.renderer.clone(), slots.clone(), video.id);
+            runs.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (video_id, renderer.start(&job).await)
+            });
+        }
+        let mut failure = None;
+        while let Some(joined) = runs.join_next().await {
+            let (video_id, started) =
+                joined.map_err(|e| StageError::Tool(format!("render task: {e}")))?;
+            match started {
+                Ok(RenderStarted::Finished { duration_ms }) => finished.push((video_id, duration_ms)),
+                Ok(RenderStarted::Submitted { job_id }) => submitted.push((video_id, job_id)),
+                Err(e) => {
+                    tracing::error!(campaign_id = %campaign.id, video_id = %video_id, error = %e, "render failed");
+                    failure = Some(StageError::from(e));
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+    .await;
+    // Record what was submitted even when another render failed: a retry then asks about
+    // those jobs instead of submitting them again.
+    if !submitted.is_empty() && !record_jobs(app, campaign.id, &submitted, true).await? {
+        return Ok(Next::Done);
+    }
+    if let Err(e) = result {
+        if submitted.is_empty() {
+            release(app, &campaign).await;
+        }
+        return Err(e);
+    }
+    if !finished.is_empty() {
+        let ai = app.tools.writer.is_language_model();
+        let screens = app.tools.capture.screens_per_page();
+        let all_ready = campaign
+            .videos
+            .iter()
+            .all(|v| v.status == VideoStatus::Ready || finished.iter().any(|(id, _)| *id == v.id));
+        let mark = |c: &mut Campaign| {
+            for video in &mut c.videos {
+                let Some((_, duration_ms)) = finished.iter().find(|(id, _)| *id == video.id) else {
+                    continue;
+                };
+                let stem = video.media_stem(campaign_id);
+                let seconds = *duration_ms as f64 / 1000.0;
+                video.status = VideoStatus::Ready;
+                video.file_key = Some(format!("{stem}.mp4"));
+                video.thumbnail_key = Some(format!("{stem}.jpg"));
+                video.duration_seconds = Some(seconds);
+                video.credits_cost = Some(pricing::video_render_cost(seconds, ai, screens));
+            }
+        };
+        if all_ready {
+            advance(app, &campaign, CampaignStatus::Review, |c| {
+                c.lease = None;
+                mark(c);
+            })
+            .await?;
+            return Ok(Next::Done);
+        }
+        // Some videos render elsewhere (jobs): record these as ready, keep the claim's end.
+        let current = app.ports.campaigns.get_campaign(campaign.id).await?;
+        if let Some(current) = current.filter(|c| c.status == CampaignStatus::Rendering) {
+            rewrite(app, &current, mark).await?;
+        }
+    }
+    for change in &ended {
+        job_finished(app, change).await?;
+    }
+    let still_rendering = match app.ports.campaigns.get_campaign(campaign.id).await? {
+        Some(c) => c.status == CampaignStatus::Rendering,
+        None => false,
+    };
+    Ok(if still_rendering {
+        Next::RetryIn(RECHECK_SECS)
+    } else {
+        Next::Done
+    })
+}
+
+/// The render job of one video: its plan (screens, voiceover, captions, the playlist's
+/// watermark and end clip, all as media keys) and its deterministic output stem.
+async fn render_job(
+    app: &Context,
+    campaign: &Campaign,
+    video: &Video,
+    screens: &Screens,
+) -> Result<RenderJob, StageError> {
+    let size = frame_size(video.platform);
+    let keys = screens_for(screens, video.language.as_str(), size);
+    if keys.is_empty() {
+        return Err(StageError::Artifact(format!(
+            "no screens for {}x{}",
+            size.width, size.height
+        )));
+    }
+    let images: Vec<PathBuf> = keys.iter().map(PathBuf::from).collect();
+    let track: VoiceTrack =
+        artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
+    let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
+    let mut plan = plan_for(
+        size,
+        &images,
+        &audio,
+        &track,
+        video.language.as_str(),
+        caption_style(campaign, size),
+    );
+    if let Some(media) = campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.media_profile.as_ref())
+    {
+        if let Some(key) = &media.watermark_key {
+            plan.watermark = media.watermark(key);
+        }
+        if let Some(key) = &media.end_clip_key {
+            plan.end_clip = media.end_clip(key);
+        }
+    }
+    Ok(RenderJob {
+        plan,
+        output_stem: video.media_stem(campaign.id),
+        metadata: BTreeMap::from([
+            ("campaign_id".to_string(), campaign.id.to_string()),
+            ("video_id".to_string(), video.id.to_string()),
+        ]),
+    })
+}
+
+/// Writes the submitted jobs' ids on their videos (and, with `release`, gives the claim
+/// back), reading the campaign again if a completion was written meanwhile. `false`: it
+/// left `rendering`.
+async fn record_jobs(
+    app: &Context,
+    campaign_id: Uuid,
+    submitted: &[(Uuid, String)],
+    release: bool,
+) -> Result<bool, StageError> {
+    for _ in 0..16 {
+        let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(false);
+        };
+        if campaign.status != CampaignStatus::Rendering {
+            return Ok(false);
+        }
+        let written = rewrite(app, &campaign, |c| {
+            if release {
+                c.lease = None;
+            }
+            for (id, job) in submitted {
+                if let Some(v) = c.videos.iter_mut().find(|v| v.id == *id) {
+                    v.render_job = Some(job.clone());
+                }
+            }
+        })
+        .await?;
+        if written {
+            return Ok(true);
+        }
+    }
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
+    ))
+}
+
+/// A render job ended (a MediaConvert event from EventBridge, or found by the render message): its video
+/// becomes ready, or the campaign fails in `rendering`; the last ready video moves the
+/// campaign to `review`. Safe to run twice and concurrently for sibling videos: every
+/// write is conditional on the revision it read, and a lost race reads again.
+pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), StageError> {
+    let id = |name: &str| {
+        change
+            .user_metadata
+            .get(name)
+            .and_then(|v| v.parse::<Uuid>().ok())
+    };
+    let (Some(campaign_id), Some(video_id)) = (id("campaign_id"), id("video_id")) else {
+        tracing::warn!(job_id = %change.job_id, "MediaConvert job without reelforge metadata; ignored");
+        return Ok(());
+    };
+    for _ in 0..16 {
+        let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(());
+        };
+        if campaign.status != CampaignStatus::Rendering {
+            if campaign.status.is_terminal() {
+                requeue_unstarted_events(app, campaign_id).await?;
+            }
+            return Ok(());
+        }
+        let Some(video) = campaign.videos.iter().find(|v| v.id == video_id) else {
+            return Ok(());
+        };
+        if video.status == VideoStatus::Ready {
+            return Ok(());
+        }
+        // A job other than the one recorded for the video (a duplicate submitted after
+        // MediaConvert stopped recognising the request token) decides nothing.
+        if video
+            .render_job
+            .as_ref()
+            .is_some_and(|job| *job != change.job_id)
+        {
+            tracing::warn!(job_id = %change.job_id, video_id = %video_id, "event of a job not recorded for its video; ignored");
+            return Ok(());
+        }
+        match change.status.as_str() {
+            "COMPLETE" => {
+                let seconds = change.output_duration_ms.unwrap_or(0) as f64 / 1000.0;
+                let credits = pricing::video_render_cost(
+                    seconds,
+                    app.tools.writer.is_language_model(),
+                    app.tools.capture.screens_per_page(),
+                );
+                let ready = |c: &mut Campaign| {
+                    if let Some(v) = c.videos.iter_mut().find(|v| v.id == video_id) {
+                        v.status = VideoStatus::Ready;
+                        v.file_key = Some(format!("{}.mp4", v.media_stem(campaign_id)));
+                        v.duration_seconds = Some(seconds);
+                        v.credits_cost = Some(credits);
+                    }
+                };
+                let last = campaign
+                    .videos
+                    .iter()
+                    .all(|v| v.id == video_id || v.status == VideoStatus::Ready);
+                let applied = if last {
+                    advance(app, &campaign, CampaignStatus::Review, |c| {
+                        ready(c);
+                        c.lease = None;
+                    })
+                    .await?
+                } else {
+                    rewrite(app, &campaign, ready).await?
+                };
+                if applied {
+                    return Ok(());
+                }
+            }
+            "ERROR" | "CANCELED" => {
+                tracing::error!(job_id = %change.job_id, error = ?change.error_message, "MediaConvert job failed");
+                return fail(
+                    app,
+                    campaign_id,
+                    CampaignStatus::Rendering,
+                    "A video could not be rendered; unproduced videos were given back to the quota",
+                )
+                .await;
+            }
+            _ => return Ok(()),
+        }
+    }
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
+    ))
+}
+
+/// The campaign's caption style for a frame size: its playlist's font profile, else the
+/// default.
+pub fn caption_style(campaign: &Campaign, size: FrameSize) -> CaptionStyle {
+    campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.font_profile.as_ref())
+        .map_or_else(CaptionStyle::default, |f| f.caption_style_for(size))
+}
+
+/// Builds the plan for one video from files in `dir`: `screen-N.png` and `voice.wav`.
+pub fn plan_for(
+    size: FrameSize,
+    screens: &[PathBuf],
+    audio: &Path,
+    track: &VoiceTrack,
+    language: &str,
+    style: CaptionStyle,
+) -> RenderPlan {
+    let voice_ms = (track.duration_seconds * 1000.0).round() as u64;
+    let n = screens.len().max(1) as u64;
+    let scenes = screens
+        .iter()
+        .enumerate()
+        .map(|(i, image)| {
+            let start = voice_ms * i as u64 / n;
+            let end = voice_ms * (i as u64 + 1) / n;
+            Scene {
+                image: image.clone(),
+                duration_ms: (end - start).max(1),
+                fit: ImageFit::Contain,
+            }
+        })
+        .collect();
+    RenderPlan {
+        size,
+        scenes,
+        voiceover: AudioTrack {
+            path: audio.to_path_buf(),
+            duration_ms: voice_ms,
+        },
+        captions: Some(Captions {
+            language: language.to_string(),
+            style,
+            cues: cues(track),
+        }),
+        watermark: None,
+        end_clip: None,
+    }
+}
+
+/// One caption cue per sentence: words up to and including sentence-ending punctuation.
+pub fn cues(track: &VoiceTrack) -> Vec<CaptionCue> {
+    let mut cues = Vec::new();
+    let mut words = Vec::new();
+    for w in &track.words {
+        let start_ms = (w.start * 1000.0).round().max(0.0) as u64;
+        let end_ms = ((w.end * 1000.0).round() as u64).max(start_ms + 1);
+        words.push(WordTiming {
+            text: w.text.clone(),
+            start_ms,
+            end_ms,
+        });
+        let ends_sentence = w
+            .text
+            .trim_end()
+            .ends_with(['.', '!', '?', '。', '！', '？', '…']);
+        if ends_sentence {
+            cues.push(CaptionCue {
+                words: std::mem::take(&mut words),
+            });
+        }
+    }
+    if !words.is_empty() {
+        cues.push(CaptionCue { words });
+    }
+    cues
+}

@@ -1,0 +1,24 @@
+//! reelforge core: the records, plans, limiter, keys, pricing, request bodies, styles,
+//! render plans, webhook signatures and the port traits every backend implements. Pure
+//! data and rules: no async runtime, no AWS SDK, no SQLite.
+
+pub mod clock;
+pub mod create_body;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod guard;
+pub mod keys;
+pub mod limiter;
+pub mod model;
+pub mod page;
+pub mod plans;
+pub mod ports;
+pub mod pricing;
+pub mod render;
+pub mod scratch;
+pub mod script;
+pub mod signature;
+pub mod styles;
+pub mod views;
+pub mod voice;
+pub mod voice_engine;

@@ -1,0 +1,4 @@
+//! The Lambda adapters driven by the sample events in `events/`.
+
+mod lambda_events;
+mod render_events;

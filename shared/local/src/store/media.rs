@@ -1,0 +1,178 @@
+//! Media files of the embedded backend: a directory (`<data>/media/<key>`), and signed,
+//! time-limited links that `reelforge serve` answers under [`LINK_PATH_PREFIX`].
+//!
+//! A link is `{base}/files/{key}?expires={unix seconds}&sig={hex}` where `sig` is
+//! HMAC-SHA256 over `"{key}\n{expires}"` with a 32-byte secret kept in
+//! `<data>/media-link.key` (created once, mode 0600). Without the secret nobody can make
+//! a link, and a link stops working when it expires — the local stand-in for an S3
+//! presigned GET.
+
+use super::LocalStore;
+use async_trait::async_trait;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use reelforge_core::ports::{media_key_is_valid, MediaStore, StoreError, StoreResult};
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::Duration;
+
+/// Where the local server answers media links.
+pub const LINK_PATH_PREFIX: &str = "/files/";
+
+pub(super) struct MediaDir {
+    root: PathBuf,
+    secret: [u8; 32],
+    /// `http://host:port` of the serving process, once it listens; links are relative
+    /// (`/files/…`) before that.
+    base_url: RwLock<String>,
+}
+
+fn io_err(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("media directory: {e}"))
+}
+
+fn invalid_key(key: &str) -> StoreError {
+    StoreError::Other(format!("invalid media key {key:?}"))
+}
+
+impl MediaDir {
+    pub(super) fn open(data_dir: &Path) -> StoreResult<MediaDir> {
+        let root = data_dir.join("media");
+        std::fs::create_dir_all(&root).map_err(io_err)?;
+        Ok(MediaDir {
+            root,
+            secret: link_secret(&data_dir.join("media-link.key"))?,
+            base_url: RwLock::new(String::new()),
+        })
+    }
+
+    fn path(&self, key: &str) -> StoreResult<PathBuf> {
+        if !media_key_is_valid(key) {
+            return Err(invalid_key(key));
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn signature(&self, key: &str, expires: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(key.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Reads the link secret, creating it (0600) on first use.
+fn link_secret(path: &Path) -> StoreResult<[u8; 32]> {
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(secret);
+        }
+    }
+    let secret: [u8; 32] = rand::random();
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(io_err)?;
+        f.write_all(&secret).map_err(io_err)?;
+        f.sync_all().map_err(io_err)?;
+    }
+    // Two processes opening a fresh data dir at once: the first rename wins and both
+    // read back the same secret.
+    if std::fs::hard_link(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let bytes = std::fs::read(path).map_err(io_err)?;
+        return <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| StoreError::Other("media-link.key is not 32 bytes".into()));
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Ok(secret)
+}
+
+impl LocalStore {
+    /// Links from now on start with `base_url` (`http://127.0.0.1:8080`).
+    pub fn set_media_base_url(&self, base_url: &str) {
+        *self.media.base_url.write().expect("lock") = base_url.trim_end_matches('/').to_string();
+    }
+
+    /// The file a valid, unexpired link names (`now_unix` in seconds), or `None`.
+    pub fn resolve_media_link(
+        &self,
+        key: &str,
+        expires: i64,
+        sig: &str,
+        now_unix: i64,
+    ) -> Option<PathBuf> {
+        if expires < now_unix || !media_key_is_valid(key) {
+            return None;
+        }
+        let expected = self.media.signature(key, expires);
+        // Constant-time comparison of the hex strings.
+        let same = expected.len() == sig.len()
+            && expected
+                .bytes()
+                .zip(sig.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        same.then(|| self.media.root.join(key))
+    }
+
+    /// The directory media keys live under.
+    pub fn media_root(&self) -> &Path {
+        &self.media.root
+    }
+}
+
+#[async_trait]
+impl MediaStore for LocalStore {
+    async fn put_media(&self, key: &str, body: Bytes, _content_type: &str) -> StoreResult<()> {
+        let path = self.media.path(key)?;
+        let dir = path.parent().expect("a key has a parent").to_path_buf();
+        // Write beside, then rename: a reader sees the old file or the new one, whole.
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("media"),
+            ulid::Ulid::generate()
+        ));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let result = std::fs::write(&tmp, &body).and_then(|()| std::fs::rename(&tmp, &path));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))?
+        .map_err(io_err)
+    }
+
+    async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        let path = self.media.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    async fn download_url(&self, key: &str, ttl: Duration) -> StoreResult<String> {
+        if !media_key_is_valid(key) {
+            return Err(invalid_key(key));
+        }
+        let expires = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
+        let sig = self.media.signature(key, expires);
+        let base = self.media.base_url.read().expect("lock").clone();
+        Ok(format!(
+            "{base}{LINK_PATH_PREFIX}{key}?expires={expires}&sig={sig}"
+        ))
+    }
+}

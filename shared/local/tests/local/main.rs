@@ -1,0 +1,3 @@
+//! The local backend's own parts: the secret sealer.
+
+mod secrets;

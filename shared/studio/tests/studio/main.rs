@@ -1,0 +1,3 @@
+//! The machine tools: ffmpeg renders checked with ffprobe.
+
+mod render;

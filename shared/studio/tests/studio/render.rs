@@ -1,0 +1,496 @@
+//! The ffmpeg renderer end to end: each test makes its own inputs with ffmpeg's lavfi
+//! sources, renders a short plan (≤ 6 s), and checks the file with ffprobe and with
+//! pixels of grabbed frames. Needs ffmpeg, fonts-noto-cjk and fonts-dejavu-core
+//! (infra/test.sh installs them).
+
+use reelforge_core::model::Platform;
+use reelforge_core::render::{
+    caption_box, AudioTrack, CaptionCue, CaptionStyle, Captions, Corner, EndClip, FrameSize,
+    ImageFit, PixelRect, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
+};
+use reelforge_studio::ffmpeg::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegSettings};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use media::{count, duration, frame, mask, mean_volume_db, probe, stream};
+use reelforge_testkit::media;
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("reelforge-render-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn image(dir: &Path, name: &str, colour: &str, size: &str) -> PathBuf {
+    let path = dir.join(name);
+    let src = format!("color=c={colour}:s={size},format=rgba");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-frames:v",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+fn tone(dir: &Path, secs: f32) -> PathBuf {
+    let path = dir.join("voice.wav");
+    let src = format!("sine=frequency=330:sample_rate=24000:duration={secs}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-ac",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+fn end_clip(dir: &Path, secs: f32) -> PathBuf {
+    let path = dir.join("end.mp4");
+    let v = format!("testsrc2=s=640x360:r=30:d={secs}");
+    let a = format!("sine=frequency=660:duration={secs}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &v,
+        "-f",
+        "lavfi",
+        "-i",
+        &a,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+fn words(text: &str, sep: char, start_ms: u64, each_ms: u64) -> Vec<WordTiming> {
+    text.split(sep)
+        .enumerate()
+        .map(|(i, w)| WordTiming {
+            text: w.to_string(),
+            start_ms: start_ms + i as u64 * each_ms,
+            end_ms: start_ms + (i as u64 + 1) * each_ms - 50,
+        })
+        .collect()
+}
+
+fn rect_outside(size: FrameSize, r: PixelRect) -> PixelRect {
+    // The band above the caption box, same height: nothing caption-coloured belongs there.
+    PixelRect {
+        x: 0,
+        y: r.y.saturating_sub(r.height),
+        width: size.width,
+        height: r.height.min(r.y),
+    }
+}
+
+#[tokio::test]
+async fn portrait_render_has_size_codecs_duration_audio_captions_and_highlight() {
+    let dir = workdir("portrait");
+    let size = Platform::Tiktok.frame_size();
+    assert_eq!(size, FrameSize::PORTRAIT_1080);
+    let style = CaptionStyle::default();
+    let plan = RenderPlan {
+        size,
+        scenes: vec![
+            Scene {
+                image: image(&dir, "a.png", "0x1a3a6e", "1600x1000"),
+                duration_ms: 1500,
+                fit: ImageFit::Cover,
+            },
+            Scene {
+                image: image(&dir, "b.png", "0x204020", "800x1200"),
+                duration_ms: 1500,
+                fit: ImageFit::Contain,
+            },
+        ],
+        voiceover: AudioTrack {
+            path: tone(&dir, 3.0),
+            duration_ms: 3000,
+        },
+        captions: Some(Captions {
+            language: "en".into(),
+            style: style.clone(),
+            cues: vec![CaptionCue {
+                words: words("Make videos {fast} with Reelforge", ' ', 500, 450),
+            }],
+        }),
+        watermark: Some(Watermark {
+            image: image(&dir, "wm.png", "0xff0000", "300x120"),
+            position: Corner::TopRight,
+            width_fraction: 0.2,
+        }),
+        end_clip: Some(EndClip {
+            path: end_clip(&dir, 1.5),
+        }),
+    };
+    let out = dir.join("out.mp4");
+    let result = render_with_ffmpeg(&plan, &dir, &out).await.expect("render");
+    assert_eq!((result.width, result.height), (1080, 1920));
+
+    let json = probe(&out);
+    let v = stream(&json, "video");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(v["pix_fmt"], "yuv420p");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(stream(&json, "audio")["codec_name"], "aac");
+    let expected = 3.0 + 1.5;
+    let got = duration(&json);
+    assert!(
+        (got - expected).abs() <= 0.5,
+        "duration {got} vs {expected}"
+    );
+    let vol = mean_volume_db(&out);
+    assert!(vol > -40.0, "audio is silent: mean {vol} dB");
+
+    let captions = plan.captions.as_ref().unwrap();
+    let boxr = caption_box(captions, size, style.lines as usize);
+    // Before the first word: no caption.
+    let before = frame(&out, 0.2, size);
+    assert!(count(&mask(&before, size, boxr, style.color)) < 50);
+    // During "videos" (0.95 s .. 1.4 s): white text and the yellow word in the box.
+    let during = frame(&out, 1.15, size);
+    let white = count(&mask(&during, size, boxr, style.color));
+    let yellow = count(&mask(&during, size, boxr, style.highlight_color));
+    assert!(white > 2000, "caption text pixels: {white}");
+    assert!(yellow > 1000, "highlighted word pixels: {yellow}");
+    let above = rect_outside(size, boxr);
+    assert!(count(&mask(&during, size, above, style.color)) < 50);
+    // Later word highlighted: the yellow moves right ("{fast}" then "with").
+    let later = frame(&out, 1.85, size);
+    let yellow_x = |rgb: &[u8]| {
+        let m = mask(rgb, size, boxr, style.highlight_color);
+        let xs: Vec<usize> = m
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b)
+            .map(|(i, _)| i % boxr.width as usize)
+            .collect();
+        xs.iter().sum::<usize>() as f64 / xs.len().max(1) as f64
+    };
+    assert!(yellow_x(&later) > yellow_x(&during) + 50.0);
+    // Watermark in the top-right corner.
+    let corner = PixelRect {
+        x: size.width - 300,
+        y: 0,
+        width: 300,
+        height: 200,
+    };
+    assert!(count(&mask(&during, size, corner, Rgb::new(255, 0, 0))) > 5000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A one-line, highlight-free caption style that makes glyphs easy to segment.
+fn plain_style(font: &str) -> CaptionStyle {
+    CaptionStyle {
+        font: font.parse().unwrap(),
+        size: 80,
+        bold: false,
+        stroke_thickness: 0,
+        shadow: Shadow {
+            x: 0,
+            y: 0,
+            color: Rgb::BLACK,
+            blur: 0,
+        },
+        lines: 1,
+        highlighter: false,
+        ..CaptionStyle::default()
+    }
+}
+
+/// Renders a 2 s still with `text` as its only caption; returns the caption-box mask.
+async fn caption_mask(
+    name: &str,
+    size: FrameSize,
+    language: &str,
+    text: &str,
+    style: CaptionStyle,
+    fonts_dir: Option<PathBuf>,
+) -> (Vec<bool>, PixelRect) {
+    let dir = workdir(name);
+    let plan = RenderPlan {
+        size,
+        scenes: vec![Scene {
+            image: image(&dir, "bg.png", "0x202840", "640x640"),
+            duration_ms: 2000,
+            fit: ImageFit::Cover,
+        }],
+        voiceover: AudioTrack {
+            path: tone(&dir, 2.0),
+            duration_ms: 2000,
+        },
+        captions: Some(Captions {
+            language: language.into(),
+            style: style.clone(),
+            cues: vec![CaptionCue {
+                words: vec![WordTiming {
+                    text: text.into(),
+                    start_ms: 0,
+                    end_ms: 1900,
+                }],
+            }],
+        }),
+        watermark: None,
+        end_clip: None,
+    };
+    let settings = FfmpegSettings {
+        fonts_dir,
+        ..FfmpegSettings::default()
+    };
+    let out = dir.join("out.mp4");
+    let result = render_with_ffmpeg_settings(&plan, &dir, &out, &settings)
+        .await
+        .expect("render");
+    assert_eq!((result.width, result.height), (size.width, size.height));
+    assert_eq!(result.video_codec, "h264");
+    assert_eq!(result.audio_codec.as_deref(), Some("aac"));
+    assert!((result.duration_ms as i64 - 2000).abs() <= 500);
+    let rgb = frame(&out, 1.0, size);
+    let rect = caption_box(plan.captions.as_ref().unwrap(), size, 1);
+    let m = mask(&rgb, size, rect, style.color);
+    let _ = std::fs::remove_dir_all(&dir);
+    (m, rect)
+}
+
+/// Splits a mask into blobs separated by empty columns and counts the distinct shapes
+/// among them. Tofu is the same box for every missing character, so a tofu caption has
+/// one or two distinct shapes however many characters it has; real glyphs differ.
+fn distinct_glyph_shapes(m: &[bool], rect: PixelRect) -> (usize, usize) {
+    let (w, h) = (rect.width as usize, rect.height as usize);
+    let col_on = |x: usize| (0..h).any(|y| m[y * w + x]);
+    let mut blobs = Vec::new();
+    let mut x = 0;
+    while x < w {
+        if !col_on(x) {
+            x += 1;
+            continue;
+        }
+        let start = x;
+        while x < w && col_on(x) {
+            x += 1;
+        }
+        blobs.push((start, x));
+    }
+    // Signature: the blob's bounding box scaled to an 8x8 occupancy grid, plus its size.
+    let sigs: Vec<(usize, usize, Vec<bool>)> = blobs
+        .iter()
+        .filter(|(a, b)| b - a >= 3)
+        .map(|&(a, b)| {
+            let rows: Vec<usize> = (0..h).filter(|&y| (a..b).any(|x| m[y * w + x])).collect();
+            let (y0, y1) = (rows[0], rows[rows.len() - 1] + 1);
+            let mut grid = vec![false; 64];
+            for y in y0..y1 {
+                for x in a..b {
+                    if m[y * w + x] {
+                        let gy = (y - y0) * 8 / (y1 - y0);
+                        let gx = (x - a) * 8 / (b - a);
+                        grid[gy * 8 + gx] = true;
+                    }
+                }
+            }
+            (b - a, y1 - y0, grid)
+        })
+        .collect();
+    let mut reps: Vec<&(usize, usize, Vec<bool>)> = Vec::new();
+    for s in &sigs {
+        let same = reps.iter().any(|r| {
+            r.0.abs_diff(s.0) <= 3
+                && r.1.abs_diff(s.1) <= 3
+                && r.2.iter().zip(&s.2).filter(|(a, b)| a != b).count() <= 6
+        });
+        if !same {
+            reps.push(s);
+        }
+    }
+    (reps.len(), sigs.len())
+}
+
+/// A fonts directory holding only DejaVu Sans, which has no CJK glyphs.
+fn latin_only_fonts(name: &str) -> PathBuf {
+    let dir = workdir(&format!("{name}-fonts"));
+    std::fs::copy(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        dir.join("DejaVuSans.ttf"),
+    )
+    .expect("fonts-dejavu-core installed");
+    dir
+}
+
+async fn assert_real_glyphs(name: &str, size: FrameSize, language: &str, text: &str) {
+    let chars = text.chars().filter(|c| !c.is_whitespace()).count();
+    let (real, rect) = caption_mask(
+        &format!("{name}-noto"),
+        size,
+        language,
+        text,
+        plain_style("Noto Sans CJK JP"),
+        None,
+    )
+    .await;
+    let (tofu, _) = caption_mask(
+        &format!("{name}-tofu"),
+        size,
+        language,
+        text,
+        plain_style("DejaVu Sans"),
+        Some(latin_only_fonts(name)),
+    )
+    .await;
+    let (real_shapes, real_blobs) = distinct_glyph_shapes(&real, rect);
+    let (tofu_shapes, tofu_blobs) = distinct_glyph_shapes(&tofu, rect);
+    let differing = real.iter().zip(&tofu).filter(|(a, b)| a != b).count();
+    let union = real.iter().zip(&tofu).filter(|(a, b)| **a || **b).count();
+    eprintln!(
+        "{name}: {chars} chars; real {} px, {real_blobs} blobs, {real_shapes} shapes; \
+         tofu {} px, {tofu_blobs} blobs, {tofu_shapes} shapes; differing {differing}/{union}",
+        count(&real),
+        count(&tofu)
+    );
+    // Something was drawn in the caption colour in both renders.
+    assert!(count(&real) > 3000, "real glyphs drawn");
+    // The Noto render shows many different shapes; the fallback shows the same box.
+    assert!(
+        real_shapes * 2 >= chars,
+        "real render has {real_shapes} shapes for {chars} chars"
+    );
+    assert!(
+        tofu_shapes <= 2,
+        "tofu render should repeat one shape, got {tofu_shapes}"
+    );
+    // And the two frames differ over most of the drawn area.
+    assert!(
+        differing * 2 > union,
+        "frames differ in {differing} of {union} pixels"
+    );
+}
+
+#[tokio::test]
+async fn japanese_captions_render_real_glyphs_not_tofu() {
+    assert_real_glyphs("ja", FrameSize::LANDSCAPE_1080, "ja", "動画を今すぐ作ろう").await;
+}
+
+#[tokio::test]
+async fn korean_captions_render_real_glyphs_not_tofu() {
+    assert_real_glyphs("ko", FrameSize::PORTRAIT_1080, "ko", "동영상을 지금 만들기").await;
+}
+
+#[tokio::test]
+async fn landscape_japanese_wrapped_captions_and_silent_end_clip() {
+    let dir = workdir("landscape");
+    let size = Platform::Youtube.frame_size();
+    // An end clip without an audio stream gets silence of its own length.
+    let clip = dir.join("end-silent.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x000000:s=1280x720:r=25:d=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let style = CaptionStyle {
+        lines: 2,
+        size: 90,
+        ..CaptionStyle::default()
+    };
+    let cue = CaptionCue {
+        words: words("この動画は|商品ページから|自動で|作られました。|字幕も|話している|言葉を|追いかけます！", '|', 200, 300),
+    };
+    let plan = RenderPlan {
+        size,
+        scenes: vec![Scene {
+            image: image(&dir, "a.png", "0x301020", "1000x1000"),
+            duration_ms: 2500,
+            fit: ImageFit::Contain,
+        }],
+        voiceover: AudioTrack {
+            path: tone(&dir, 2.6),
+            duration_ms: 2600,
+        },
+        captions: Some(Captions {
+            language: "ja".into(),
+            style: style.clone(),
+            cues: vec![cue],
+        }),
+        watermark: None,
+        end_clip: Some(EndClip { path: clip }),
+    };
+    let out = dir.join("out.mp4");
+    let result = render_with_ffmpeg(&plan, &dir, &out).await.expect("render");
+    assert_eq!((result.width, result.height), (1920, 1080));
+    let got = result.duration_ms as f64 / 1000.0;
+    assert!((got - 3.6).abs() <= 0.5, "duration {got}");
+    let json = probe(&out);
+    assert_eq!(stream(&json, "audio")["codec_name"], "aac");
+    assert!(mean_volume_db(&out) > -45.0);
+    let boxr = caption_box(plan.captions.as_ref().unwrap(), size, 2);
+    let rgb = frame(&out, 0.6, size);
+    assert!(count(&mask(&rgb, size, boxr, style.color)) > 2000);
+    assert!(count(&mask(&rgb, size, boxr, style.highlight_color)) > 500);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn missing_inputs_and_bad_plans_fail_before_ffmpeg_runs() {
+    let dir = workdir("missing");
+    let plan = RenderPlan {
+        size: FrameSize::PORTRAIT_1080,
+        scenes: vec![Scene {
+            image: dir.join("nope.png"),
+            duration_ms: 1000,
+            fit: ImageFit::Cover,
+        }],
+        voiceover: AudioTrack {
+            path: dir.join("nope.wav"),
+            duration_ms: 1000,
+        },
+        captions: None,
+        watermark: None,
+        end_clip: None,
+    };
+    let err = render_with_ffmpeg(&plan, &dir, &dir.join("o.mp4"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    let mut bad = plan.clone();
+    bad.size.height = 1919;
+    let err = render_with_ffmpeg(&bad, &dir, &dir.join("o.mp4"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("even"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
