@@ -7,10 +7,10 @@ use reelforge_testkit::server as support;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use reelforge_testkit::receiver::{Received, Receiver, Reply};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
-use support::receiver::{Received, Receiver, Reply};
 use support::Server;
 
 /// A page address nothing listens on: the collect stage fails fast (connection refused).

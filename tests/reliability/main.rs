@@ -18,16 +18,16 @@
 use reelforge_testkit::server as support;
 
 use reelforge_app::policy::MAX_RECEIVES;
+use reelforge_testkit::faults::{
+    entries_named, is_render, is_voice, logging_wrapper, media_files, pid, product_page,
+    runs_by_scratch, tool_runs, which, Launch, Site, ToolRun,
+};
+use reelforge_testkit::receiver::{Receiver, Reply};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::faults::{
-    entries_named, is_render, is_voice, logging_wrapper, media_files, pid, product_page,
-    runs_by_scratch, tool_runs, which, Launch, Site, ToolRun,
-};
-use support::receiver::{Receiver, Reply};
 use support::{call, temp_dir, Server};
 
 /// Bounds a hang (a campaign takes 10–40 s here), not the speed.
@@ -508,11 +508,17 @@ esac"#;
         } else {
             1
         };
-        assert_eq!(by_run.len(), expected, "{id}: render stage runs {by_run:?}");
         let videos = video_ids(&end[id]);
+        // Each stage run renders every video not yet ready, each in a scratch directory
+        // of its own.
+        assert_eq!(
+            by_run.len(),
+            expected * videos.len(),
+            "{id}: render stage runs {by_run:?}"
+        );
         assert!(
-            by_run.values().all(|n| *n == videos.len()),
-            "{id}: renders per stage run {by_run:?}"
+            by_run.values().all(|n| *n == 1),
+            "{id}: renders per scratch directory {by_run:?}"
         );
         assert_eq!(
             by_video.keys().cloned().collect::<Vec<_>>(),
@@ -634,7 +640,8 @@ async fn stages_with_tools_slower_than_the_stage_timeout_do_their_work_once() {
     assert_eq!(captured_once(&tools, &id), 6);
     spoken_once(&tools, &id, 2);
     let (by_run, by_video) = renders(&tools, &id);
-    assert_eq!(by_run.len(), 1, "render stage runs {by_run:?}");
+    // One stage run: one render (one scratch directory) per video.
+    assert_eq!(by_run.len(), 2, "render stage runs {by_run:?}");
     assert_eq!(by_video.len(), 2, "{by_video:?}");
     assert!(by_video.values().all(|n| *n == 1), "{by_video:?}");
     one_mp4_per_ready_video(&server.data, c);
@@ -1020,7 +1027,11 @@ esac"#,
         by_run.values().collect::<Vec<_>>(),
         failures[0]
     );
-    assert_eq!(by_run.len(), MAX_RECEIVES as usize, "{by_run:?}");
+    assert_eq!(
+        by_run.len(),
+        MAX_RECEIVES as usize * video_ids(c).len(),
+        "{by_run:?}"
+    );
     // Nothing half-made is left: no MP4 or temporary file in the media dir, no scratch.
     one_mp4_per_ready_video(&server.data, c);
     assert!(media_files(&server.data, &full).0.is_empty());

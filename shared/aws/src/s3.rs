@@ -144,20 +144,3 @@ impl MediaStore for S3Media {
         Ok(req.uri().to_string())
     }
 }
-
-/// The store with a bucket attached answers for the media port too.
-#[cfg(all(feature = "dynamodb", feature = "sqs"))]
-#[async_trait]
-impl MediaStore for crate::store::AwsStore {
-    async fn put_media(&self, key: &str, body: Bytes, content_type: &str) -> StoreResult<()> {
-        self.media()?.put_media(key, body, content_type).await
-    }
-
-    async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        self.media()?.get_media(key).await
-    }
-
-    async fn download_url(&self, key: &str, ttl: Duration) -> StoreResult<String> {
-        self.media()?.download_url(key, ttl).await
-    }
-}

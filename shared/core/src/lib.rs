@@ -9,6 +9,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod keys;
 pub mod limiter;
+pub mod media_key;
 pub mod model;
 pub mod page;
 pub mod plans;

@@ -217,24 +217,7 @@ pub trait MediaStore: Send + Sync {
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> StoreResult<String>;
 }
 
-/// Longest media key.
-pub const MAX_MEDIA_KEY: usize = 512;
-
-/// Keys are `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`; no empty,
-/// `.` or `..` segment, no leading `/`. Both backends refuse anything else, so a key can
-/// never leave its directory or bucket prefix.
-pub fn media_key_is_valid(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_MEDIA_KEY
-        && key.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg != "."
-                && seg != ".."
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        })
-}
+pub use crate::media_key::{media_key_is_valid, MAX_MEDIA_KEY};
 
 /// An account's style profiles (`font_profile`, `media_profile`, `voice_profile`,
 /// `playlist`, `voice`), stored as validated JSON documents.

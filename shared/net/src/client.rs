@@ -1357,7 +1357,7 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
         let mut cmd = std::process::Command::new(exe);
         cmd.args([
             "--exact",
-            "net::tests::proxy_env_child",
+            "client::tests::proxy_env_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -603,7 +603,13 @@ impl VideoRenderer for FfmpegRenderer {
             .unwrap_or_default();
         let scratch = Scratch::new(campaign, Stage::Render)
             .map_err(|e| ToolError(format!("scratch directory: {e}")))?;
-        let dir = scratch.path();
+        // One directory per video, named after it (logs and tests read it off the paths).
+        let dir = &scratch
+            .path()
+            .join(job.metadata.get("video_id").map_or("video", String::as_str));
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| ToolError(format!("scratch directory: {e}")))?;
         let mut plan = job.plan.clone();
         for (i, scene) in plan.scenes.iter_mut().enumerate() {
             scene.image = self

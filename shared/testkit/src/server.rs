@@ -2,7 +2,6 @@
 //! it from chosen loopback source addresses (127.0.0.0/8 is all on `lo`), so each test
 //! has its own client IP and the IP limiter is exercised on the connection's address.
 
-pub use crate::{faults, receiver};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -325,7 +325,7 @@ fn parse_template() -> Template {
 /// (`(["campaigns", id], &Method::GET) => ...` is `GET /api/v1/campaigns/{id}`); arms
 /// with a wildcard method (the 405 answers) are not routes.
 fn router_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(root().join("shared/src/api/mod.rs")).expect("router");
+    let source = std::fs::read_to_string(root().join("shared/app/src/api/mod.rs")).expect("router");
     source
         .lines()
         .filter_map(|line| {
@@ -415,7 +415,7 @@ fn the_route_list_is_the_routers() {
     assert_eq!(
         router_routes(),
         listed,
-        "shared/src/api/mod.rs serves other routes than ROUTES lists"
+        "shared/app/src/api/mod.rs serves other routes than ROUTES lists"
     );
 }
 
@@ -541,7 +541,7 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
     }
 }
 
-/// A queue consumer that runs `lambda::run_sqs` hands a failed stage's message back
+/// A queue consumer that runs `lambda::run_stages` hands a failed stage's message back
 /// early (`ChangeMessageVisibility`): its role must allow that on every queue it reads.
 #[test]
 fn stage_consumers_may_hand_their_messages_back() {
@@ -550,7 +550,7 @@ fn stage_consumers_may_hand_their_messages_back() {
     for (name, f) in &template.functions {
         let main = root().join("functions").join(&f.binary).join("src/main.rs");
         let source = std::fs::read_to_string(&main).expect("function main");
-        if !source.contains("run_sqs(") {
+        if !source.contains("run_stages(") {
             continue;
         }
         let statement = f
@@ -560,7 +560,7 @@ fn stage_consumers_may_hand_their_messages_back() {
             .unwrap_or_else(|| panic!("{name} may not ChangeMessageVisibility"));
         assert!(
             !f.queues.is_empty(),
-            "{name} runs run_sqs but reads no queue"
+            "{name} runs run_stages but reads no queue"
         );
         for (queue, _) in &f.queues {
             assert!(

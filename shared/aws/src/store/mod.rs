@@ -108,6 +108,8 @@ use uuid::Uuid;
 mod accounts;
 mod campaigns;
 mod keys;
+#[cfg(feature = "s3")]
+mod media;
 mod profiles;
 mod provision;
 mod queue;

@@ -117,7 +117,7 @@ fn id(field: &str, v: &str) -> Result<(), ProfileError> {
 }
 
 fn media_key(field: &str, v: &str) -> Result<(), ProfileError> {
-    if crate::ports::media_key_is_valid(v) {
+    if crate::media_key::media_key_is_valid(v) {
         Ok(())
     } else {
         Err(ProfileError::new(
