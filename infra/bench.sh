@@ -36,14 +36,15 @@ else
 fi
 
 step "building the benches (bench profile), the CLI (release) and the function binaries"
-cargo bench -q -p reelforge -p reelforge-cli --no-run
+cargo bench -q -p reelforge-app -p reelforge-local -p reelforge-studio -p reelforge-cli --no-run
 cargo build -q --release -p reelforge-cli
 # The function binaries share target/ (release profile) with the CLI: one build of the
 # dependencies, not two.
 COLDSTART_TARGET_DIR="${COLDSTART_TARGET_DIR:-target}"
-functions=()
-for dir in functions/*/; do functions+=(-p "$(basename "$dir")"); done
-CARGO_TARGET_DIR="$COLDSTART_TARGET_DIR" cargo build -q --release "${functions[@]}"
+# One build per function: features are resolved per package (as deployed).
+for dir in functions/*/; do
+  CARGO_TARGET_DIR="$COLDSTART_TARGET_DIR" cargo build -q --release -p "$(basename "$dir")"
+done
 
 # BENCH_REUSE_ZIPS=1 reports the zips already in target/lambda instead of rebuilding
 # them (an arm64 LTO build of every function takes 30+ minutes on 2 cores).
@@ -59,15 +60,15 @@ BENCH_JSON="$run/soak.json" BENCH_SOAK_SECONDS="$soak_seconds" \
   cargo bench -q -p reelforge-cli --bench soak
 
 step "store round trips per request (aws backend on moto)"
-BENCH_JSON="$run/aws_round_trips.json" cargo bench -q -p reelforge --bench aws_round_trips
+BENCH_JSON="$run/aws_round_trips.json" cargo bench -q -p reelforge-app --bench aws_round_trips
 
 step "webhook deliveries per second"
 BENCH_JSON="$run/webhook_delivery.json" BENCH_EVENTS="$events" \
-  cargo bench -q -p reelforge --bench webhook_delivery
+  cargo bench -q -p reelforge-local --bench webhook_delivery
 
 step "render speed"
 BENCH_JSON="$run/render_speed.json" BENCH_RUNS="$render_runs" \
-  cargo bench -q -p reelforge --bench render_speed
+  cargo bench -q -p reelforge-studio --bench render_speed
 
 step "end to end: reelforge demo (en, ja, ko), $demo_runs run(s)"
 for i in $(seq 1 "$demo_runs"); do
@@ -79,6 +80,44 @@ done
 step "Lambda cold start ($cold_runs runs per function)"
 COLDSTART_SKIP_BUILD=1 COLDSTART_TARGET_DIR="$COLDSTART_TARGET_DIR" RUNS="$cold_runs" \
   COLDSTART_JSON="$run/coldstart.json" bash infra/coldstart.sh
+
+step "incremental rebuild after touching one API handler (debug, every test binary)"
+# Warm first, so the figure is the rebuild alone: the touched crate and what depends on it.
+cargo test -q --workspace --all-features --no-run 2>/dev/null
+touched=shared/app/src/api/estimate.rs
+touch "$touched"
+t0=$(date +%s.%N)
+cargo test -q --workspace --all-features --no-run 2>/dev/null
+t1=$(date +%s.%N)
+binaries=$(cargo test -q --workspace --all-features --no-run --message-format json 2>/dev/null |
+  python3 -c 'import json,sys; print(sum(1 for l in sys.stdin if (m:=json.loads(l)).get("reason")=="compiler-artifact" and m.get("profile",{}).get("test") and m.get("executable")))')
+# The test command from a clean clone (fresh target dir; installed tools are reused).
+# BENCH_SKIP_TEST_COMMAND=1 skips it (it takes 15-25 minutes on 2 cores).
+test_seconds=null
+if [ "${BENCH_SKIP_TEST_COMMAND:-0}" != 1 ]; then
+  step "the test command from a clean clone"
+  clone=$(mktemp -d "${TMPDIR:-/tmp}/reelforge-bench-clone.XXXXXX")
+  git clone -q . "$clone/repo"
+  ln -s "$PWD/.venv" "$clone/repo/.venv"
+  c0=$(date +%s)
+  if (cd "$clone/repo" && CARGO_TARGET_DIR="$clone/target" bash infra/test.sh >"$run/test-command.log" 2>&1); then
+    test_seconds=$(( $(date +%s) - c0 ))
+  else
+    echo "the test command failed; see $run/test-command.log" >&2
+  fi
+  rm -rf "$clone"
+fi
+python3 - "$run/build.json" "$touched" "$t0" "$t1" "$binaries" "$test_seconds" <<'PY'
+import json, os, sys
+out, touched, t0, t1, binaries, test_seconds = sys.argv[1:]
+json.dump({
+    "touched": touched,
+    "incremental_rebuild_seconds": round(float(t1) - float(t0), 1),
+    "test_binaries": int(binaries),
+    "test_command_seconds": None if test_seconds == "null" else int(test_seconds),
+    "machine_cores": os.cpu_count(),
+}, open(out, "w"), indent=2)
+PY
 
 step "report"
 .venv/bench/bin/python infra/bench_report.py "$run" "$report_dir"

@@ -191,6 +191,20 @@ def collect(run, m, cores_here):
             m.add(f"cold.{f['function']}.median_ms", g, f"{f['function']}: median", round(f["median_ms"], 2), "ms", "lower", c)
             m.add(f"cold.{f['function']}.p90_ms", g, f"{f['function']}: p90", round(f["p90_ms"], 2), "ms", "lower", c)
 
+    build = load(run, "build.json")
+    if build:
+        raw["build"] = build
+        c = build.get("machine_cores", cores_here)
+        g = "Build and test (debug profile)"
+        m.add("build.incremental_seconds", g,
+              f"incremental rebuild of every test binary after touching {build['touched']}",
+              build["incremental_rebuild_seconds"], "s", "lower", c)
+        m.add("build.test_binaries", g, "test binaries", build["test_binaries"], "binaries", "lower", c,
+              exact=True)
+        if build.get("test_command_seconds") is not None:
+            m.add("build.test_command_seconds", g, "the test command (infra/test.sh) from a clean clone",
+                  build["test_command_seconds"], "s", "lower", c)
+
     pkg = load(run, "package.json")
     if pkg:
         raw["package"] = pkg

@@ -23,12 +23,15 @@ RUNS="${RUNS:-30}"
 TARGET_DIR="${COLDSTART_TARGET_DIR:-target/coldstart}"
 functions=()
 for dir in functions/*/; do functions+=("$(basename "$dir")"); done
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 if [ "${COLDSTART_SKIP_BUILD:-0}" != 1 ]; then
-  step "building ${functions[*]} (release, native)"
-  CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 cargo build --release -q "${packages[@]}"
+  step "building ${functions[*]} (release, native; one build per function, as deployed)"
+  # One cargo invocation per function: features are resolved per package, so each
+  # binary links only the SDKs its Cargo.toml names (one invocation for all of them
+  # would unify the features and link every SDK into every function).
+  for f in "${functions[@]}"; do
+    CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 cargo build --release -q -p "$f"
+  done
 fi
 
 step "measuring process start -> first Runtime API poll ($RUNS runs each)"

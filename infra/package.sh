@@ -25,14 +25,16 @@ TARGET_DIR="${LAMBDA_TARGET_DIR:-target/lambda-build}"
 OUT="${LAMBDA_OUT:-target/lambda}"
 functions=()
 for dir in functions/*/; do functions+=("$(basename "$dir")"); done
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 if [ "${PACKAGE_SKIP_BUILD:-0}" != 1 ]; then
   step "building ${functions[*]} (release, arm64; a first build takes 10-15 minutes on 2 cores)"
   start=$(date +%s)
-  CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 \
-    cargo lambda build --release --arm64 --output-format zip --lambda-dir "$OUT" "${packages[@]}"
+  # One build per function, as `sam build` does: features are resolved per package, so
+  # each zip links only the SDKs its function's Cargo.toml names.
+  for f in "${functions[@]}"; do
+    CARGO_TARGET_DIR="$TARGET_DIR" nice -n 15 \
+      cargo lambda build --release --arm64 --output-format zip --lambda-dir "$OUT" -p "$f"
+  done
   echo "built in $(( $(date +%s) - start )) s" >&2
 fi
 
