@@ -5,13 +5,13 @@
 //! through its `file_url`, and draws a contact sheet. Progress goes to stderr; the
 //! summary (files, per-stage timings) is the JSON on stdout.
 
-use reelforge_app::context::Ports;
+use reelforge_app::Ports;
 use reelforge_core::clock::SystemClock;
 use reelforge_core::guard::{TargetPolicy, UrlKind};
 use reelforge_core::model::CampaignStatus;
 use reelforge_core::plans::Plan;
-use reelforge_local::stack::{LocalStack, LocalStackOptions};
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
+use reelforge_local::{LocalStack, LocalStackOptions};
 use reelforge_net::client::{self, FetchOptions};
 use reelforge_net::SystemResolver;
 use serde_json::{json, Value};
@@ -176,7 +176,7 @@ async fn drive(
     timeout: Duration,
     started: Instant,
 ) -> Result<Value, String> {
-    let site = reelforge_local::sample_site::serve()
+    let site = reelforge_local::serve_sample_site()
         .await
         .map_err(|e| format!("sample site: {e}"))?;
     eprintln!("sample site   {site}/ (hreflang: ja, ko)");

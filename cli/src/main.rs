@@ -4,14 +4,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 mod demo;
 
-use reelforge_app::context::Ports;
+use reelforge_app::Ports;
 use reelforge_aws::s3::S3Media;
 use reelforge_aws::store::AwsStore;
 use reelforge_core::clock::SystemClock;
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::StoreError;
-use reelforge_local::stack::{LocalStack, LocalStackOptions};
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
+use reelforge_local::{LocalStack, LocalStackOptions};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -229,7 +229,7 @@ fn assert_captions(mp4: &Path, seconds: f64, language: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_campaign_links_checked_videos_with_durations_credits_and_script_sources() {
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let server = Server::start(&["--allow-private-targets"]);
     let (_, key) = server.account("scale", &[]);
     // en, ja and ko have pages on the sample site; de does not.
@@ -334,7 +334,7 @@ async fn a_finished_campaign_links_checked_videos_with_durations_credits_and_scr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_render_finishes_the_campaign_after_a_restart() {
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let data = temp_dir("restart");
     let args = ["--allow-private-targets", "--stage-timeout-secs", "15"];
     let server = Server::start_in(data.clone(), &args);
@@ -535,7 +535,7 @@ fn demo_with_an_unknown_language_fails_and_names_it() {
 /// spoken word near the top, where the default draws white and yellow at 70 % height.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playlists_font_profile_styles_the_captions() {
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let server = Server::start(&["--allow-private-targets"]);
     let (_, key) = server.account("scale", &[]);
     let profile = json!({
@@ -684,7 +684,7 @@ async fn a_playlists_font_profile_styles_the_captions() {
 /// the video grows by the clip's length and ends on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let server = Server::start(&["--allow-private-targets"]);
     let (_, key) = server.account("scale", &[]);
     let c = server.client();
@@ -807,7 +807,7 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
 /// rendered once. (Before renewals, a 2 s timeout made the other worker redo each stage.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_outliving_its_timeout_is_not_done_twice() {
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let dir = temp_dir("renewal");
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("ffmpeg.log");

@@ -599,7 +599,7 @@ esac"#;
 async fn stages_with_tools_slower_than_the_stage_timeout_do_their_work_once() {
     let _one = ONE_AT_A_TIME.lock().await;
     let _timer = Timer::start();
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let dir = temp_dir("slow-tools");
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();

@@ -13,7 +13,7 @@ use reelforge_testkit::bench_report as common;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use reelforge_app::api::{handle, ApiRequest};
-use reelforge_app::context::{Context, Ports};
+use reelforge_app::{Context, Ports};
 use reelforge_aws::store::AwsStore;
 use reelforge_core::clock::SystemClock;
 use reelforge_core::plans::Plan;

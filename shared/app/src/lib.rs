@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod api;
-pub mod context;
+mod context;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;
 pub mod telemetry;
+
+pub use context::{Context, Ports, Tools, DEFAULT_LEASE_MS, DEFAULT_RETRY_DELAYS};

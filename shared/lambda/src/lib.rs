@@ -8,9 +8,9 @@ use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use reelforge_app::api::{body_limit, handle, ApiRequest, ApiResponse};
-use reelforge_app::context::{Context, Ports, Tools};
 use reelforge_app::pipeline;
 use reelforge_app::policy::{run_message, Disposition, RetrySchedule};
+use reelforge_app::{Context, Ports, Tools};
 use reelforge_aws::store::AwsStore;
 use reelforge_core::model::StageMessage;
 #[cfg(not(feature = "s3"))]
@@ -186,8 +186,8 @@ fn tools(config: &aws_config::SdkConfig, media: Arc<dyn MediaStore>) -> Tools {
     }
     #[cfg(feature = "capture")]
     {
-        tools.capture = Arc::new(reelforge_studio::capture::ChromiumCapture {
-            options: reelforge_studio::capture::CaptureOptions::from_env(),
+        tools.capture = Arc::new(reelforge_studio::ChromiumCapture {
+            options: reelforge_studio::CaptureOptions::from_env(),
         });
     }
     tools

@@ -8,14 +8,14 @@
 
 use reelforge_testkit::bench_report as common;
 
-use reelforge_app::context::{Context, Ports};
+use reelforge_app::{Context, Ports};
 use reelforge_core::clock::SystemClock;
 use reelforge_core::guard::TargetPolicy;
 use reelforge_core::model::{Campaign, CampaignStatus, DeliveryState, QuotaReservation};
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{CampaignStore, WebhookStore};
-use reelforge_local::store::LocalStore;
-use reelforge_local::worker::WorkerSet;
+use reelforge_local::LocalStore;
+use reelforge_local::WorkerSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use reelforge_app::api::{body_limit, handle, ApiRequest, ApiResponse};
-use reelforge_app::context::Context;
+use reelforge_app::Context;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 
 use crate::store::LocalStore;
 use crate::worker::WorkerSet;
-use reelforge_app::context::{Context, Ports, DEFAULT_RETRY_DELAYS};
+use reelforge_app::{Context, Ports, DEFAULT_RETRY_DELAYS};
 use reelforge_core::guard::TargetPolicy;
 use std::net::SocketAddr;
 use std::sync::Arc;

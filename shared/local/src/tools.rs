@@ -1,13 +1,13 @@
 //! The local production tools: the deterministic writer, espeak-ng, headless Chromium and
 //! ffmpeg, with `REELFORGE_CHROMIUM`, `REELFORGE_FFMPEG` and `REELFORGE_FFPROBE` when set.
 
-use reelforge_app::context::{Tools, DEFAULT_LEASE_MS};
+use reelforge_app::{Tools, DEFAULT_LEASE_MS};
 use reelforge_core::ports::MediaStore;
 use reelforge_core::styles::ProviderId;
-use reelforge_studio::capture::{CaptureOptions, ChromiumCapture};
-use reelforge_studio::espeak::EspeakVoice;
-use reelforge_studio::ffmpeg::{FfmpegRenderer, FfmpegSettings, FfprobeInspector};
-use reelforge_studio::writer::LocalWriter;
+use reelforge_studio::EspeakVoice;
+use reelforge_studio::LocalWriter;
+use reelforge_studio::{CaptureOptions, ChromiumCapture};
+use reelforge_studio::{FfmpegRenderer, FfmpegSettings, FfprobeInspector};
 use std::sync::Arc;
 
 /// ffmpeg and ffprobe, from `REELFORGE_FFMPEG` / `REELFORGE_FFPROBE` when set.

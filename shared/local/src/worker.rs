@@ -7,9 +7,9 @@
 //! well under a minute instead of after five stage timeouts.
 
 use crate::store::LocalStore;
-use reelforge_app::context::{Context, DEFAULT_LEASE_MS};
 use reelforge_app::pipeline::dead_letter;
 use reelforge_app::policy::{run_message, Disposition, RetrySchedule, MAX_RECEIVES};
+use reelforge_app::{Context, DEFAULT_LEASE_MS};
 use reelforge_core::model::Stage;
 use std::sync::Arc;
 use std::time::Duration;

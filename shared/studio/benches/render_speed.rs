@@ -13,7 +13,7 @@ use reelforge_core::render::{
     AudioTrack, CaptionCue, CaptionStyle, Captions, Corner, EndClip, ImageFit, RenderPlan, Scene,
     Watermark, WordTiming,
 };
-use reelforge_studio::ffmpeg::{render_with_ffmpeg_settings, FfmpegSettings, X264Preset};
+use reelforge_studio::{render_with_ffmpeg_settings, FfmpegSettings, X264Preset};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

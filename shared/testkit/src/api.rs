@@ -4,10 +4,10 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use reelforge_app::api::ApiRequest;
-use reelforge_app::context::Ports;
+use reelforge_app::Ports;
 use reelforge_core::clock::SystemClock;
 use reelforge_core::plans::Plan;
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reelforge_app::context::Ports;
+use reelforge_app::Ports;
 use reelforge_core::limiter::Decision;
 use reelforge_core::model::{
     ApiKeyRecord, Campaign, CampaignStatus, IdempotencyRecord, Principal, QuotaReservation,
@@ -20,7 +20,7 @@ use reelforge_core::ports::{
     CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreResult, TransitionOutcome,
     WindowCounters,
 };
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,7 +9,7 @@ use support::api::{aws_ports, local_ports, new_account, request};
 
 use http::Method;
 use reelforge_app::api::{handle, ApiRequest};
-use reelforge_app::context::{Context, Ports};
+use reelforge_app::{Context, Ports};
 use reelforge_aws::store::AwsStore;
 use reelforge_core::plans::Plan;
 use std::collections::BTreeMap;

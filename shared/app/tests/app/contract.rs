@@ -22,7 +22,7 @@ use reelforge_core::ports::{
     AccountStore, CampaignStore, CreateOutcome, KeyStore, MediaStore, ProfileRecord, ProfileStore,
     StageQueue, StoreError, TransitionOutcome, WebhookStore, WindowCounters,
 };
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use reelforge_app::api::{self, ApiRequest};
-use reelforge_app::context::{Context, Ports, Tools as StageTools};
 use reelforge_app::pipeline::{self, Next};
+use reelforge_app::{Context, Ports, Tools as StageTools};
 use reelforge_core::clock::SystemClock;
 use reelforge_core::guard::TargetPolicy;
 use reelforge_core::model::Stage;
@@ -17,10 +17,10 @@ use reelforge_core::model::{Campaign, CampaignStatus, Language, StageMessage, Vi
 use reelforge_core::plans::Plan;
 use reelforge_core::voice::{Speech, VoiceError};
 use reelforge_core::voice_engine::VoiceEngine;
-use reelforge_local::store::LocalStore;
-use reelforge_studio::capture::{CaptureOptions, ChromiumCapture};
-use reelforge_studio::espeak::EspeakVoice;
-use reelforge_studio::ffmpeg::FfmpegRenderer;
+use reelforge_local::LocalStore;
+use reelforge_studio::EspeakVoice;
+use reelforge_studio::FfmpegRenderer;
+use reelforge_studio::{CaptureOptions, ChromiumCapture};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -114,8 +114,8 @@ fn counted_tools(dir: &Path, store: Arc<LocalStore>) -> (StageTools, Tools) {
         "chromium",
     );
     let voice = Arc::new(CountingVoice::default());
-    let mut stage_tools = reelforge_local::tools::local_tools(store.clone());
-    let mut settings = reelforge_local::tools::ffmpeg_settings();
+    let mut stage_tools = reelforge_local::local_tools(store.clone());
+    let mut settings = reelforge_local::ffmpeg_settings();
     settings.ffmpeg = ffmpeg;
     stage_tools.renderer = Arc::new(FfmpegRenderer {
         media: store,
@@ -184,7 +184,7 @@ struct Outcomes {
 async fn run_batch(
     app: &Arc<Context>,
     store: &LocalStore,
-    batch: Vec<reelforge_local::store::Received>,
+    batch: Vec<reelforge_local::Received>,
     out: &mut Outcomes,
 ) {
     let mut runs = tokio::task::JoinSet::new();
@@ -223,7 +223,7 @@ async fn every_stage_message_delivered_three_times_does_each_piece_of_work_once(
             })
             .with_tools(stage_tools),
     );
-    let site = reelforge_local::sample_site::serve().await.unwrap();
+    let site = reelforge_local::serve_sample_site().await.unwrap();
     let account =
         reelforge_app::admin::create_account(&*store, &SystemClock, "Dup", Plan::Scale, None)
             .await

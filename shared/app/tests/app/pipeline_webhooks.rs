@@ -4,8 +4,8 @@
 //! private address at send time is never connected to.
 
 use async_trait::async_trait;
-use reelforge_app::context::{Context, Ports};
 use reelforge_app::pipeline;
+use reelforge_app::{Context, Ports};
 use reelforge_core::clock::SystemClock;
 use reelforge_core::guard::{Resolver, TargetPolicy};
 use reelforge_core::model::{
@@ -14,7 +14,7 @@ use reelforge_core::model::{
 };
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{CampaignStore, CreateOutcome, WebhookStore};
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use reelforge_testkit::fault_proxy;
 use fault_proxy::{FaultProxy, Seen};
 use http::Method;
 use reelforge_app::api::handle;
-use reelforge_app::context::{Context, Ports};
+use reelforge_app::{Context, Ports};
 use reelforge_core::plans::Plan;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

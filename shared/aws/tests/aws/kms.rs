@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use reelforge_aws::kms::KmsSealer;
 use reelforge_core::styles::{SealedSecret, SecretError, SecretOwner, SecretSealer};
-use reelforge_local::secrets::LocalKeySealer;
+use reelforge_local::LocalKeySealer;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;

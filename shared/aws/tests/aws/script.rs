@@ -11,7 +11,7 @@ use reelforge_core::script::{
     check_script_system, estimated_speech_seconds, ProviderFailure, Script, ScriptError,
     ScriptRequest, ScriptSource, ScriptWriter,
 };
-use reelforge_studio::writer::LocalWriter;
+use reelforge_studio::LocalWriter;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

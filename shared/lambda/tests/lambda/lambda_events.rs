@@ -5,14 +5,14 @@ use reelforge_core::model::Stage;
 use reelforge_testkit as support;
 
 use reelforge_app::api::handle;
-use reelforge_app::context::{Context, Ports};
+use reelforge_app::{Context, Ports};
 use reelforge_core::keys::hash_key;
 use reelforge_core::limiter::{ip_window_key, WINDOW_MS};
 use reelforge_core::model::{Account, ApiKeyRecord, Campaign, CampaignStatus, QuotaReservation};
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{AccountStore, CampaignStore, KeyStore, WindowCounters};
 use reelforge_lambda::{to_api_request, to_lambda_response};
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;

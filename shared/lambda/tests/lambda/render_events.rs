@@ -7,11 +7,11 @@ use reelforge_core::model::Stage;
 use reelforge_testkit as support;
 use reelforge_testkit::stub_aws;
 
-use reelforge_app::context::{Context, Ports};
 use reelforge_app::pipeline::process::screens_key;
 use reelforge_app::pipeline::render::{job_finished, RECHECK_SECS};
 use reelforge_app::pipeline::voiceover::VoiceTrack;
 use reelforge_app::pipeline::{artifacts, Next};
+use reelforge_app::{Context, Ports};
 use reelforge_core::clock::SystemClock;
 use reelforge_core::model::{
     Campaign, CampaignStatus, Language, Platform, QuotaReservation, Video, VideoStatus,
@@ -21,7 +21,7 @@ use reelforge_core::ports::JobStateChange;
 use reelforge_core::ports::{
     AccountStore, CampaignStore, CreateOutcome, MediaStore, StageQueue, WebhookStore,
 };
-use reelforge_local::store::LocalStore;
+use reelforge_local::LocalStore;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Sealed provider keys with the local sealer (AES-256-GCM, key file beside the data).
 
 use reelforge_core::styles::*;
-use reelforge_local::secrets::LocalKeySealer;
+use reelforge_local::LocalKeySealer;
 use std::path::{Path, PathBuf};
 
 fn temp_dir(tag: &str) -> PathBuf {

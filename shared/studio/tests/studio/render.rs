@@ -8,7 +8,7 @@ use reelforge_core::render::{
     caption_box, AudioTrack, CaptionCue, CaptionStyle, Captions, Corner, EndClip, FrameSize,
     ImageFit, PixelRect, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
 };
-use reelforge_studio::ffmpeg::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegSettings};
+use reelforge_studio::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegSettings};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
