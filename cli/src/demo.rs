@@ -89,26 +89,54 @@ async fn download(url: &str, to: &Path) -> Result<u64, String> {
     Ok(resp.body.len() as u64)
 }
 
-/// One row per video (four frames spread over it), stacked: `contact-sheet.png`.
-async fn contact_sheet(videos: &[(PathBuf, f64)], out: &Path) -> Result<(), String> {
+/// One row per video (one frame from the middle of each scene), stacked:
+/// `contact-sheet.png`.
+async fn contact_sheet(videos: &[(PathBuf, Vec<f64>)], out: &Path) -> Result<(), String> {
     let dir = out.join(".contact-rows");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    for (i, (video, duration)) in videos.iter().enumerate() {
+    let widest = videos
+        .iter()
+        .map(|(_, at)| at.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (i, (video, at)) in videos.iter().enumerate() {
         let row = dir.join(format!("row-{i}.png"));
-        let rate = 4.0 / duration.max(1.0);
-        ffmpeg(&[
-            "-i".into(),
-            format!("file:{}", video.display()),
-            "-vf".into(),
-            format!("fps={rate:.5},scale=270:-2,tile=4x1"),
-            "-frames:v".into(),
-            "1".into(),
-            format!("file:{}", row.display()),
-        ])
-        .await?;
+        let mut frames = Vec::new();
+        for (k, t) in at.iter().enumerate() {
+            let frame = dir.join(format!("row-{i}-{k}.png"));
+            ffmpeg(&[
+                "-ss".into(),
+                format!("{t:.3}"),
+                "-i".into(),
+                format!("file:{}", video.display()),
+                "-frames:v".into(),
+                "1".into(),
+                "-vf".into(),
+                "scale=180:-2".into(),
+                format!("file:{}", frame.display()),
+            ])
+            .await?;
+            frames.push(frame);
+        }
+        let mut args = Vec::new();
+        for f in &frames {
+            args.push("-i".to_string());
+            args.push(format!("file:{}", f.display()));
+        }
+        // Every row as wide as the longest (rows of fewer scenes padded).
+        let pad = format!("pad={}:ih", 180 * widest);
+        args.push("-filter_complex".into());
+        args.push(if frames.len() > 1 {
+            format!("hstack=inputs={},{pad}", frames.len())
+        } else {
+            pad
+        });
+        args.push(format!("file:{}", row.display()));
+        ffmpeg(&args).await?;
         rows.push(row);
     }
     let sheet = out.join("contact-sheet.png");
@@ -198,11 +226,44 @@ async fn drive(
             .map_err(|e| e.to_string())?;
     let key = key.secret;
 
+    // A playlist with the built-in music bed under the voice.
+    let (status, media) = call(
+        http::Method::POST,
+        &format!("{}/api/v1/media-profiles", stack.url),
+        &key,
+        Some(&json!({"profile_name": "Demo", "music": "default"})),
+    )
+    .await?;
+    if status != 201 {
+        return Err(format!(
+            "POST /api/v1/media-profiles answered {status}: {media}"
+        ));
+    }
+    let (status, playlist) = call(
+        http::Method::POST,
+        &format!("{}/api/v1/playlists", stack.url),
+        &key,
+        Some(&json!({
+            "playlist_name": "Demo",
+            "media_profile_id": media["media_profile"]["media_profile_id"],
+        })),
+    )
+    .await?;
+    if status != 201 {
+        return Err(format!(
+            "POST /api/v1/playlists answered {status}: {playlist}"
+        ));
+    }
     let (status, created) = call(
         http::Method::POST,
         &format!("{}/api/v1/campaigns", stack.url),
         &key,
-        Some(&json!({"url": format!("{site}/"), "languages": languages, "title": "Lumen Notes"})),
+        Some(&json!({
+            "url": format!("{site}/"),
+            "languages": languages,
+            "title": "Lumen Notes",
+            "playlist_id": playlist["playlist"]["playlist_id"],
+        })),
     )
     .await?;
     if status != 201 {
@@ -302,6 +363,28 @@ async fn drive(
             v["credits_cost"],
             v["script_source"].as_str().unwrap_or("?")
         );
+        // The storyboard the render stage left: what each scene shows and why.
+        let mut middles = Vec::new();
+        let key = format!(
+            "work/{id}/storyboards/{}.json",
+            v["id"].as_str().unwrap_or_default()
+        );
+        if let Ok(Some(bytes)) = ports.media.get_media(&key).await {
+            let board: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            for scene in board["scenes"].as_array().into_iter().flatten() {
+                let start = scene["start_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+                let length = scene["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+                eprintln!(
+                    "  {start:>5.1}s {length:>4.1}s  {:<8} {}",
+                    scene["transition"]["kind"].as_str().unwrap_or(""),
+                    scene["note"].as_str().unwrap_or("")
+                );
+                middles.push(start + length / 2.0);
+            }
+        }
+        if middles.is_empty() {
+            middles = (0..4).map(|k| duration * (k as f64 + 0.5) / 4.0).collect();
+        }
         files.push(json!({
             "file": mp4,
             "language": v["language"],
@@ -311,7 +394,7 @@ async fn drive(
             "credits_cost": v["credits_cost"],
             "script_source": v["script_source"],
         }));
-        for_sheet.push((mp4, duration));
+        for_sheet.push((mp4, middles));
     }
     if !for_sheet.is_empty() {
         contact_sheet(&for_sheet, out).await?;

@@ -8,9 +8,9 @@ use reelforge_core::clock::{Clock, SystemClock};
 use reelforge_core::guard::{Resolver, TargetPolicy};
 use reelforge_core::model::Language;
 use reelforge_core::ports::{
-    AccountStore, CampaignStore, JobStateChange, KeyStore, MediaStore, PageCapture, ProfileStore,
-    RenderJob, RenderStarted, StageQueue, ToolError, UploadInspector, VideoRenderer, WebhookStore,
-    WindowCounters,
+    AccountStore, CampaignStore, JobStateChange, KeyStore, MediaStore, PageCapture, PageShot,
+    PageSource, ProfileStore, RenderJob, RenderStarted, StageQueue, ToolError, UploadInspector,
+    VideoRenderer, WebhookStore, WindowCounters,
 };
 use reelforge_core::render::FrameSize;
 use reelforge_core::script::{ProviderFailure, Script, ScriptError, ScriptRequest, ScriptWriter};
@@ -18,7 +18,7 @@ use reelforge_core::styles::secrets::{SecretSealer, Unconfigured};
 use reelforge_core::styles::ProviderId;
 use reelforge_core::voice::{Speech, VoiceError};
 use reelforge_core::voice_engine::VoiceEngine;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Every store port, as trait objects.
@@ -152,16 +152,12 @@ impl VoiceEngine for NoTool {
 
 #[async_trait]
 impl PageCapture for NoTool {
-    fn screens_per_page(&self) -> u32 {
-        0
-    }
-
     async fn capture(
         &self,
-        _html: &Path,
-        _size: FrameSize,
+        _pages: &[PageSource],
+        _sizes: &[FrameSize],
         _out_dir: &Path,
-    ) -> Result<Vec<PathBuf>, ToolError> {
+    ) -> Result<Vec<PageShot>, ToolError> {
         Err(ToolError(NO_TOOL.into()))
     }
 }

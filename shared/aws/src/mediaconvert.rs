@@ -621,13 +621,14 @@ pub fn job_settings(plan: &RenderPlan, target: &JobTarget) -> Result<JobSettings
         .zip(scene_windows(plan, main_end_ms))
         .enumerate()
     {
+        // MediaConvert cannot move a camera or draw a card: a page scene is inserted as its
+        // page's image; cards are left to the black generator.
+        let reelforge_core::render::Shot::Camera { image, .. } = &scene.shot else {
+            continue;
+        };
         inserter = inserter.insertable_images(
             InsertableImage::builder()
-                .image_inserter_input(image_url(
-                    bucket,
-                    &scene.image,
-                    &format!("scene {} image", i + 1),
-                )?)
+                .image_inserter_input(image_url(bucket, image, &format!("scene {} image", i + 1))?)
                 .layer(i as i32)
                 .opacity(100)
                 .start_time(timecode(window.start_frame))

@@ -256,19 +256,36 @@ pub trait ProfileStore: Send + Sync {
 #[error("{0}")]
 pub struct ToolError(pub String);
 
-/// Screenshots of a page (headless Chromium on both backends).
+/// One page to capture: what it is (`page`, or the language of an `hreflang` page) and
+/// the HTML file it was saved to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageSource {
+    pub variant: String,
+    pub html: std::path::PathBuf,
+}
+
+/// A page captured at one output size: the whole page as one image (the output's width,
+/// as tall as the page up to a limit) and where its parts are.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PageShot {
+    pub variant: String,
+    pub size: crate::render::FrameSize,
+    /// A PNG file.
+    pub image: std::path::PathBuf,
+    pub layout: crate::layout::PageLayout,
+}
+
+/// Full-page captures of HTML documents (headless Chromium on both backends).
 #[async_trait]
 pub trait PageCapture: Send + Sync {
-    /// Screens taken down each page (priced as vision analysis per image, SPEC §9).
-    fn screens_per_page(&self) -> u32;
-    /// Screenshots of the HTML document at `html` at `size`, top of the page first,
-    /// written into `out_dir`.
+    /// Every page at every size (`size` is the viewport: the output frame), images written
+    /// into `out_dir`.
     async fn capture(
         &self,
-        html: &std::path::Path,
-        size: crate::render::FrameSize,
+        pages: &[PageSource],
+        sizes: &[crate::render::FrameSize],
         out_dir: &std::path::Path,
-    ) -> Result<Vec<std::path::PathBuf>, ToolError>;
+    ) -> Result<Vec<PageShot>, ToolError>;
 }
 
 /// One video to render: a plan whose paths are media keys, and where its outputs go.
@@ -318,12 +335,18 @@ pub const MAX_WATERMARK_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_END_CLIP_BYTES: usize = 4 * 1024 * 1024;
 /// Longest end clip.
 pub const MAX_END_CLIP_MS: u64 = 15_000;
+/// Largest music upload.
+pub const MAX_MUSIC_BYTES: usize = 8 * 1024 * 1024;
+/// Longest music track.
+pub const MAX_MUSIC_MS: u64 = 5 * 60 * 1000;
 
 /// An uploaded media-profile file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadKind {
     Watermark,
     EndClip,
+    /// A media profile's music track (MP3, M4A or WAV).
+    Music,
 }
 
 impl UploadKind {
@@ -331,6 +354,7 @@ impl UploadKind {
         match segment {
             "watermark" => Some(UploadKind::Watermark),
             "end-clip" => Some(UploadKind::EndClip),
+            "music" => Some(UploadKind::Music),
             _ => None,
         }
     }
@@ -339,6 +363,7 @@ impl UploadKind {
         match self {
             UploadKind::Watermark => MAX_WATERMARK_BYTES,
             UploadKind::EndClip => MAX_END_CLIP_BYTES,
+            UploadKind::Music => MAX_MUSIC_BYTES,
         }
     }
 }

@@ -378,15 +378,16 @@ pub fn estimate(req: &EstimateRequest) -> Estimate {
 }
 
 /// SPEC §9's per-video `credits_cost`: a Video Studio render of `seconds` with voiceover,
-/// AI planning when a script is generated, and vision analysis per captured image (charged,
-/// like all analysis, only with AI planning).
-pub fn video_render_cost(seconds: f64, ai_planning: bool, images: u32) -> u32 {
+/// AI planning when a script is generated, vision analysis per captured image (charged,
+/// like all analysis, only with AI planning), and BGM when the video has a music bed.
+pub fn video_render_cost(seconds: f64, ai_planning: bool, images: u32, music: bool) -> u32 {
     let req = EstimateRequest {
         duration_seconds: seconds,
         job: Job::VideoStudio(StudioOptions {
             ai_analysis: ai_planning,
             images: images.min(MAX_COUNT),
             voiceover: true,
+            bgm_or_sfx: music,
             ..StudioOptions::default()
         }),
     };
@@ -730,14 +731,16 @@ mod tests {
     #[test]
     fn video_render_cost_is_a_studio_render_with_voiceover() {
         // 30 s: render 2 + voiceover max(1, 2.5) = 4.5 → 5.
-        assert_eq!(video_render_cost(30.0, false, 0), 5);
+        assert_eq!(video_render_cost(30.0, false, 0, false), 5);
         // + planning 2 + 5 images × 0.25: 2 + 2 + 1.25 + 2.5 = 7.75 → 8.
-        assert_eq!(video_render_cost(30.0, true, 5), 8);
+        assert_eq!(video_render_cost(30.0, true, 5, false), 8);
         // Images are analysis: not charged without AI planning.
-        assert_eq!(video_render_cost(30.0, false, 5), 5);
+        assert_eq!(video_render_cost(30.0, false, 5, false), 5);
         // 3 min: 3 + 15 = 18, the seed's voiceover row.
-        assert_eq!(video_render_cost(180.0, false, 0), 18);
-        assert_eq!(video_render_cost(f64::NAN, false, 0), 3);
+        assert_eq!(video_render_cost(180.0, false, 0, false), 18);
+        assert_eq!(video_render_cost(f64::NAN, false, 0, false), 3);
+        // A music bed adds the BGM credit.
+        assert_eq!(video_render_cost(30.0, false, 0, true), 6);
     }
 
     #[test]

@@ -38,14 +38,21 @@ impl FrameSize {
     }
 }
 
-/// Everything one rendered video is made of. Paths are local files; the MediaConvert side
-/// maps them to S3 keys.
+/// Everything one rendered video is made of. Paths are media keys (the local renderer
+/// copies them into a scratch directory; the AWS one reads them from the bucket).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderPlan {
     pub size: FrameSize,
-    /// Shown one after another; the last one is held until the voiceover ends.
+    /// Output frames per second.
+    pub fps: u32,
+    /// Back to back from the start; each begins with its transition from the one before.
     pub scenes: Vec<Scene>,
     pub voiceover: AudioTrack,
+    /// When the voice speaks (ms): the music ducks under these.
+    #[serde(default)]
+    pub speech: Vec<(u64, u64)>,
+    #[serde(default)]
+    pub music: Option<Music>,
     #[serde(default)]
     pub captions: Option<Captions>,
     #[serde(default)]
@@ -55,24 +62,92 @@ pub struct RenderPlan {
     pub end_clip: Option<EndClip>,
 }
 
+/// One shot of the video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scene {
-    pub image: PathBuf,
     pub duration_ms: u64,
+    pub shot: Shot,
+    /// How the previous scene hands over to this one (the first scene's is ignored).
     #[serde(default)]
-    pub fit: ImageFit,
+    pub transition: Transition,
+    /// What the storyboard chose it for (shown by the demo, not drawn).
+    #[serde(default)]
+    pub note: String,
 }
 
-/// How an image of another aspect ratio fills the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shot {
+    /// A moving window onto a captured page: from `from` to `to` on an eased curve.
+    Camera {
+        /// The whole page, the output's width wide.
+        image: PathBuf,
+        image_width: u32,
+        image_height: u32,
+        from: Cam,
+        to: Cam,
+        /// Fills the frame where the window runs past the page's bottom.
+        pad: Rgb,
+    },
+    /// A card in the brand's colours.
+    Card(Card),
+}
+
+/// Where the camera looks: the window's top-left corner in page pixels, and the zoom
+/// (1 = one page pixel per output pixel; the window is `W/zoom` x `H/zoom`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cam {
+    pub x: f64,
+    pub y: f64,
+    pub zoom: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ImageFit {
-    /// Whole image visible, over a blurred, darkened copy of itself (page screenshots
-    /// are landscape, most outputs portrait).
+pub enum CardKind {
+    /// The product's name, a line about it and its monogram.
+    Opening,
+    /// The call to action and the domain.
+    Closing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card {
+    pub kind: CardKind,
+    pub title: String,
+    pub subtitle: String,
+    /// A pill under the title (the closing card's domain).
+    #[serde(default)]
+    pub pill: Option<String>,
+    /// One or two letters on a white tile (the opening card's mark).
+    #[serde(default)]
+    pub monogram: Option<String>,
+    /// The gradient's two ends.
+    pub colours: (Rgb, Rgb),
+}
+
+/// How a scene begins, from the previous scene's last frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Transition {
+    /// The new shot pushes the old one out upwards (ease-out).
     #[default]
-    Contain,
-    /// Fill the frame, cropping the overflow.
-    Cover,
+    PushUp,
+    /// The new shot pushes the old one out to the left (ease-out).
+    PushLeft,
+    /// A push with a short white flash: cuts between a card and a page in shared colours.
+    Flash,
+    /// A brand-coloured panel sweeps across; the cut happens under it: cuts between
+    /// look-alike shots.
+    Wipe { colour: Rgb },
+}
+
+/// A music bed under the voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Music {
+    /// A media key, or the built-in bed when `None`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,26 +235,59 @@ pub struct CaptionStyle {
     /// Colour the word being spoken.
     pub highlighter: bool,
     pub highlight_color: Rgb,
+    /// Where in the safe zone ([`safe_zone`]) the caption block sits.
     pub position: CaptionPosition,
+    /// A box behind each caption page, so the text reads over any page (white, dark or a
+    /// busy photo); `None` leaves only the outline and shadow.
+    pub backdrop: Option<Backdrop>,
+}
+
+/// The box behind a caption page.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Backdrop {
+    pub color: Rgb,
+    /// 0 (invisible) ..= 255 (solid).
+    pub opacity: u8,
+    /// Space between the text and the box's edge, in pixels for a 1080-pixel short side.
+    pub padding: u32,
+}
+
+impl Default for Backdrop {
+    /// Near-black at 90 %: white text on it measures 14.8:1 or better over a white page,
+    /// the yellow highlight 9.9:1 (docs/video.md).
+    fn default() -> Self {
+        Backdrop {
+            color: Rgb::new(0x0b, 0x0b, 0x0b),
+            opacity: 230,
+            padding: 24,
+        }
+    }
 }
 
 impl Default for CaptionStyle {
     fn default() -> Self {
         CaptionStyle {
-            font: FontFamily("Noto Sans".into()),
-            size: 64,
+            // Noto Sans CJK covers Latin too; plain "Noto Sans" is not in Debian's fonts.
+            font: FontFamily("Noto Sans CJK JP".into()),
+            size: 88,
             bold: true,
             italic: false,
             underline: false,
             strikethrough: false,
             color: Rgb::WHITE,
             stroke_color: Rgb::BLACK,
-            stroke_thickness: 4,
-            shadow: Shadow::default(),
+            stroke_thickness: 0,
+            shadow: Shadow {
+                x: 0,
+                y: 0,
+                color: Rgb::BLACK,
+                blur: 0,
+            },
             lines: 2,
             highlighter: true,
-            highlight_color: Rgb::YELLOW,
+            highlight_color: Rgb::new(0xff, 0xd6, 0x0a),
             position: CaptionPosition::LowerThird,
+            backdrop: Some(Backdrop::default()),
         }
     }
 }
@@ -222,14 +330,43 @@ pub enum CaptionPosition {
 }
 
 impl CaptionPosition {
-    fn fractions(self) -> (f32, f32) {
+    /// The block's centre as fractions of the safe zone (the block is then kept inside it).
+    pub fn fractions(self) -> (f32, f32) {
         match self {
-            CaptionPosition::TopCenter => (0.5, 0.18),
+            CaptionPosition::TopCenter => (0.5, 0.0),
             CaptionPosition::MiddleCenter => (0.5, 0.5),
-            CaptionPosition::LowerThird => (0.5, 0.7),
-            CaptionPosition::BottomCenter => (0.5, 0.82),
+            CaptionPosition::LowerThird => (0.5, 0.82),
+            CaptionPosition::BottomCenter => (0.5, 1.0),
             CaptionPosition::At { x, y } => (x, y),
         }
+    }
+}
+
+/// The part of the frame no platform draws over, where captions and card text go.
+///
+/// Vertical (1080x1920, scaled for other sizes), the union of the three platforms' UI:
+/// top 270 px (Reels: 14 %; TikTok's tabs ~150-250), bottom 676 px (Reels: 35 %; TikTok's
+/// caption and sound line ~420-440; Shorts' title and channel ~480), 160 px each side
+/// (TikTok's action rail ~150-170 on the right; Reels: 6 %). Horizontal (YouTube):
+/// 5 % action-safe on every side, 12 % at the bottom for the player's controls.
+/// Sources in docs/video.md.
+pub fn safe_zone(size: FrameSize) -> PixelRect {
+    let (w, h) = (size.width as f32, size.height as f32);
+    let (left, right, top, bottom) = if size.height > size.width {
+        (
+            160.0 / 1080.0 * w,
+            160.0 / 1080.0 * w,
+            270.0 / 1920.0 * h,
+            676.0 / 1920.0 * h,
+        )
+    } else {
+        (0.05 * w, 0.05 * w, 0.05 * h, 0.12 * h)
+    };
+    PixelRect {
+        x: left as u32,
+        y: top as u32,
+        width: (w - left - right) as u32,
+        height: (h - top - bottom) as u32,
     }
 }
 
@@ -251,13 +388,39 @@ impl Rgb {
         Rgb { r, g, b }
     }
 
+    /// `self` moved `t` (0..=1) of the way towards `other`.
+    pub fn mix(self, other: Rgb, t: f64) -> Rgb {
+        let t = t.clamp(0.0, 1.0);
+        let m = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+        Rgb::new(m(self.r, other.r), m(self.g, other.g), m(self.b, other.b))
+    }
+
+    /// WCAG 2 relative luminance (0 = black, 1 = white).
+    pub fn luminance(self) -> f64 {
+        let lin = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(self.r) + 0.7152 * lin(self.g) + 0.0722 * lin(self.b)
+    }
+
+    /// WCAG 2 contrast ratio between two colours (1..=21).
+    pub fn contrast(self, other: Rgb) -> f64 {
+        let (a, b) = (self.luminance(), other.luminance());
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
     /// ASS colour literal (`&HBBGGRR&`, alpha left opaque).
-    fn ass(self) -> String {
+    pub fn ass(self) -> String {
         format!("&H{:02X}{:02X}{:02X}&", self.b, self.g, self.r)
     }
 
     /// ASS style colour field (`&HAABBGGRR`).
-    fn ass_style(self, alpha: u8) -> String {
+    pub fn ass_style(self, alpha: u8) -> String {
         format!("&H{alpha:02X}{:02X}{:02X}{:02X}", self.b, self.g, self.r)
     }
 }
@@ -379,8 +542,36 @@ impl RenderPlan {
         if self.scenes.is_empty() {
             return Err(invalid("a plan needs at least one scene"));
         }
-        if self.scenes.iter().any(|s| s.duration_ms == 0) {
-            return Err(invalid("scene durations must be positive"));
+        if !(10..=60).contains(&self.fps) {
+            return Err(invalid("fps must be 10..=60"));
+        }
+        for scene in &self.scenes {
+            if scene.duration_ms == 0 {
+                return Err(invalid("scene durations must be positive"));
+            }
+            if let Shot::Camera {
+                image_width,
+                image_height,
+                from,
+                to,
+                ..
+            } = &scene.shot
+            {
+                if *image_width == 0 || *image_height == 0 {
+                    return Err(invalid("a camera shot needs an image size"));
+                }
+                for cam in [from, to] {
+                    let ok = cam.zoom.is_finite()
+                        && (1.0..=4.0).contains(&cam.zoom)
+                        && cam.x.is_finite()
+                        && cam.y.is_finite()
+                        && cam.x >= 0.0
+                        && cam.y >= 0.0;
+                    if !ok {
+                        return Err(invalid("camera positions must be finite, zoom 1..=4"));
+                    }
+                }
+            }
         }
         if self.main_duration_ms() > 30 * 60 * 1000 {
             return Err(invalid("a video is at most 30 minutes long"));
@@ -399,10 +590,31 @@ impl RenderPlan {
         Ok(())
     }
 
-    /// Length of the part before the end clip: the scenes, stretched to the voiceover.
+    /// Length of the part before the end clip: the scenes (which outlast the voiceover).
     pub fn main_duration_ms(&self) -> u64 {
         let scenes: u64 = self.scenes.iter().map(|s| s.duration_ms).sum();
         scenes.max(self.voiceover.duration_ms)
+    }
+
+    /// Each scene's first frame and frame count: frame numbers come from cumulative times,
+    /// so rounding never drifts; the last scene runs to the end of the main part.
+    pub fn scene_frames(&self) -> Vec<(u64, u64)> {
+        let fps = u64::from(self.fps.max(1));
+        let total = (self.main_duration_ms() * fps).div_ceil(1000);
+        let mut out = Vec::with_capacity(self.scenes.len());
+        let (mut cum_ms, mut at) = (0u64, 0u64);
+        for (i, scene) in self.scenes.iter().enumerate() {
+            cum_ms += scene.duration_ms;
+            let end = if i + 1 == self.scenes.len() {
+                total
+            } else {
+                (cum_ms * fps / 1000).min(total)
+            };
+            let frames = end.saturating_sub(at).max(1);
+            out.push((at, frames));
+            at += frames;
+        }
+        out
     }
 }
 
@@ -525,8 +737,9 @@ impl TextMetrics {
         let scale = size.style_scale();
         let font_px = (style.size as f32 * scale).max(1.0);
         let stroke = style.stroke_thickness as f32 * scale;
-        // 7 % side margins, minus the outline on both ends.
-        let max_line_px = (size.width as f32 * 0.86 - 2.0 * stroke).max(font_px);
+        let padding = style.backdrop.map_or(0.0, |b| b.padding as f32 * scale);
+        // The safe zone's width, minus the outline and the box's padding on both ends.
+        let max_line_px = (safe_zone(size).width as f32 - 2.0 * stroke.max(padding)).max(font_px);
         TextMetrics {
             font_px,
             max_line_px,
@@ -844,7 +1057,7 @@ fn ass_escape(c: char, out: &mut String) {
     }
 }
 
-fn ass_time(ms: u64) -> String {
+pub fn ass_time(ms: u64) -> String {
     let cs = ms / 10;
     format!(
         "{}:{:02}:{:02}.{:02}",
@@ -864,30 +1077,67 @@ pub struct PixelRect {
     pub height: u32,
 }
 
-/// The area a caption page of `lines` lines can cover (text, outline and shadow),
-/// clamped to the frame.
+/// The area a caption page of `lines` lines can cover (text, box or outline, shadow):
+/// the block placed in the safe zone at the style's position and kept inside it. Pages
+/// share its bottom edge, so a one-line page sits where a two-line page ends.
 pub fn caption_box(captions: &Captions, size: FrameSize, lines: usize) -> PixelRect {
+    let (x0, full_top, x1, bottom) = caption_block(captions, size);
     let style = &captions.style;
     let m = TextMetrics::new(style, size);
-    let scale = size.style_scale();
-    let (fx, fy) = style.position.fractions();
-    let line_h = m.font_px * 1.45;
-    let pad = style.stroke_thickness as f32 * scale
-        + (style.shadow.x.abs().max(style.shadow.y.abs()) as f32 + style.shadow.blur as f32)
-            * scale;
-    let h = line_h * lines.max(1) as f32 + 2.0 * pad;
-    let w = m.max_line_px + 2.0 * pad;
-    let (cx, cy) = (fx * size.width as f32, fy * size.height as f32);
-    let x0 = (cx - w / 2.0).max(0.0);
-    let y0 = (cy - h / 2.0).max(0.0);
-    let x1 = (cx + w / 2.0).min(size.width as f32);
-    let y1 = (cy + h / 2.0).min(size.height as f32);
+    let pad = block_padding(style, size);
+    let h = m.font_px * 1.45 * lines.max(1) as f32 + 2.0 * pad;
+    let top = (bottom - h).max(full_top.min(bottom));
     PixelRect {
         x: x0 as u32,
-        y: y0 as u32,
+        y: top as u32,
         width: (x1 - x0) as u32,
-        height: (y1 - y0) as u32,
+        height: (bottom - top) as u32,
     }
+}
+
+/// Padding around the text: the box's, or the outline plus the shadow's reach.
+fn block_padding(style: &CaptionStyle, size: FrameSize) -> f32 {
+    let scale = size.style_scale();
+    match style.backdrop {
+        Some(b) => b.padding as f32 * scale,
+        None => {
+            style.stroke_thickness as f32 * scale
+                + (style.shadow.x.abs().max(style.shadow.y.abs()) as f32 + style.shadow.blur as f32)
+                    * scale
+        }
+    }
+}
+
+/// The full block (`style.lines` lines at the widest line) as `(left, top, right, bottom)`
+/// in frame pixels: centred on the position's fractions of the safe zone, then moved so it
+/// stays inside the safe zone (or the frame, for a block larger than the zone).
+fn caption_block(captions: &Captions, size: FrameSize) -> (f32, f32, f32, f32) {
+    let style = &captions.style;
+    let m = TextMetrics::new(style, size);
+    let pad = block_padding(style, size);
+    let w = m.max_line_px + 2.0 * pad;
+    let h = m.font_px * 1.45 * style.lines.max(1) as f32 + 2.0 * pad;
+    let zone = safe_zone(size);
+    let (zx, zy, zw, zh) = (
+        zone.x as f32,
+        zone.y as f32,
+        zone.width as f32,
+        zone.height as f32,
+    );
+    let (fx, fy) = style.position.fractions();
+    let place = |frac: f32, start: f32, len: f32, block: f32, frame: f32| {
+        let centre = start + frac * len;
+        let lo = centre - block / 2.0;
+        let lo = if block <= len {
+            lo.clamp(start, start + len - block)
+        } else {
+            lo.clamp(0.0, (frame - block).max(0.0))
+        };
+        (lo, lo + block.min(frame))
+    };
+    let (x0, x1) = place(fx, zx, zw, w, size.width as f32);
+    let (y0, y1) = place(fy, zy, zh, h, size.height as f32);
+    (x0, y0, x1, y1)
 }
 
 /// How long a page stays up after its last word when the next page is far off.
@@ -895,49 +1145,116 @@ const PAGE_HOLD_MS: u64 = 400;
 /// Gaps up to this long keep the previous page on screen until the next one.
 const PAGE_BRIDGE_MS: u64 = 1200;
 
-/// The complete ASS document for a plan's captions: one style, and per page one event
-/// per spoken word with that word in the highlight colour (one event per page when the
-/// highlighter is off). Events never overlap, so the caption changes only at word
-/// boundaries.
-pub fn ass_document(captions: &Captions, size: FrameSize, until_ms: u64) -> String {
+/// One caption event: shown from `start_ms` to `end_ms`; `pop` marks the first event of
+/// a page (which scales in), `text` is ASS event text (overrides and escaped words).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssEvent {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub pop: bool,
+    pub text: String,
+}
+
+/// The caption file's `[Script Info]` and `[V4+ Styles]` (the `Caption` style), without
+/// the `[Events]` section.
+pub fn ass_header(captions: &Captions, size: FrameSize) -> String {
     let style = &captions.style;
     let m = TextMetrics::new(style, size);
     let scale = size.style_scale();
     let flag = |b: bool| if b { -1 } else { 0 };
-    let mut out = String::new();
-    let _ = write!(
-        out,
+    format!(
         "[Script Info]\nScriptType: v4.00+\nPlayResX: {w}\nPlayResY: {h}\nWrapStyle: 2\n\
          ScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n[V4+ Styles]\n\
          Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, \
          BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, \
          BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n\
-         Style: Caption,{font},{size:.0},{pc},{pc},{oc},{bc},{b},{i},{u},{s},100,100,0,0,1,\
-         {outline:.1},0,5,0,0,0,1\n\n[Events]\n\
-         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
+         Style: Caption,{font},{size:.0},{pc},{pc},{oc},{bc},{b},{i},{u},{s},100,100,0,0,{border},\
+         {outline:.1},0,2,0,0,0,1\n",
         w = size.width,
         h = size.height,
         font = caption_font(captions),
         size = m.font_px,
         pc = style.color.ass_style(0),
         oc = style.stroke_color.ass_style(0),
-        bc = style.shadow.color.ass_style(0x60),
+        // With a backdrop (BorderStyle 4: one box around the whole page) the back colour
+        // is the box's; without, it colours the shadow.
+        bc = match style.backdrop {
+            Some(b) => b.color.ass_style(255 - b.opacity),
+            None => style.shadow.color.ass_style(0x60),
+        },
+        border = if style.backdrop.is_some() { 4 } else { 1 },
         b = flag(style.bold),
         i = flag(style.italic),
         u = flag(style.underline),
         s = flag(style.strikethrough),
-        outline = style.stroke_thickness as f32 * scale,
+        outline = match style.backdrop {
+            Some(b) => b.padding as f32 * scale,
+            None => style.stroke_thickness as f32 * scale,
+        },
+    )
+}
+
+/// The `[Events]` section's first two lines.
+pub const ASS_EVENTS: &str =
+    "\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+
+/// A page pops in from 90 % (the box too; a fade would leave the box behind).
+const POP: &str = "{\\fscx90\\fscy90\\t(0,120,\\fscx100\\fscy100)}";
+
+/// One `Dialogue` line of the `Caption` style, its times shifted by `-offset_ms`.
+pub fn ass_dialogue(event: &AssEvent, offset_ms: u64, with_pop: bool) -> String {
+    format!(
+        "Dialogue: 0,{},{},Caption,,0,0,0,,{}{}\n",
+        ass_time(event.start_ms.saturating_sub(offset_ms)),
+        ass_time(event.end_ms.saturating_sub(offset_ms)),
+        if with_pop && event.pop { POP } else { "" },
+        event.text
+    )
+}
+
+/// The whole caption file (header and every event up to `until_ms`).
+pub fn ass_document(captions: &Captions, size: FrameSize, until_ms: u64) -> String {
+    let mut out = ass_header(captions, size);
+    out.push_str(ASS_EVENTS);
+    for e in caption_events(captions, size, until_ms) {
+        out.push_str(&ass_dialogue(&e, 0, true));
+    }
+    out
+}
+
+/// Escapes text for an ASS event (see [`ass_escape`]).
+pub fn ass_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        ass_escape(c, &mut out);
+    }
+    out
+}
+
+/// The caption events: one per page and, with the highlighter, one per spoken word of
+/// the page, ending by `until_ms`.
+pub fn caption_events(captions: &Captions, size: FrameSize, until_ms: u64) -> Vec<AssEvent> {
+    let style = &captions.style;
+    let scale = size.style_scale();
+    // Bottom-centre anchored at the block's bottom edge (less the padding): one- and
+    // two-line pages end at the same line.
+    let (x0, _, x1, bottom) = caption_block(captions, size);
+    let anchor = format!(
+        "\\an2\\pos({:.0},{:.0})",
+        (x0 + x1) / 2.0,
+        bottom - block_padding(style, size)
     );
-    let (fx, fy) = style.position.fractions();
-    let prefix = format!(
-        "{{\\an5\\pos({:.0},{:.0})\\xshad{:.1}\\yshad{:.1}\\blur{:.1}\\4c{}}}",
-        fx * size.width as f32,
-        fy * size.height as f32,
-        style.shadow.x as f32 * scale,
-        style.shadow.y as f32 * scale,
-        style.shadow.blur as f32 * scale,
-        style.shadow.color.ass(),
-    );
+    let prefix = match style.backdrop {
+        Some(_) => format!("{{{anchor}}}"),
+        None => format!(
+            "{{{anchor}\\xshad{:.1}\\yshad{:.1}\\blur{:.1}\\4c{}}}",
+            style.shadow.x as f32 * scale,
+            style.shadow.y as f32 * scale,
+            style.shadow.blur as f32 * scale,
+            style.shadow.color.ass(),
+        ),
+    };
+    let mut out = Vec::new();
     let pages = layout_pages(captions, size);
     for (pi, page) in pages.iter().enumerate() {
         let next_start = pages.get(pi + 1).map(|p| p.start_ms).unwrap_or(u64::MAX);
@@ -950,11 +1267,12 @@ pub fn ass_document(captions: &Captions, size: FrameSize, until_ms: u64) -> Stri
         if show_until <= page.start_ms {
             continue;
         }
+        let mut first = true;
         let mut emit = |from: u64, to: u64, highlight: Option<(usize, usize)>| {
             if to <= from {
                 return;
             }
-            let mut text = String::new();
+            let mut text = prefix.clone();
             for (i, &c) in page.text.iter().enumerate() {
                 if highlight.is_some_and(|h| h.0 == i) {
                     let _ = write!(text, "{{\\1c{}}}", style.highlight_color.ass());
@@ -964,12 +1282,12 @@ pub fn ass_document(captions: &Captions, size: FrameSize, until_ms: u64) -> Stri
                     let _ = write!(text, "{{\\1c{}}}", style.color.ass());
                 }
             }
-            let _ = writeln!(
-                out,
-                "Dialogue: 0,{},{},Caption,,0,0,0,,{prefix}{text}",
-                ass_time(from),
-                ass_time(to)
-            );
+            out.push(AssEvent {
+                start_ms: from,
+                end_ms: to,
+                pop: std::mem::take(&mut first),
+                text,
+            });
         };
         if !style.highlighter || page.pieces.is_empty() {
             emit(page.start_ms, show_until, None);
@@ -1300,15 +1618,34 @@ mod tests {
     fn plan_validation_rejects_bad_numbers() {
         let good = RenderPlan {
             size: crate::model::Platform::Tiktok.frame_size(),
+            fps: 30,
             scenes: vec![Scene {
-                image: "a.png".into(),
                 duration_ms: 1000,
-                fit: ImageFit::Cover,
+                shot: Shot::Camera {
+                    image: "a.png".into(),
+                    image_width: 1080,
+                    image_height: 4000,
+                    from: Cam {
+                        x: 0.0,
+                        y: 0.0,
+                        zoom: 1.0,
+                    },
+                    to: Cam {
+                        x: 0.0,
+                        y: 400.0,
+                        zoom: 1.0,
+                    },
+                    pad: Rgb::WHITE,
+                },
+                transition: Transition::PushUp,
+                note: String::new(),
             }],
             voiceover: AudioTrack {
                 path: "v.wav".into(),
                 duration_ms: 1500,
             },
+            speech: vec![(0, 1500)],
+            music: None,
             captions: Some(captions("en", vec![words("a b c", ' ')])),
             watermark: None,
             end_clip: None,
@@ -1330,5 +1667,92 @@ mod tests {
         let mut p = good.clone();
         p.captions.as_mut().unwrap().cues[0].words[1].start_ms = 5000;
         assert!(p.validate().is_err());
+        let mut p = good.clone();
+        p.fps = 0;
+        assert!(p.validate().is_err());
+        let mut p = good.clone();
+        if let Shot::Camera { to, .. } = &mut p.scenes[0].shot {
+            to.zoom = f64::NAN;
+        }
+        assert!(p.validate().is_err());
+    }
+
+    /// Frame numbers come from cumulative times: no drift, every frame of the main part
+    /// belongs to exactly one scene.
+    #[test]
+    fn scene_frames_cover_the_main_part_without_drift() {
+        let scene = |ms: u64| Scene {
+            duration_ms: ms,
+            shot: Shot::Card(Card {
+                kind: CardKind::Opening,
+                title: "x".into(),
+                subtitle: String::new(),
+                pill: None,
+                monogram: None,
+                colours: (Rgb::BLACK, Rgb::WHITE),
+            }),
+            transition: Transition::PushUp,
+            note: String::new(),
+        };
+        let plan = RenderPlan {
+            size: FrameSize::PORTRAIT_1080,
+            fps: 30,
+            scenes: vec![scene(1_017), scene(2_033), scene(3_001)],
+            voiceover: AudioTrack {
+                path: "v.wav".into(),
+                duration_ms: 6_051,
+            },
+            speech: vec![],
+            music: None,
+            captions: None,
+            watermark: None,
+            end_clip: None,
+        };
+        let frames = plan.scene_frames();
+        assert_eq!(frames[0], (0, 30));
+        assert_eq!(frames[1], (30, 61));
+        let total: u64 = frames.iter().map(|f| f.1).sum();
+        assert_eq!(total, (6_051u64 * 30).div_ceil(1000));
+        assert_eq!(frames[2].0 + frames[2].1, total);
+    }
+
+    /// Captions sit inside the safe zone whatever the position asks for.
+    #[test]
+    fn caption_blocks_stay_in_the_safe_zone() {
+        let zone = safe_zone(FrameSize::PORTRAIT_1080);
+        assert_eq!(
+            (zone.x, zone.y, zone.width, zone.height),
+            (160, 270, 760, 974)
+        );
+        for position in [
+            CaptionPosition::TopCenter,
+            CaptionPosition::MiddleCenter,
+            CaptionPosition::LowerThird,
+            CaptionPosition::BottomCenter,
+            CaptionPosition::At { x: 0.0, y: 0.0 },
+            CaptionPosition::At { x: 1.0, y: 1.0 },
+        ] {
+            let mut c = captions("en", vec![words("a b c", ' ')]);
+            c.style.position = position;
+            let b = caption_box(&c, FrameSize::PORTRAIT_1080, 2);
+            assert!(
+                b.x >= zone.x && b.x + b.width <= zone.x + zone.width,
+                "{position:?} {b:?}"
+            );
+            assert!(
+                b.y >= zone.y && b.y + b.height <= zone.y + zone.height,
+                "{position:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn contrast_ratios_follow_wcag() {
+        assert!((Rgb::WHITE.contrast(Rgb::BLACK) - 21.0).abs() < 0.01);
+        assert!((Rgb::WHITE.contrast(Rgb::WHITE) - 1.0).abs() < 1e-9);
+        // The default highlight on the default box.
+        let b = Backdrop::default();
+        let behind = b.color.mix(Rgb::WHITE, 1.0 - f64::from(b.opacity) / 255.0);
+        assert!(CaptionStyle::default().highlight_color.contrast(behind) >= 4.5);
     }
 }

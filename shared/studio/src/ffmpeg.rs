@@ -3,16 +3,15 @@
 use reelforge_core::model::Stage;
 use reelforge_core::ports::{
     JobStateChange, MediaStore, RenderJob, RenderStarted, ToolError, UploadInspector, UploadKind,
-    UploadRefused, VideoRenderer, MAX_END_CLIP_MS,
+    UploadRefused, VideoRenderer, MAX_END_CLIP_MS, MAX_MUSIC_MS,
 };
 use reelforge_core::render::*;
 use reelforge_core::scratch::Scratch;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
 // ffmpeg backend
@@ -32,7 +31,7 @@ pub enum X264Preset {
 }
 
 impl X264Preset {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             X264Preset::Ultrafast => "ultrafast",
             X264Preset::Superfast => "superfast",
@@ -49,11 +48,12 @@ impl X264Preset {
 pub struct FfmpegSettings {
     pub ffmpeg: PathBuf,
     pub ffprobe: PathBuf,
-    /// Output frame rate. Slides are still and captions change at word boundaries
-    /// (~3 a second), so 15 fps looks the same as 30 and halves the encoding work.
-    pub fps: u32,
     pub preset: X264Preset,
     pub crf: u8,
+    /// Clips rendered at the same time (each encodes on one thread).
+    pub jobs: usize,
+    /// Longest a single ffmpeg or ffprobe run may take before it is killed.
+    pub timeout: Duration,
     /// When set, fonts come only from this directory (a fontconfig file written into
     /// the work directory): reproducible renders, fonts shipped beside the binary.
     pub fonts_dir: Option<PathBuf>,
@@ -64,9 +64,12 @@ impl Default for FfmpegSettings {
         FfmpegSettings {
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
-            fps: 15,
             preset: X264Preset::Ultrafast,
-            crf: 23,
+            crf: 31,
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            timeout: Duration::from_secs(300),
             fonts_dir: None,
         }
     }
@@ -93,197 +96,21 @@ pub struct ClipInfo {
     pub has_audio: bool,
 }
 
-const ASS_FILE: &str = "captions.ass";
-const FONTS_CONF: &str = "fonts.conf";
-const AUDIO_FORMAT: &str = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo";
-
-/// Appends `-i file:<path>` and returns the input's index.
-fn input(path: &Path, args: &mut Vec<OsString>) -> Result<usize, RenderError> {
-    args.push("-i".into());
-    args.push(file_arg(path)?);
-    Ok(args.iter().filter(|a| *a == "-i").count() - 1)
-}
-
-fn secs(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
-}
+pub(crate) const FONTS_CONF: &str = "fonts.conf";
 
 /// `file:` plus the absolute path, so ffmpeg never reads a path as another protocol.
-fn file_arg(path: &Path) -> Result<OsString, RenderError> {
+pub(crate) fn file_arg(path: &Path) -> Result<OsString, RenderError> {
     let abs = std::path::absolute(path)?;
     let mut arg = OsString::from("file:");
     arg.push(abs.as_os_str());
     Ok(arg)
 }
 
-/// The ffmpeg arguments for `plan` (run with the work directory as current directory,
-/// where [`ass_document`] has been written as `captions.ass`).
-pub fn ffmpeg_args(
-    plan: &RenderPlan,
-    settings: &FfmpegSettings,
-    end_clip: Option<ClipInfo>,
-    out: &Path,
-) -> Result<Vec<OsString>, RenderError> {
-    let FrameSize {
-        width: w,
-        height: h,
-    } = plan.size;
-    let fps = settings.fps.clamp(1, 60) as u64;
-    let main_ms = plan.main_duration_ms();
-    let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-        .iter()
-        .map(OsString::from)
-        .collect();
-
-    let mut graph = String::new();
-    // Scenes: each image is decoded, fitted and converted once, then repeated in memory
-    // by `loop` (no per-frame scaling or decoding). Frame counts come from cumulative
-    // times so rounding never drifts.
-    let total_frames = (main_ms * fps).div_ceil(1000);
-    let mut cum_ms = 0;
-    let mut frame_at = 0;
-    let n = plan.scenes.len();
-    for (i, scene) in plan.scenes.iter().enumerate() {
-        let idx = input(&scene.image, &mut args)?;
-        cum_ms += scene.duration_ms;
-        let end_frame = if i + 1 == n {
-            total_frames
-        } else {
-            (cum_ms * fps / 1000).min(total_frames)
-        };
-        let frames = end_frame.saturating_sub(frame_at).max(1);
-        frame_at = end_frame;
-        match scene.fit {
-            ImageFit::Cover => {
-                let _ = write!(
-                    graph,
-                    "[{idx}:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h}"
-                );
-            }
-            ImageFit::Contain => {
-                let (bw, bh) = ((w / 8).max(2) & !1, (h / 8).max(2) & !1);
-                let _ = write!(
-                    graph,
-                    "[{idx}:v]split=2[bg{i}][fg{i}];\
-                     [bg{i}]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},\
-                     boxblur=6:2,scale={w}:{h},eq=brightness=-0.18[bgs{i}];\
-                     [fg{i}]scale={w}:{h}:force_original_aspect_ratio=decrease[fgs{i}];\
-                     [bgs{i}][fgs{i}]overlay=(W-w)/2:(H-h)/2"
-                );
-            }
-        }
-        let _ = write!(
-            graph,
-            ",setsar=1,format=yuv420p,loop=loop={}:size=1:start=0,settb=1/{fps},setpts=N[s{i}];",
-            frames - 1
-        );
-    }
-    for i in 0..n {
-        let _ = write!(graph, "[s{i}]");
-    }
-    let _ = write!(graph, "concat=n={n}:v=1:a=0[slides];");
-    let mut video = "slides".to_string();
-    if plan.captions.is_some() {
-        let _ = write!(graph, "[{video}]ass=filename={ASS_FILE}[captioned];");
-        video = "captioned".into();
-    }
-    if let Some(wm) = &plan.watermark {
-        let idx = input(&wm.image, &mut args)?;
-        let ww = ((w as f32 * wm.width_fraction) as u32).max(2) & !1;
-        let margin = (w.min(h) as f32 * 0.04) as u32;
-        let (x, y) = match wm.position {
-            Corner::TopLeft => (format!("{margin}"), format!("{margin}")),
-            Corner::TopRight => (format!("W-w-{margin}"), format!("{margin}")),
-            Corner::BottomLeft => (format!("{margin}"), format!("H-h-{margin}")),
-            Corner::BottomRight => (format!("W-w-{margin}"), format!("H-h-{margin}")),
-        };
-        let _ = write!(
-            graph,
-            "[{idx}:v]scale={ww}:-2,format=rgba[wm];[{video}][wm]overlay=x={x}:y={y}:eof_action=repeat[marked];"
-        );
-        video = "marked".into();
-    }
-    let voice = input(&plan.voiceover.path, &mut args)?;
-    let _ = write!(
-        graph,
-        "[{voice}:a]{AUDIO_FORMAT},apad=whole_dur={m},atrim=end={m},asetpts=PTS-STARTPTS[voice];",
-        m = secs(main_ms)
-    );
-    let (vout, aout) = match (&plan.end_clip, end_clip) {
-        (Some(clip), Some(info)) => {
-            let idx = input(&clip.path, &mut args)?;
-            let d = secs(info.duration_ms);
-            let _ = write!(
-                graph,
-                "[{idx}:v]scale={w}:{h}:force_original_aspect_ratio=decrease,\
-                 pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={fps},format=yuv420p,\
-                 trim=end={d},setpts=PTS-STARTPTS[endv];"
-            );
-            if info.has_audio {
-                let _ = write!(
-                    graph,
-                    "[{idx}:a]{AUDIO_FORMAT},apad=whole_dur={d},atrim=end={d},asetpts=PTS-STARTPTS[enda];"
-                );
-            } else {
-                let _ = write!(
-                    graph,
-                    "anullsrc=r=48000:cl=stereo,atrim=end={d},aformat=sample_fmts=fltp[enda];"
-                );
-            }
-            let _ = write!(
-                graph,
-                "[{video}][voice][endv][enda]concat=n=2:v=1:a=1[vout][aout]"
-            );
-            ("[vout]".to_string(), "[aout]".to_string())
-        }
-        (Some(_), None) => return Err(invalid("end clip was not probed")),
-        _ => {
-            // Drop the trailing ';'.
-            graph.pop();
-            (format!("[{video}]"), "[voice]".to_string())
-        }
-    };
-    args.push("-filter_complex".into());
-    args.push(graph.into());
-    for a in ["-map", &vout, "-map", &aout] {
-        args.push(a.into());
-    }
-    let crf = settings.crf.min(51).to_string();
-    let gop = (fps * 10).to_string();
-    let rate = fps.to_string();
-    for a in [
-        "-c:v",
-        "libx264",
-        "-preset",
-        settings.preset.as_str(),
-        "-tune",
-        "stillimage",
-        "-crf",
-        &crf,
-        "-g",
-        &gop,
-        "-r",
-        &rate,
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-ar",
-        "48000",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-    ] {
-        args.push(a.into());
-    }
-    args.push(file_arg(out)?);
-    Ok(args)
+fn secs(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-/// Renders `plan` into `out` (MP4, H.264 + AAC) with default settings.
+/// Renders `plan` with the default settings (see [`render_with_ffmpeg_settings`]).
 pub async fn render_with_ffmpeg(
     plan: &RenderPlan,
     workdir: &Path,
@@ -292,49 +119,15 @@ pub async fn render_with_ffmpeg(
     render_with_ffmpeg_settings(plan, workdir, out, &FfmpegSettings::default()).await
 }
 
-/// Renders `plan` into `out` with explicit ffmpeg settings. `workdir` receives the
-/// caption file (and fontconfig file); it must exist.
+/// Renders `plan` into `out` (`crate::video::render`); `workdir` receives the clips, the
+/// caption files and the soundtrack; it must exist.
 pub async fn render_with_ffmpeg_settings(
     plan: &RenderPlan,
     workdir: &Path,
     out: &Path,
     settings: &FfmpegSettings,
 ) -> Result<RenderOutput, RenderError> {
-    plan.validate()?;
-    let inputs = plan
-        .scenes
-        .iter()
-        .map(|s| s.image.as_path())
-        .chain([plan.voiceover.path.as_path()])
-        .chain(plan.watermark.iter().map(|w| w.image.as_path()))
-        .chain(plan.end_clip.iter().map(|c| c.path.as_path()));
-    for path in inputs {
-        if !tokio::fs::try_exists(path).await.unwrap_or(false) {
-            return Err(RenderError::MissingInput(path.to_path_buf()));
-        }
-    }
-    let end_clip = match &plan.end_clip {
-        Some(clip) => Some(probe_clip(settings, &clip.path).await?),
-        None => None,
-    };
-    if let Some(captions) = &plan.captions {
-        let doc = ass_document(captions, plan.size, plan.main_duration_ms());
-        tokio::fs::write(workdir.join(ASS_FILE), doc).await?;
-    }
-    let args = ffmpeg_args(plan, settings, end_clip, out)?;
-    let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
-    cmd.args(&args).current_dir(workdir).kill_on_drop(true);
-    if let Some(dir) = &settings.fonts_dir {
-        let conf = workdir.join(FONTS_CONF);
-        tokio::fs::write(&conf, fontconfig_file(dir, &workdir.join("fontcache"))?).await?;
-        cmd.env("FONTCONFIG_FILE", std::path::absolute(&conf)?);
-    }
-    let started = Instant::now();
-    run(cmd, &settings.ffmpeg).await?;
-    let elapsed = started.elapsed();
-    let mut output = probe_output(settings, out).await?;
-    output.elapsed = elapsed;
-    Ok(output)
+    crate::video::render(plan, workdir, out, settings).await
 }
 
 fn xml_escape(s: &str) -> String {
@@ -344,7 +137,7 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn fontconfig_file(fonts: &Path, cache: &Path) -> Result<String, RenderError> {
+pub(crate) fn fontconfig_file(fonts: &Path, cache: &Path) -> Result<String, RenderError> {
     let fonts = std::path::absolute(fonts)?;
     let cache = std::path::absolute(cache)?;
     Ok(format!(
@@ -355,14 +148,25 @@ fn fontconfig_file(fonts: &Path, cache: &Path) -> Result<String, RenderError> {
     ))
 }
 
-async fn run(mut cmd: tokio::process::Command, program: &Path) -> Result<Vec<u8>, RenderError> {
+/// Runs a tool to completion within `timeout` (killed when it runs out, or when the
+/// caller gives up); its standard output on success.
+pub(crate) async fn run(
+    mut cmd: tokio::process::Command,
+    program: &Path,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, RenderError> {
     let name = program.display().to_string();
-    let output = cmd
+    let running = cmd
         .stdin(std::process::Stdio::null())
-        // A caller that gives up (a timeout) takes the process with it.
         .kill_on_drop(true)
-        .output()
+        .output();
+    let output = tokio::time::timeout(timeout, running)
         .await
+        .map_err(|_| RenderError::ToolFailed {
+            program: name.clone(),
+            status: "timed out".into(),
+            stderr: format!("no result within {} s", timeout.as_secs()),
+        })?
         .map_err(|source| RenderError::Spawn {
             program: name.clone(),
             source,
@@ -411,7 +215,7 @@ pub async fn thumbnail(
     .args(["-frames:v", "1", "-q:v", "4", "-vf"])
     .arg(format!("scale={width}:-2"))
     .arg(file_arg(out)?);
-    run(cmd, &settings.ffmpeg).await?;
+    run(cmd, &settings.ffmpeg, settings.timeout).await?;
     if tokio::fs::metadata(out).await.is_err() {
         return Err(RenderError::Probe("no thumbnail written".into()));
     }
@@ -432,7 +236,7 @@ async fn ffprobe_json(
         "-show_streams",
     ])
     .arg(file_arg(path)?);
-    let stdout = run(cmd, &settings.ffprobe).await?;
+    let stdout = run(cmd, &settings.ffprobe, settings.timeout).await?;
     serde_json::from_slice(&stdout).map_err(|e| RenderError::Probe(e.to_string()))
 }
 
@@ -463,7 +267,9 @@ pub async fn decodes(settings: &FfmpegSettings, path: &Path) -> Result<(), Rende
     cmd.args(["-nostdin", "-v", "error", "-xerror", "-i"])
         .arg(file_arg(path)?)
         .args(["-f", "null", "-"]);
-    run(cmd, &settings.ffmpeg).await.map(|_| ())
+    run(cmd, &settings.ffmpeg, settings.timeout)
+        .await
+        .map(|_| ())
 }
 
 /// Pixel size of a still image (the first video stream ffprobe finds in it).
@@ -492,7 +298,10 @@ pub async fn probe_clip(settings: &FfmpegSettings, path: &Path) -> Result<ClipIn
     })
 }
 
-async fn probe_output(settings: &FfmpegSettings, path: &Path) -> Result<RenderOutput, RenderError> {
+pub(crate) async fn probe_output(
+    settings: &FfmpegSettings,
+    path: &Path,
+) -> Result<RenderOutput, RenderError> {
     let json = ffprobe_json(settings, path).await?;
     let v = streams(&json, "video")
         .next()
@@ -529,6 +338,8 @@ impl UploadInspector for FfprobeInspector {
         let ext = match kind {
             UploadKind::Watermark => "png",
             UploadKind::EndClip => "mp4",
+            // ffmpeg finds the format from the bytes, not the name.
+            UploadKind::Music => "audio",
         };
         probe(&self.settings, kind, bytes, ext)
             .await
@@ -564,6 +375,7 @@ async fn probe(
                     Ok(())
                 }
             }),
+            UploadKind::Music => probe_music(settings, &file).await,
         });
         match outcome {
             Ok(()) => Ok(()),
@@ -573,6 +385,7 @@ async fn probe(
             Err(_) => Err(match kind {
                 UploadKind::Watermark => "the watermark image could not be decoded".to_string(),
                 UploadKind::EndClip => "the end clip could not be decoded".to_string(),
+                UploadKind::Music => "the music could not be decoded".to_string(),
             }),
         }
     })
@@ -580,6 +393,23 @@ async fn probe(
     .unwrap_or_else(|_| Err("the file took too long to decode".to_string()));
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A music track: some sound, at most [`MAX_MUSIC_MS`] long.
+async fn probe_music(settings: &FfmpegSettings, path: &Path) -> Result<(), RenderError> {
+    let json = ffprobe_json(settings, path).await?;
+    if streams(&json, "audio").next().is_none() {
+        return Err(RenderError::InvalidPlan("the music has no sound".into()));
+    }
+    let ms = probe_duration_ms(&json)?;
+    if ms == 0 || ms > MAX_MUSIC_MS {
+        return Err(RenderError::InvalidPlan(format!(
+            "the music must be at most {} minutes long (it is {:.1} s)",
+            MAX_MUSIC_MS / 60_000,
+            ms as f64 / 1000.0
+        )));
+    }
+    Ok(())
 }
 
 /// Thumbnail width in pixels.
@@ -611,10 +441,21 @@ impl VideoRenderer for FfmpegRenderer {
             .await
             .map_err(|e| ToolError(format!("scratch directory: {e}")))?;
         let mut plan = job.plan.clone();
-        for (i, scene) in plan.scenes.iter_mut().enumerate() {
-            scene.image = self
-                .fetch(&scene.image, dir, &format!("scene-{}", i + 1))
-                .await?;
+        // Each stored file once, however many scenes show it.
+        let mut fetched: std::collections::BTreeMap<PathBuf, PathBuf> = Default::default();
+        for scene in &mut plan.scenes {
+            if let reelforge_core::render::Shot::Camera { image, .. } = &mut scene.shot {
+                let n = fetched.len();
+                let local = match fetched.get(image.as_path()) {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = self.fetch(image, dir, &format!("page-{n}")).await?;
+                        fetched.insert(image.clone(), l.clone());
+                        l
+                    }
+                };
+                *image = local;
+            }
         }
         plan.voiceover.path = self.fetch(&plan.voiceover.path, dir, "voice").await?;
         if let Some(wm) = &mut plan.watermark {
@@ -623,12 +464,16 @@ impl VideoRenderer for FfmpegRenderer {
         if let Some(clip) = &mut plan.end_clip {
             clip.path = self.fetch(&clip.path, dir, "end-clip").await?;
         }
+        if let Some(Some(music)) = plan.music.as_mut().map(|m| m.path.as_mut()) {
+            *music = self.fetch(music, dir, "music").await?;
+        }
         let out = dir.join("out.mp4");
         let output = render_with_ffmpeg_settings(&plan, dir, &out, &self.settings)
             .await
             .map_err(|e| ToolError(format!("render: {e}")))?;
         let thumb = dir.join("thumb.jpg");
-        let at = (output.duration_ms / 2).min(1_500);
+        // The opening card, fully drawn: the product's name in its colours.
+        let at = (output.duration_ms / 2).min(1_200);
         thumbnail(&self.settings, &out, at, THUMBNAIL_WIDTH, &thumb)
             .await
             .map_err(|e| ToolError(format!("thumbnail: {e}")))?;

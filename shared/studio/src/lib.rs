@@ -5,13 +5,16 @@
 mod capture;
 mod espeak;
 mod ffmpeg;
+pub mod video;
 mod writer;
 
-pub use capture::{capture_screens, CaptureError, CaptureOptions, ChromiumCapture};
+pub use capture::{
+    capture_pages, CaptureError, CaptureOptions, ChromiumCapture, CSP, MAX_CAPTURE_HEIGHT,
+    PAGE_HOST,
+};
 pub use espeak::{espeak_voice, speak_espeak, speak_espeak_as, EspeakVoice, ESPEAK, KAKASI};
 pub use ffmpeg::{
-    decodes, ffmpeg_args, probe_clip, probe_image, render_with_ffmpeg, render_with_ffmpeg_settings,
-    thumbnail, ClipInfo, FfmpegRenderer, FfmpegSettings, FfprobeInspector, RenderOutput,
-    X264Preset,
+    decodes, probe_clip, probe_image, render_with_ffmpeg, render_with_ffmpeg_settings, thumbnail,
+    ClipInfo, FfmpegRenderer, FfmpegSettings, FfprobeInspector, RenderOutput, X264Preset,
 };
 pub use writer::LocalWriter;

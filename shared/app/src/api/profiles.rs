@@ -189,6 +189,18 @@ async fn document(
                     stored.as_ref().and_then(|m| m.end_clip_key.clone()),
                     "end-clip",
                 ),
+                (
+                    "music",
+                    // "default" (the built-in bed) is a choice, not a file.
+                    &p.music
+                        .clone()
+                        .filter(|m| m != reelforge_core::styles::DEFAULT_MUSIC),
+                    stored
+                        .as_ref()
+                        .and_then(|m| m.music.clone())
+                        .filter(|m| m != reelforge_core::styles::DEFAULT_MUSIC),
+                    "music",
+                ),
             ] {
                 if given.is_some() && *given != kept {
                     return Err(bad_request(&format!(

@@ -48,6 +48,18 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
                 Err("the end clip must be an MP4 video".into())
             }
         }
+        Upload::Music => {
+            let mp3_frame = bytes.len() >= 2 && bytes[0] == 0xFF && (bytes[1] & 0xE0) == 0xE0;
+            if bytes.starts_with(b"ID3") || mp3_frame {
+                Ok(("mp3", "audio/mpeg"))
+            } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+                Ok(("m4a", "audio/mp4"))
+            } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WAVE" {
+                Ok(("wav", "audio/wav"))
+            } else {
+                Err("the music must be an MP3, M4A or WAV file".into())
+            }
+        }
     }
 }
 
@@ -110,6 +122,7 @@ pub(super) async fn put(
     let name = match kind {
         Upload::Watermark => "watermark",
         Upload::EndClip => "end-clip",
+        Upload::Music => "music",
     };
     let key = format!("uploads/{account}/{profile_id}/{name}.{ext}");
     if let Err(e) = app
@@ -130,6 +143,7 @@ pub(super) async fn put(
     match kind {
         Upload::Watermark => profile.watermark_key = Some(key),
         Upload::EndClip => profile.end_clip_key = Some(key),
+        Upload::Music => profile.music = Some(key),
     }
     let updated = reelforge_core::ports::ProfileRecord {
         doc: serde_json::to_value(&profile).unwrap_or(record.doc.clone()),

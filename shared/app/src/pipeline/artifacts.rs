@@ -27,15 +27,22 @@ pub fn collected(campaign: Uuid) -> String {
 }
 
 /// Screen `n` of a page `variant` (`page`, or a language with its own page) at `size`.
-pub fn screen(campaign: Uuid, variant: &str, size: FrameSize, n: usize) -> String {
+/// A page captured whole at one size (`variant` is `page` or a language code).
+pub fn page_capture(campaign: Uuid, variant: &str, size: FrameSize) -> String {
     format!(
-        "work/{campaign}/screens/{variant}/{}x{}/screen-{n}.png",
+        "work/{campaign}/pages/{variant}/{}x{}.png",
         size.width, size.height
     )
 }
 
-pub fn screens(campaign: Uuid) -> String {
-    format!("work/{campaign}/screens.json")
+/// What each scene of a video shows (the storyboard, for people: the demo prints it).
+pub fn storyboard(campaign: Uuid, video: Uuid) -> String {
+    format!("work/{campaign}/storyboards/{video}.json")
+}
+
+/// The captures and their layouts ([`super::process::Captures`]).
+pub fn captures(campaign: Uuid) -> String {
+    format!("work/{campaign}/captures.json")
 }
 
 pub fn scripts(campaign: Uuid) -> String {

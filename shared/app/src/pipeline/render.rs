@@ -13,21 +13,23 @@
 //! asks the renderer about unfinished jobs, so a lost event never leaves a campaign in
 //! `rendering`.
 
+use super::collect::CollectedPage;
 use super::lease::{claim, release, Claim};
-use super::process::{frame_size, screens_for, Screens};
+use super::process::{capture_for, frame_size, Captures};
 use super::voiceover::VoiceTrack;
 use super::{artifacts, Next, StageError};
 use crate::context::Context;
 use crate::lifecycle::{advance, fail, requeue_unstarted_events, rewrite};
+use reelforge_core::model::Language;
 use reelforge_core::model::{Campaign, CampaignStatus, Stage, Video, VideoStatus};
 use reelforge_core::ports::{JobStateChange, RenderJob, RenderStarted};
 use reelforge_core::pricing;
 use reelforge_core::render::{
-    AudioTrack, CaptionCue, CaptionStyle, Captions, FrameSize, ImageFit, RenderPlan, Scene,
-    WordTiming,
+    AudioTrack, CaptionCue, CaptionStyle, Captions, FrameSize, Music, RenderPlan, WordTiming,
 };
+use reelforge_core::storyboard::{storyboard, Brand, SpokenSentence, StoryInput, Storyboard};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use uuid::Uuid;
 
 /// How often the render message looks at unfinished render jobs.
@@ -50,7 +52,10 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     let mut submitted: Vec<(Uuid, String)> = Vec::new();
     let mut ended: Vec<JobStateChange> = Vec::new();
     let result: Result<(), StageError> = async {
-        let screens: Screens = artifacts::get_json(app, &artifacts::screens(campaign.id)).await?;
+        let captures: Captures =
+            artifacts::get_json(app, &artifacts::captures(campaign.id)).await?;
+        let collected: CollectedPage =
+            artifacts::get_json(app, &artifacts::collected(campaign.id)).await?;
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
             app.tools.renders_at_once.max(1),
         ));
@@ -66,7 +71,7 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
                 }
                 continue;
             }
-            let job = render_job(app, &campaign, video, &screens).await?;
+            let job = render_job(app, &campaign, video, &captures, &collected).await?;
             let (renderer, slots, video_id) = (app.tools.renderer.clone(), slots.clone(), video.id);
             runs.spawn(async move {
                 let _slot = slots.acquire_owned().await;
@@ -102,7 +107,9 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     }
     if !finished.is_empty() {
         let ai = app.tools.writer.is_language_model();
-        let screens = app.tools.capture.screens_per_page();
+        // One captured image per video (its page at its size).
+        let screens = 1;
+        let music = has_music(&campaign);
         let all_ready = campaign
             .videos
             .iter()
@@ -118,7 +125,7 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
                 video.file_key = Some(format!("{stem}.mp4"));
                 video.thumbnail_key = Some(format!("{stem}.jpg"));
                 video.duration_seconds = Some(seconds);
-                video.credits_cost = Some(pricing::video_render_cost(seconds, ai, screens));
+                video.credits_cost = Some(pricing::video_render_cost(seconds, ai, screens, music));
             }
         };
         if all_ready {
@@ -149,29 +156,54 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     })
 }
 
-/// The render job of one video: its plan (screens, voiceover, captions, the playlist's
-/// watermark and end clip, all as media keys) and its deterministic output stem.
-async fn render_job(
+/// The render job of one video: the storyboard over its page (its language's page when
+/// the site has one) at its size, the voiceover and captions, the music bed and the
+/// playlist's watermark and end clip, all as media keys; and its deterministic output stem.
+pub(crate) async fn render_job(
     app: &Context,
     campaign: &Campaign,
     video: &Video,
-    screens: &Screens,
+    captures: &Captures,
+    collected: &CollectedPage,
 ) -> Result<RenderJob, StageError> {
     let size = frame_size(video.platform);
-    let keys = screens_for(screens, video.language.as_str(), size);
-    if keys.is_empty() {
-        return Err(StageError::Artifact(format!(
-            "no screens for {}x{}",
-            size.width, size.height
-        )));
-    }
-    let images: Vec<PathBuf> = keys.iter().map(PathBuf::from).collect();
+    let (captured, in_language) =
+        capture_for(captures, video.language.as_str(), size).ok_or_else(|| {
+            StageError::Artifact(format!(
+                "no page capture for {}x{}",
+                size.width, size.height
+            ))
+        })?;
     let track: VoiceTrack =
         artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
     let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
+    let facts = match collected.alternates.get(&video.language) {
+        Some(f) => f,
+        None => &collected.facts,
+    };
+    // The main page counts as the language's page when it is written in that language.
+    let in_language = in_language || facts.lang.as_deref() == Some(video.language.as_str());
+    let brand = brand(
+        campaign,
+        collected,
+        facts,
+        captured,
+        video.language,
+        in_language,
+    );
+    let board = storyboard_for(
+        size,
+        &captured.image,
+        &captured.layout,
+        &track,
+        &brand,
+        video.language,
+    );
+    let summary = storyboard_summary(&board, FPS);
+    artifacts::put_json(app, &artifacts::storyboard(campaign.id, video.id), &summary).await?;
     let mut plan = plan_for(
         size,
-        &images,
+        board,
         &audio,
         &track,
         video.language.as_str(),
@@ -188,6 +220,9 @@ async fn render_job(
         if let Some(key) = &media.end_clip_key {
             plan.end_clip = media.end_clip(key);
         }
+        plan.music = media.music_choice().map(|key| Music {
+            path: key.map(PathBuf::from),
+        });
     }
     Ok(RenderJob {
         plan,
@@ -196,6 +231,153 @@ async fn render_job(
             ("campaign_id".to_string(), campaign.id.to_string()),
             ("video_id".to_string(), video.id.to_string()),
         ]),
+    })
+}
+
+/// Whether the campaign's videos have a music bed (priced as BGM, SPEC §9).
+fn has_music(campaign: &Campaign) -> bool {
+    campaign
+        .style
+        .as_ref()
+        .and_then(|s| s.media_profile.as_ref())
+        .is_some_and(|m| m.music_choice().is_some())
+}
+
+/// The storyboard as people read it: each scene's start, length, kind and why.
+pub fn storyboard_summary(board: &Storyboard, fps: u32) -> serde_json::Value {
+    let _ = fps;
+    let mut at = 0;
+    let scenes: Vec<serde_json::Value> = board
+        .scenes
+        .iter()
+        .map(|s| {
+            let row = serde_json::json!({
+                "start_ms": at,
+                "duration_ms": s.duration_ms,
+                "shot": match s.shot {
+                    reelforge_core::render::Shot::Card(_) => "card",
+                    reelforge_core::render::Shot::Camera { .. } => "camera",
+                },
+                "transition": s.transition,
+                "note": s.note,
+            });
+            at += s.duration_ms;
+            row
+        })
+        .collect();
+    serde_json::json!({"scenes": scenes, "captions_until_ms": board.captions_until_ms})
+}
+
+/// What the cards say: the product's name, a line from its page, the call to action and
+/// the domain, in the brand's colours. Page text is used only when the page is in the
+/// video's language; otherwise the card keeps to the name and a fixed phrase.
+fn brand(
+    campaign: &Campaign,
+    collected: &CollectedPage,
+    facts: &reelforge_core::page::PageFacts,
+    captured: &super::process::Captured,
+    language: Language,
+    in_language: bool,
+) -> Brand {
+    let name =
+        reelforge_core::script::product_name(&[facts, &collected.facts], &campaign.title, language)
+            .unwrap_or_else(|| domain_of(&campaign.url));
+    let page_text = |t: Option<&String>| {
+        t.filter(|_| in_language || facts.lang.as_deref() == Some(language.as_str()))
+            .map(|s| clip_words(s, 60))
+            .unwrap_or_default()
+    };
+    let tagline = page_text(facts.description.as_ref().or(facts.headings.first()))
+        .trim_end_matches('.')
+        .to_string();
+    let cta = captured
+        .layout
+        .regions_of(reelforge_core::layout::RegionKind::CallToAction)
+        .next()
+        .map(|r| r.text.clone())
+        .filter(|t| in_language && !t.is_empty() && t.chars().count() <= 40)
+        .unwrap_or_else(|| try_it_free(language).to_string());
+    Brand {
+        name,
+        tagline: if tagline.eq_ignore_ascii_case(&campaign.title) {
+            String::new()
+        } else {
+            tagline
+        },
+        domain: domain_of(&campaign.url),
+        call_to_action: cta,
+        colours: captured.layout.brand_colours(),
+    }
+}
+
+/// "Try it free" in the video's language (the closing card's title when the page gives
+/// none in that language).
+fn try_it_free(language: Language) -> &'static str {
+    match language {
+        Language::En => "Try it free",
+        Language::Ja => "今すぐ無料で試す",
+        Language::Ko => "지금 무료로 시작하세요",
+        Language::Zh => "立即免费试用",
+        Language::Es => "Pruébalo gratis",
+        Language::Fr => "Essayez gratuitement",
+        Language::De => "Jetzt kostenlos testen",
+        Language::Pt => "Experimente grátis",
+    }
+}
+
+fn domain_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .map(|h| h.strip_prefix("www.").unwrap_or(&h).to_string())
+        .unwrap_or_default()
+}
+
+/// `text` cut at a word (or, without spaces, a character) boundary to `max` characters.
+fn clip_words(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let cut: String = text.chars().take(max).collect();
+    match cut.rfind(' ') {
+        Some(i) if i > max / 2 => cut[..i].to_string(),
+        _ => cut,
+    }
+}
+
+/// The storyboard of one video: its sentences (from the voice track's word timings) over
+/// its page.
+pub fn storyboard_for(
+    size: FrameSize,
+    image: &str,
+    layout: &reelforge_core::layout::PageLayout,
+    track: &VoiceTrack,
+    brand: &Brand,
+    language: Language,
+) -> Storyboard {
+    let sentences: Vec<SpokenSentence> = cues(track)
+        .iter()
+        .filter(|c| !c.words.is_empty())
+        .map(|c| SpokenSentence {
+            text: c
+                .words
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            start_ms: c.words[0].start_ms,
+            end_ms: c.words[c.words.len() - 1].end_ms,
+        })
+        .collect();
+    storyboard(&StoryInput {
+        size,
+        page_image: PathBuf::from(image),
+        layout,
+        sentences: &sentences,
+        voice_ms: (track.duration_seconds * 1000.0).round() as u64,
+        brand,
+        language,
     })
 }
 
@@ -282,7 +464,8 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
                 let credits = pricing::video_render_cost(
                     seconds,
                     app.tools.writer.is_language_model(),
-                    app.tools.capture.screens_per_page(),
+                    1,
+                    has_music(&campaign),
                 );
                 let ready = |c: &mut Campaign| {
                     if let Some(v) = c.videos.iter_mut().find(|v| v.id == video_id) {
@@ -337,41 +520,54 @@ pub fn caption_style(campaign: &Campaign, size: FrameSize) -> CaptionStyle {
         .map_or_else(CaptionStyle::default, |f| f.caption_style_for(size))
 }
 
-/// Builds the plan for one video from files in `dir`: `screen-N.png` and `voice.wav`.
+/// Frames per second of every video: smooth on 60 Hz phone screens (each frame shown
+/// twice), the short-form platforms' norm; 24 would save a fifth of the work but judders
+/// on scrolling text (docs/video.md).
+pub const FPS: u32 = 30;
+
+/// The plan for one video: the storyboard's scenes, the voiceover (ducking the music while
+/// it speaks), and captions up to the closing card.
 pub fn plan_for(
     size: FrameSize,
-    screens: &[PathBuf],
-    audio: &Path,
+    board: Storyboard,
+    audio: &std::path::Path,
     track: &VoiceTrack,
     language: &str,
     style: CaptionStyle,
 ) -> RenderPlan {
     let voice_ms = (track.duration_seconds * 1000.0).round() as u64;
-    let n = screens.len().max(1) as u64;
-    let scenes = screens
+    let cues = cues(track);
+    let speech = cues
         .iter()
-        .enumerate()
-        .map(|(i, image)| {
-            let start = voice_ms * i as u64 / n;
-            let end = voice_ms * (i as u64 + 1) / n;
-            Scene {
-                image: image.clone(),
-                duration_ms: (end - start).max(1),
-                fit: ImageFit::Contain,
+        .filter(|c| !c.words.is_empty())
+        .map(|c| (c.words[0].start_ms, c.words[c.words.len() - 1].end_ms))
+        .collect();
+    // Captions end where the closing card takes over (it shows the call to action).
+    let until = board.captions_until_ms;
+    let cues = cues
+        .into_iter()
+        .filter_map(|mut c| {
+            c.words.retain(|w| w.start_ms < until);
+            for w in &mut c.words {
+                w.end_ms = w.end_ms.min(until);
             }
+            (!c.words.is_empty()).then_some(c)
         })
         .collect();
     RenderPlan {
         size,
-        scenes,
+        fps: FPS,
+        scenes: board.scenes,
         voiceover: AudioTrack {
             path: audio.to_path_buf(),
             duration_ms: voice_ms,
         },
+        speech,
+        music: None,
         captions: Some(Captions {
             language: language.to_string(),
             style,
-            cues: cues(track),
+            cues,
         }),
         watermark: None,
         end_clip: None,

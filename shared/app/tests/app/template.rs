@@ -361,7 +361,7 @@ fn profile_routes() -> Vec<(String, String)> {
             ]
         })
         .map(|(m, p)| (m.to_string(), p))
-        .chain(["watermark", "end-clip"].map(|file| {
+        .chain(["watermark", "end-clip", "music"].map(|file| {
             (
                 "PUT".to_string(),
                 format!("/api/v1/media-profiles/{{id}}/{file}"),
@@ -737,6 +737,7 @@ async fn api_roles_allow_every_call_their_routes_make() {
             ("POST" | "PUT", _)
                 if !route.ends_with("/watermark")
                     && !route.ends_with("/end-clip")
+                    && !route.ends_with("/music")
                     && kind_order.contains(&segment) =>
             {
                 profile_body(segment, &ids)

@@ -36,6 +36,8 @@ pub const MAX_PROFILE_NAME_CHARS: usize = 100;
 pub const MAX_REGION_LEN: usize = 32;
 pub const MAX_PROVIDER_VOICE_ID_LEN: usize = 128;
 pub const MAX_ID_LEN: usize = 64;
+/// A media profile's `music` value that picks the built-in bed.
+pub const DEFAULT_MUSIC: &str = "default";
 pub const MAX_API_KEY_LEN: usize = 512;
 
 /// A refused field: `message` names it and says what is allowed (fit for a 400 body).
@@ -182,14 +184,10 @@ impl OverlayPreset {
         }
     }
 
-    /// Centre as fractions of the frame; the same numbers the renderer uses.
+    /// Centre as fractions of the safe zone; the same numbers the renderer uses.
     fn fractions(self) -> (f64, f64) {
-        match self {
-            OverlayPreset::TopCenter => (0.5, 0.18),
-            OverlayPreset::MiddleCenter | OverlayPreset::Custom => (0.5, 0.5),
-            OverlayPreset::LowerThird => (0.5, 0.7),
-            OverlayPreset::BottomCenter => (0.5, 0.82),
-        }
+        let (x, y) = self.caption_position().fractions();
+        (f64::from(x), f64::from(y))
     }
 }
 
@@ -327,14 +325,19 @@ impl CaptionPositionSpec {
 pub fn estimated_caption_block(style: &CaptionStyle, frame: FrameSize) -> (f64, f64) {
     let m = TextMetrics::new(style, frame);
     let scale = frame.width.min(frame.height) as f64 / 1080.0;
-    let pad = (style.stroke_thickness as f64
-        + style
-            .shadow
-            .x
-            .unsigned_abs()
-            .max(style.shadow.y.unsigned_abs()) as f64
-        + style.shadow.blur as f64)
-        * scale;
+    let pad = match style.backdrop {
+        Some(b) => b.padding as f64 * scale,
+        None => {
+            (style.stroke_thickness as f64
+                + style
+                    .shadow
+                    .x
+                    .unsigned_abs()
+                    .max(style.shadow.y.unsigned_abs()) as f64
+                + style.shadow.blur as f64)
+                * scale
+        }
+    };
     let line_h = m.font_px as f64 * 1.45;
     (
         m.max_line_px as f64 + 2.0 * pad,
@@ -476,9 +479,13 @@ impl FontProfile {
         let mut style = self.style_without_position();
         let preset = self.caption_position.overlay_visualizer;
         style.position = if self.caption_position.has_expressions() {
+            // Expressions are evaluated inside the safe zone: `main_w`/`main_h` are its size
+            // and (0, 0) its top-left corner, so no position puts captions under a
+            // platform's buttons.
             let (bw, bh) = estimated_caption_block(&style, frame);
+            let zone = crate::render::safe_zone(frame);
             self.caption_position
-                .resolve(frame.width as f64, frame.height as f64, bw, bh)
+                .resolve(zone.width as f64, zone.height as f64, bw, bh)
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "caption position expression failed; using the preset");
                     preset.caption_position()
@@ -516,6 +523,8 @@ impl FontProfile {
             highlighter: self.caption_highlighter,
             highlight_color: rgb(&self.caption_highlighter_color, d.highlight_color),
             position: d.position,
+            // The box stays: a profile styles the text, the box keeps it readable on any page.
+            backdrop: d.backdrop,
         }
     }
 }
@@ -537,6 +546,9 @@ pub struct MediaProfile {
     pub watermark_width_fraction: f32,
     #[serde(alias = "end_clip_path")]
     pub end_clip_key: Option<String>,
+    /// The music bed under the voice: `"default"` (the bed reelforge ships), or the key of
+    /// a track uploaded with `PUT /api/v1/media-profiles/{id}/music`; none when absent.
+    pub music: Option<String>,
 }
 
 impl Default for MediaProfile {
@@ -547,6 +559,7 @@ impl Default for MediaProfile {
             watermark_position: None,
             watermark_width_fraction: 0.2,
             end_clip_key: None,
+            music: None,
         }
     }
 }
@@ -590,7 +603,21 @@ impl MediaProfile {
         if let Some(k) = &self.end_clip_key {
             media_key("end_clip_key", k)?;
         }
+        if let Some(m) = &self.music {
+            if m != DEFAULT_MUSIC {
+                media_key("music", m)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The music the profile asks for: `None` (no music), `Some(None)` (the built-in
+    /// bed) or `Some(Some(key))` (an uploaded track).
+    pub fn music_choice(&self) -> Option<Option<String>> {
+        match self.music.as_deref()? {
+            DEFAULT_MUSIC => Some(None),
+            key => Some(Some(key.to_string())),
+        }
     }
 
     /// The render plan's watermark, with the image fetched to `local_path`; `None` when
