@@ -908,24 +908,40 @@ impl VideoRenderer for MediaConvertRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reelforge_core::render::{AudioTrack, CaptionCue, ImageFit, Scene, WordTiming};
+    use reelforge_core::render::{AudioTrack, Cam, CaptionCue, Scene, Shot, WordTiming};
 
     fn plan(scene_ms: &[u64], voice_ms: u64) -> RenderPlan {
+        let cam = Cam {
+            x: 0.0,
+            y: 0.0,
+            zoom: 1.0,
+        };
         RenderPlan {
             size: FrameSize::PORTRAIT_1080,
+            fps: 30,
             scenes: scene_ms
                 .iter()
                 .enumerate()
                 .map(|(i, &ms)| Scene {
-                    image: format!("work/c/screens/s{i}.png").into(),
                     duration_ms: ms,
-                    fit: ImageFit::Cover,
+                    shot: Shot::Camera {
+                        image: format!("work/c/screens/s{i}.png").into(),
+                        image_width: 1080,
+                        image_height: 1920,
+                        from: cam,
+                        to: cam,
+                        pad: Rgb::WHITE,
+                    },
+                    transition: Default::default(),
+                    note: String::new(),
                 })
                 .collect(),
             voiceover: AudioTrack {
                 path: "audio/c/en.wav".into(),
                 duration_ms: voice_ms,
             },
+            speech: vec![],
+            music: None,
             captions: None,
             watermark: None,
             end_clip: None,

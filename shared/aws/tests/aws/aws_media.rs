@@ -13,7 +13,7 @@ use reelforge_aws::polly::PollyVoice;
 use reelforge_core::model::Language;
 use reelforge_core::render::{
     caption_box, AudioTrack, CaptionCue, CaptionPosition, CaptionStyle, Captions, Corner, EndClip,
-    FrameSize, ImageFit, RenderError, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
+    FrameSize, RenderError, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
 };
 use reelforge_core::voice::{parse_wav, VoiceError};
 use reelforge_core::voice_engine::VoiceEngine;
@@ -262,16 +262,38 @@ fn cue(words: &[(&str, u64, u64)]) -> CaptionCue {
     }
 }
 
+fn set_image(scene: &mut Scene, key: &str) {
+    if let reelforge_core::render::Shot::Camera { image, .. } = &mut scene.shot {
+        *image = key.into();
+    }
+}
+
 /// Three scenes (4.7 s) over a 4.5 s voiceover, styled captions, a watermark and an end
 /// clip.
 fn full_plan() -> RenderPlan {
+    let cam = reelforge_core::render::Cam {
+        x: 0.0,
+        y: 0.0,
+        zoom: 1.0,
+    };
     let scene = |n: u32, ms: u64| Scene {
-        image: format!("work/cid-1/screens/1080x1920/screen-{n}.png").into(),
         duration_ms: ms,
-        fit: ImageFit::Contain,
+        shot: reelforge_core::render::Shot::Camera {
+            image: format!("work/cid-1/screens/1080x1920/screen-{n}.png").into(),
+            image_width: 1080,
+            image_height: 1920,
+            from: cam,
+            to: cam,
+            pad: Rgb::WHITE,
+        },
+        transition: Default::default(),
+        note: String::new(),
     };
     RenderPlan {
         size: FrameSize::PORTRAIT_1080,
+        fps: 30,
+        speech: vec![],
+        music: None,
         scenes: vec![scene(1, 1000), scene(2, 2500), scene(3, 1200)],
         voiceover: AudioTrack {
             path: "audio/cid-1/en.wav".into(),
@@ -633,7 +655,9 @@ async fn mediaconvert_refuses_plans_it_cannot_render_before_sending() {
     let cases: Vec<(&str, Change)> = vec![
         (
             "absolute path",
-            (|p: &mut RenderPlan, _: &mut JobTarget| p.scenes[0].image = "/etc/passwd.png".into()),
+            (|p: &mut RenderPlan, _: &mut JobTarget| {
+                set_image(&mut p.scenes[0], "/etc/passwd.png")
+            }),
         ),
         (
             "escaping key",
@@ -641,7 +665,7 @@ async fn mediaconvert_refuses_plans_it_cannot_render_before_sending() {
         ),
         (
             "jpeg overlay",
-            (|p: &mut RenderPlan, _: &mut JobTarget| p.scenes[1].image = "work/c/s.jpg".into()),
+            (|p: &mut RenderPlan, _: &mut JobTarget| set_image(&mut p.scenes[1], "work/c/s.jpg")),
         ),
         (
             "too many scenes",

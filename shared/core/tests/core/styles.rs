@@ -609,6 +609,8 @@ fn font_profile_carries_every_field_into_the_caption_style() {
         highlighter: false,
         highlight_color: Rgb::new(0xA0, 0xB0, 0xC0),
         position: CaptionPosition::TopCenter,
+        // Not a profile field: the box that keeps captions readable on any page stays.
+        backdrop: CaptionStyle::default().backdrop,
     };
     assert_eq!(p.caption_style(), expected);
     // The opposite booleans travel too.
@@ -639,7 +641,7 @@ fn font_profile_carries_every_field_into_the_caption_style() {
 
 #[test]
 fn caption_style_passes_the_renderers_validation() {
-    use reelforge_core::render::{AudioTrack, Captions, RenderPlan, Scene};
+    use reelforge_core::render::{AudioTrack, Captions, Card, CardKind, RenderPlan, Scene, Shot};
     for p in [
         FontProfile::default(),
         serde_json::from_str(SEED_FONT_PROFILE).unwrap(),
@@ -658,15 +660,26 @@ fn caption_style_passes_the_renderers_validation() {
         for frame in [FrameSize::PORTRAIT_1080, FrameSize::LANDSCAPE_1080] {
             let plan = RenderPlan {
                 size: frame,
+                fps: 30,
                 scenes: vec![Scene {
-                    image: "a.png".into(),
                     duration_ms: 1000,
-                    fit: Default::default(),
+                    shot: Shot::Card(Card {
+                        kind: CardKind::Opening,
+                        title: "x".into(),
+                        subtitle: String::new(),
+                        pill: None,
+                        monogram: None,
+                        colours: (Rgb::BLACK, Rgb::WHITE),
+                    }),
+                    transition: Default::default(),
+                    note: String::new(),
                 }],
                 voiceover: AudioTrack {
                     path: "v.wav".into(),
                     duration_ms: 1000,
                 },
+                speech: vec![],
+                music: None,
                 captions: Some(Captions {
                     language: "en".into(),
                     style: p.caption_style_for(frame),

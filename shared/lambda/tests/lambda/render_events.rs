@@ -7,7 +7,7 @@ use reelforge_core::model::Stage;
 use reelforge_testkit as support;
 use reelforge_testkit::stub_aws;
 
-use reelforge_app::pipeline::process::screens_key;
+use reelforge_app::pipeline::process::captures_key;
 use reelforge_app::pipeline::render::{job_finished, RECHECK_SECS};
 use reelforge_app::pipeline::voiceover::VoiceTrack;
 use reelforge_app::pipeline::{artifacts, Next};
@@ -312,13 +312,25 @@ async fn render_stage_submits_one_job_per_video_and_its_check_completes_the_camp
     rendering_campaign(&app, id, &[(en, Language::En), (ja, Language::Ja)]).await;
     // What the earlier stages left.
     let size = reelforge_app::pipeline::process::frame_size(Platform::YoutubeShorts);
-    let screens: BTreeMap<String, Vec<String>> = BTreeMap::from([(
-        screens_key("page", size),
-        (1..=3)
-            .map(|n| artifacts::screen(id, "page", size, n))
-            .collect(),
+    let captures: reelforge_app::pipeline::process::Captures = BTreeMap::from([(
+        captures_key("page", size),
+        reelforge_app::pipeline::process::Captured {
+            image: artifacts::page_capture(id, "page", size),
+            layout: reelforge_core::layout::PageLayout {
+                image_height: 4000,
+                ..Default::default()
+            },
+        },
     )]);
-    artifacts::put_json(&app, &artifacts::screens(id), &screens)
+    artifacts::put_json(&app, &artifacts::captures(id), &captures)
+        .await
+        .unwrap();
+    let collected = reelforge_app::pipeline::collect::CollectedPage {
+        url: "https://example.com/".into(),
+        facts: Default::default(),
+        alternates: Default::default(),
+    };
+    artifacts::put_json(&app, &artifacts::collected(id), &collected)
         .await
         .unwrap();
     for language in [Language::En, Language::Ja] {

@@ -296,6 +296,89 @@ mod tests {
         assert!(e.contains("cos(PI*clip((t/2.0),0,1))"), "{e}");
     }
 
+    /// Only numbers reach a filter graph: paths travel as `-i file:` arguments, text in
+    /// ASS files.
+    #[test]
+    fn user_data_stays_out_of_the_filter_graph() {
+        use reelforge_core::render::{
+            AudioTrack, Card, CardKind, Rgb, Scene, Shot, Transition, Watermark,
+        };
+        let cam = |y: f64| Cam {
+            x: 0.0,
+            y,
+            zoom: 1.0,
+        };
+        let plan = RenderPlan {
+            size: FrameSize::PORTRAIT_1080,
+            fps: 30,
+            scenes: vec![
+                Scene {
+                    duration_ms: 1000,
+                    shot: Shot::Card(Card {
+                        kind: CardKind::Opening,
+                        title: "evil';[x]drawtext=text=boom".into(),
+                        subtitle: String::new(),
+                        pill: None,
+                        monogram: Some("E".into()),
+                        colours: (Rgb::BLACK, Rgb::WHITE),
+                    }),
+                    transition: Transition::PushUp,
+                    note: "evil note".into(),
+                },
+                Scene {
+                    duration_ms: 1500,
+                    shot: Shot::Camera {
+                        image: "/tmp/x;[0:v]evil.png".into(),
+                        image_width: 1080,
+                        image_height: 4000,
+                        from: cam(0.0),
+                        to: cam(300.0),
+                        pad: Rgb::WHITE,
+                    },
+                    transition: Transition::Wipe {
+                        colour: Rgb::new(0x4f, 0x46, 0xe5),
+                    },
+                    note: String::new(),
+                },
+            ],
+            voiceover: AudioTrack {
+                path: "/tmp/v.wav".into(),
+                duration_ms: 2500,
+            },
+            speech: vec![(0, 2000)],
+            music: None,
+            captions: None,
+            watermark: Some(Watermark {
+                image: "/tmp/wm.png".into(),
+                position: reelforge_core::render::Corner::BottomLeft,
+                width_fraction: 0.2,
+            }),
+            end_clip: None,
+        };
+        let frames = plan.scene_frames();
+        assert_eq!(frames, vec![(0, 30), (30, 45)]);
+        let inputs = Inputs {
+            this: 0,
+            prev: Some(1),
+            watermark: Some(2),
+        };
+        let graph = clip_graph(
+            &plan,
+            1,
+            &frames,
+            &inputs,
+            Some("clip1.ass"),
+            Some((216, "43".into(), "H-h-43".into())),
+        );
+        assert!(!graph.contains("evil") && !graph.contains("boom") && !graph.contains("/tmp"));
+        // The scene's 45 frames from one decoded image; the transition's 11 from one still.
+        assert!(graph.contains("loop=loop=44:size=1"), "{graph}");
+        assert!(graph.contains("loop=loop=10:size=1"), "{graph}");
+        assert!(graph.contains("color=c=0x4f46e5"), "{graph}");
+        assert!(graph.contains("overlay=x=43:y=H-h-43"), "{graph}");
+        assert!(graph.ends_with("ass=filename=clip1.ass[vout]"), "{graph}");
+    }
+
     #[test]
     fn the_region_is_padded_when_the_window_runs_past_the_page() {
         let f = FrameSize::PORTRAIT_1080;

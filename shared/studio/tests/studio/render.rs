@@ -5,8 +5,8 @@
 
 use reelforge_core::model::Platform;
 use reelforge_core::render::{
-    caption_box, AudioTrack, CaptionCue, CaptionStyle, Captions, Corner, EndClip, FrameSize,
-    ImageFit, PixelRect, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
+    caption_box, AudioTrack, Cam, CaptionCue, CaptionStyle, Captions, Corner, EndClip, FrameSize,
+    PixelRect, RenderPlan, Rgb, Scene, Shadow, Shot, Transition, Watermark, WordTiming,
 };
 use reelforge_studio::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegSettings};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,33 @@ use std::process::Command;
 
 use media::{count, duration, frame, mask, mean_volume_db, probe, stream};
 use reelforge_testkit::media;
+
+/// A camera scene scrolling 200 px down a page image `page_height` tall (the frame's
+/// width wide).
+fn scene(image: PathBuf, size: FrameSize, page_height: u32, duration_ms: u64) -> Scene {
+    let _ = size;
+    Scene {
+        duration_ms,
+        shot: Shot::Camera {
+            image,
+            image_width: size.width,
+            image_height: page_height,
+            from: Cam {
+                x: 0.0,
+                y: 0.0,
+                zoom: 1.0,
+            },
+            to: Cam {
+                x: 0.0,
+                y: 200.0,
+                zoom: 1.0,
+            },
+            pad: Rgb::WHITE,
+        },
+        transition: Transition::PushUp,
+        note: String::new(),
+    }
+}
 
 fn workdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("reelforge-render-{name}-{}", std::process::id()));
@@ -119,17 +146,22 @@ async fn portrait_render_has_size_codecs_duration_audio_captions_and_highlight()
     let style = CaptionStyle::default();
     let plan = RenderPlan {
         size,
+        fps: 30,
+        speech: vec![],
+        music: None,
         scenes: vec![
-            Scene {
-                image: image(&dir, "a.png", "0x1a3a6e", "1600x1000"),
-                duration_ms: 1500,
-                fit: ImageFit::Cover,
-            },
-            Scene {
-                image: image(&dir, "b.png", "0x204020", "800x1200"),
-                duration_ms: 1500,
-                fit: ImageFit::Contain,
-            },
+            scene(
+                image(&dir, "a.png", "0x1a3a6e", "1080x2400"),
+                size,
+                2400,
+                1500,
+            ),
+            scene(
+                image(&dir, "b.png", "0x204020", "1080x2400"),
+                size,
+                2400,
+                1500,
+            ),
         ],
         voiceover: AudioTrack {
             path: tone(&dir, 3.0),
@@ -225,6 +257,7 @@ fn plain_style(font: &str) -> CaptionStyle {
         },
         lines: 1,
         highlighter: false,
+        backdrop: None,
         ..CaptionStyle::default()
     }
 }
@@ -241,11 +274,20 @@ async fn caption_mask(
     let dir = workdir(name);
     let plan = RenderPlan {
         size,
-        scenes: vec![Scene {
-            image: image(&dir, "bg.png", "0x202840", "640x640"),
-            duration_ms: 2000,
-            fit: ImageFit::Cover,
-        }],
+        fps: 30,
+        speech: vec![],
+        music: None,
+        scenes: vec![scene(
+            image(
+                &dir,
+                "bg.png",
+                "0x202840",
+                &format!("{}x{}", size.width, size.height + 400),
+            ),
+            size,
+            size.height + 400,
+            2000,
+        )],
         voiceover: AudioTrack {
             path: tone(&dir, 2.0),
             duration_ms: 2000,
@@ -432,11 +474,15 @@ async fn landscape_japanese_wrapped_captions_and_silent_end_clip() {
     };
     let plan = RenderPlan {
         size,
-        scenes: vec![Scene {
-            image: image(&dir, "a.png", "0x301020", "1000x1000"),
-            duration_ms: 2500,
-            fit: ImageFit::Contain,
-        }],
+        fps: 30,
+        speech: vec![],
+        music: None,
+        scenes: vec![scene(
+            image(&dir, "a.png", "0x301020", "1920x1400"),
+            size,
+            1400,
+            2500,
+        )],
         voiceover: AudioTrack {
             path: tone(&dir, 2.6),
             duration_ms: 2600,
@@ -469,11 +515,15 @@ async fn missing_inputs_and_bad_plans_fail_before_ffmpeg_runs() {
     let dir = workdir("missing");
     let plan = RenderPlan {
         size: FrameSize::PORTRAIT_1080,
-        scenes: vec![Scene {
-            image: dir.join("nope.png"),
-            duration_ms: 1000,
-            fit: ImageFit::Cover,
-        }],
+        fps: 30,
+        speech: vec![],
+        music: None,
+        scenes: vec![scene(
+            dir.join("nope.png"),
+            FrameSize::PORTRAIT_1080,
+            4000,
+            1000,
+        )],
         voiceover: AudioTrack {
             path: dir.join("nope.wav"),
             duration_ms: 1000,
