@@ -10,6 +10,7 @@ use reelforge_testkit::media;
 use hmac::{Hmac, Mac};
 use media::{count, duration, frame, mask, mean_volume_db, probe, stream};
 use reelforge_core::render::{caption_box, CaptionStyle, Captions, FrameSize, PixelRect};
+use reelforge_core::storyboard::CLOSING_TAIL_MS;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::collections::BTreeSet;
@@ -166,8 +167,12 @@ fn voice_wav(data: &Path, campaign: &str, language: &str) -> PathBuf {
     wav
 }
 
+/// The closing card holds this long after the last word.
+const TAIL_S: f64 = CLOSING_TAIL_MS as f64 / 1000.0;
+
 /// A portrait video made from a voiceover: 1080x1920 H.264 + AAC, as long as the
-/// voiceover (no end clip yet) within 0.5 s, audible, with captions drawn.
+/// voiceover plus the closing card's tail (no end clip) within 0.5 s, audible, with
+/// captions drawn.
 fn assert_video(mp4: &Path, wav: &Path, language: &str) {
     let json = probe(mp4);
     let v = stream(&json, "video");
@@ -182,8 +187,8 @@ fn assert_video(mp4: &Path, wav: &Path, language: &str) {
     let voice = duration(&probe(wav));
     assert!(voice > 3.0, "{language}: voiceover only {voice} s");
     assert!(
-        (got - voice).abs() <= 0.5,
-        "{language}: video {got} s, voiceover {voice} s"
+        (got - (voice + TAIL_S)).abs() <= 0.5,
+        "{language}: video {got} s, voiceover {voice} s + {TAIL_S} s closing card"
     );
     let vol = mean_volume_db(mp4);
     assert!(vol > -40.0, "{language}: audio is silent (mean {vol} dB)");
@@ -532,7 +537,8 @@ fn demo_with_an_unknown_language_fails_and_names_it() {
 }
 
 /// A playlist's font profile styles the burned-in captions: green text with a magenta
-/// spoken word near the top, where the default draws white and yellow at 70 % height.
+/// spoken word in the upper half of the frame (inside the safe zone), where the default
+/// draws white and yellow in the lower part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playlists_font_profile_styles_the_captions() {
     let site = reelforge_local::serve_sample_site().await.unwrap();
@@ -612,7 +618,21 @@ async fn a_playlists_font_profile_styles_the_captions() {
         cues: Vec::new(),
     };
     let top = caption_box(&captions, PORTRAIT, style.lines as usize);
-    assert!(top.y + top.height < PORTRAIT.height / 3, "{top:?}");
+    assert!(top.y + top.height < PORTRAIT.height / 2, "{top:?}");
+    let default_box = caption_box(
+        &Captions {
+            language: "en".into(),
+            style: CaptionStyle::default(),
+            cues: Vec::new(),
+        },
+        PORTRAIT,
+        2,
+    );
+    assert!(
+        default_box.y + default_box.height / 2 > PORTRAIT.height / 2
+            && default_box.y > top.y + top.height,
+        "{default_box:?}"
+    );
     let whole = PixelRect {
         x: 0,
         y: 0,
@@ -762,8 +782,8 @@ async fn a_playlists_media_profile_adds_the_watermark_and_the_end_clip() {
     let total = duration(&probe(&mp4));
     let voice = duration(&probe(&voice_wav(&server.data, &id, "en")));
     assert!(
-        (total - (voice + 2.0)).abs() < 0.5,
-        "video {total} s, voiceover {voice} s + 2 s end clip"
+        (total - (voice + TAIL_S + 2.0)).abs() < 0.5,
+        "video {total} s, voiceover {voice} s + {TAIL_S} s closing card + 2 s end clip"
     );
     // The watermark: 25 % of the width, in the bottom-left corner, during the main part.
     let blue = reelforge_core::render::Rgb::from_str("#0000FF").unwrap();

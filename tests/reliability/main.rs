@@ -294,9 +294,10 @@ impl Tools {
     }
 }
 
-/// The process stage of `campaign` ran once: one scratch directory, each screenshot taken
-/// once. Returns how many Chromium runs it made.
-fn captured_once(tools: &Tools, campaign: &str) -> usize {
+/// The process stage of `campaign` ran once: one scratch directory and one Chromium launch
+/// in it (one browser session captures every page at every size). Returns the captures
+/// it stored (`{page}/{width}x{height}`).
+fn captured_once(tools: &Tools, data: &Path, campaign: &str) -> BTreeSet<String> {
     let runs = tools.chromium();
     let by = runs_by_scratch(&runs, "process", campaign);
     assert_eq!(
@@ -305,13 +306,15 @@ fn captured_once(tools: &Tools, campaign: &str) -> usize {
         "{campaign}: process stage runs {:#?}",
         by.keys()
     );
-    let runs = by.values().next().unwrap();
-    let shots: BTreeSet<&str> = runs
-        .iter()
-        .filter_map(|r| r.args.split(' ').find(|a| a.starts_with("--screenshot=")))
-        .collect();
-    assert_eq!(shots.len(), runs.len(), "{campaign}: a screen taken twice");
-    runs.len()
+    let launches = by.values().next().unwrap();
+    assert_eq!(
+        launches.len(),
+        1,
+        "{campaign}: Chromium launches {launches:#?}"
+    );
+    let file = data.join(format!("media/work/{campaign}/captures.json"));
+    let captures: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    captures.as_object().unwrap().keys().cloned().collect()
 }
 
 /// The voiceover stage of `campaign` ran once and spoke each of its `languages` once.
@@ -446,7 +449,7 @@ async fn a_poison_message_is_retried_alone_then_dead_lettered_and_fails_its_camp
     std::fs::create_dir_all(&tmp).unwrap();
     let poison = r#"case "$*" in
   *thumb.jpg*) ;;
-  *out.mp4*) if grep -q Quorblax captions.ass 2>/dev/null; then echo 'poisoned input' >&2; exit 1; fi ;;
+  *out.mp4*) if cat clip*.ass 2>/dev/null | grep -q Quorblax; then echo 'poisoned input' >&2; exit 1; fi ;;
 esac"#;
     let tools = Tools::new(&dir, poison, "", "");
     let log = dir.join("serve.log");
@@ -500,7 +503,11 @@ esac"#;
     // Every stage of every campaign did its work once, except the poisoned render.
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(site.hits(&format!("/p/{i}")), 1, "{id}: page fetches");
-        assert_eq!(captured_once(&tools, id), 3, "{id}: three screens");
+        assert_eq!(
+            captured_once(&tools, &server.data, id),
+            BTreeSet::from(["page/1080x1920".to_string()]),
+            "{id}: one page at the one portrait size"
+        );
         spoken_once(&tools, id, 1);
         let (by_run, by_video) = renders(&tools, id);
         let expected = if *id == poisoned {
@@ -636,8 +643,11 @@ async fn stages_with_tools_slower_than_the_stage_timeout_do_their_work_once() {
         .await;
     let c = &end[&id];
     assert_eq!(c["status"], "review", "{c}");
-    // en and ja each have their own page: three screens of each.
-    assert_eq!(captured_once(&tools, &id), 6);
+    // en and ja each have their own page, each captured whole once.
+    assert_eq!(
+        captured_once(&tools, &server.data, &id),
+        BTreeSet::from(["ja/1080x1920".to_string(), "page/1080x1920".to_string()])
+    );
     spoken_once(&tools, &id, 2);
     let (by_run, by_video) = renders(&tools, &id);
     // One stage run: one render (one scratch directory) per video.
@@ -1021,10 +1031,14 @@ esac"#,
         "no ENOSPC in {failures:#?}"
     );
     assert_eq!(records_with(&records, "message dead-lettered").len(), 1);
-    let (by_run, _) = renders(&tools, &full);
+    // Every stage run tried both videos: one render scratch directory per video per run,
+    // each with ffmpeg runs in it (the disk stays full after the first fill, so later
+    // runs fail at their first scene clip rather than at the join).
+    let ffmpeg_runs = tools.ffmpeg();
+    let by_run = runs_by_scratch(&ffmpeg_runs, "render", &full);
     eprintln!(
-        "disk full: renders per stage run {:?}; the first failure: {}",
-        by_run.values().collect::<Vec<_>>(),
+        "disk full: ffmpeg runs per render {:?}; the first failure: {}",
+        by_run.values().map(Vec::len).collect::<Vec<_>>(),
         failures[0]
     );
     assert_eq!(

@@ -322,7 +322,7 @@ pub enum CaptionPosition {
     #[default]
     LowerThird,
     BottomCenter,
-    /// Centre as fractions of the frame (0 ..= 1).
+    /// Centre as fractions of the safe zone (0 ..= 1); see [`safe_zone`].
     At {
         x: f32,
         y: f32,
@@ -1036,11 +1036,15 @@ pub fn caption_font(captions: &Captions) -> String {
         "zh" => Some("Noto Sans CJK SC"),
         _ => None,
     };
+    // A Noto Sans CJK face (the default is the JP one, which covers Latin too) becomes
+    // the language's regional face: the same family, that region's glyph forms. Another
+    // face that names CJK is the customer's choice and stays.
+    let noto_cjk = font.starts_with("Noto Sans CJK");
     let names_cjk = ["CJK", "JP", "KR", "SC", "TC", "Gothic", "Mincho"]
         .iter()
         .any(|k| font.contains(k));
     match cjk_face {
-        Some(face) if !names_cjk => face.to_string(),
+        Some(face) if noto_cjk || !names_cjk => face.to_string(),
         _ => font.to_string(),
     }
 }
@@ -1376,17 +1380,18 @@ mod tests {
 
     #[test]
     fn cjk_chars_per_line_follow_font_size_and_width() {
-        // 1080 * 0.86 - 2*4 = 920.8 px.
-        assert_eq!(metrics(64).max_cjk_chars_per_line(), 14);
-        assert_eq!(metrics(92).max_cjk_chars_per_line(), 10);
-        assert_eq!(metrics(40).max_cjk_chars_per_line(), 23);
+        // The safe zone's 760 px less the backdrop's padding on both ends: 712 px.
+        assert_eq!(metrics(64).max_cjk_chars_per_line(), 11);
+        assert_eq!(metrics(92).max_cjk_chars_per_line(), 7);
+        assert_eq!(metrics(40).max_cjk_chars_per_line(), 17);
         let style = CaptionStyle {
             size: 64,
             ..CaptionStyle::default()
         };
         // Landscape 1920x1080: short side 1080, so the same font size, wider lines.
         let wide = TextMetrics::new(&style, FrameSize::LANDSCAPE_1080);
-        assert_eq!(wide.max_cjk_chars_per_line(), 25);
+        // 1920 - 2 * 5 % = 1728 px, less the padding: 1680 px.
+        assert_eq!(wide.max_cjk_chars_per_line(), 26);
         // A 720-wide portrait frame scales the font with it: same count.
         let small = TextMetrics::new(
             &style,
@@ -1395,7 +1400,7 @@ mod tests {
                 height: 1280,
             },
         );
-        assert_eq!(small.max_cjk_chars_per_line(), 14);
+        assert_eq!(small.max_cjk_chars_per_line(), 11);
     }
 
     #[test]
@@ -1536,12 +1541,18 @@ mod tests {
 
     #[test]
     fn page_breaks_prefer_word_boundaries() {
-        // 14 CJK chars a line, 1 line a page: the third word would straddle the break.
+        // 14 CJK chars a line (712 px / 50 px), 1 line a page: the third word would
+        // straddle the break.
         let mut c = captions(
             "ja",
             vec![words("この動画は|商品ページから|自動で作られました", '|')],
         );
         c.style.lines = 1;
+        c.style.size = 50;
+        assert_eq!(
+            TextMetrics::new(&c.style, FrameSize::PORTRAIT_1080).max_cjk_chars_per_line(),
+            14
+        );
         let pages = layout_pages(&c, FrameSize::PORTRAIT_1080);
         assert_eq!(
             pages[0].lines,
@@ -1559,7 +1570,10 @@ mod tests {
 
     #[test]
     fn ass_has_one_event_per_word_with_only_that_word_highlighted() {
-        let c = captions("en", vec![words("Make videos {fast} now", ' ')]);
+        let mut c = captions("en", vec![words("Make videos {fast} now", ' ')]);
+        c.style.font = "Noto Sans".parse().unwrap();
+        c.style.size = 64;
+        c.style.highlight_color = Rgb::YELLOW;
         let doc = ass_document(&c, FrameSize::PORTRAIT_1080, 60_000);
         let events: Vec<&str> = doc.lines().filter(|l| l.starts_with("Dialogue:")).collect();
         assert_eq!(events.len(), 4, "{doc}");
@@ -1607,8 +1621,13 @@ mod tests {
         assert_eq!(caption_font(&c), "Noto Sans CJK TC");
         c.language = "zh-CN".into();
         assert_eq!(caption_font(&c), "Noto Sans CJK SC");
+        // English keeps the default face (its Latin glyphs are the same in every region).
         c.language = "en".into();
+        assert_eq!(caption_font(&c), "Noto Sans CJK JP");
+        c.style.font = "Noto Sans".parse().unwrap();
         assert_eq!(caption_font(&c), "Noto Sans");
+        c.language = "ko".into();
+        assert_eq!(caption_font(&c), "Noto Sans CJK KR");
         c.language = "ja".into();
         c.style.font = "Noto Serif CJK JP".parse().unwrap();
         assert_eq!(caption_font(&c), "Noto Serif CJK JP");

@@ -14,7 +14,8 @@ pub use capture::{
 };
 pub use espeak::{espeak_voice, speak_espeak, speak_espeak_as, EspeakVoice, ESPEAK, KAKASI};
 pub use ffmpeg::{
-    decodes, probe_clip, probe_image, render_with_ffmpeg, render_with_ffmpeg_settings, thumbnail,
-    ClipInfo, FfmpegRenderer, FfmpegSettings, FfprobeInspector, RenderOutput, X264Preset,
+    decodes, probe_clip, probe_image, thumbnail, ClipInfo, FfmpegSettings, FfprobeInspector,
+    RenderOutput, X264Preset,
 };
+pub use video::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegRenderer};
 pub use writer::LocalWriter;

@@ -354,8 +354,9 @@ async fn every_stage_message_delivered_three_times_does_each_piece_of_work_once(
         );
     }
 
-    // One render (an ffmpeg run writing an .mp4) and one thumbnail per video; each
-    // render's output sits in a directory named after its video.
+    // One finished render (the ffmpeg run writing out.mp4, after one run per scene
+    // clip) and one thumbnail per video; each render's files sit in a directory
+    // named after its video.
     let ffmpeg_runs = log_lines(&tools.ffmpeg_log);
     let per_video = |ext: &str| -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
@@ -372,9 +373,18 @@ async fn every_stage_message_delivered_three_times_does_each_piece_of_work_once(
     let expected: BTreeMap<String, usize> =
         c.videos.iter().map(|v| (v.id.to_string(), 1)).collect();
     assert_eq!(
-        per_video(".mp4"),
+        per_video("/out.mp4"),
         expected,
         "renders; ffmpeg runs: {ffmpeg_runs:#?}"
+    );
+    // No scene clip was rendered twice either.
+    let clips: Vec<&String> = ffmpeg_runs.iter().filter(|l| l.contains("/clip")).collect();
+    let distinct: BTreeSet<&String> = clips.iter().copied().collect();
+    assert!(!clips.is_empty(), "no clip renders: {ffmpeg_runs:#?}");
+    assert_eq!(
+        clips.len(),
+        distinct.len(),
+        "a clip rendered twice: {clips:#?}"
     );
     assert_eq!(
         per_video(".jpg"),

@@ -716,10 +716,10 @@ fn expressions_resolve_to_the_caption_centre_clamped() {
         spec(None, Some("100")).resolve(1000.0, 1000.0, 100.0, 100.0),
         at(0.5, 0.15)
     );
-    // Only x given: y from the preset (Top Center, 0.18).
+    // Only x given: y from the preset (Top Center: the safe zone's top edge, 0.0).
     assert_eq!(
         spec(Some("0"), None).resolve(1000.0, 1000.0, 100.0, 100.0),
-        at(0.05, 0.18)
+        at(0.05, 0.0)
     );
     // Clamped into the frame.
     assert_eq!(
@@ -743,7 +743,8 @@ fn expressions_resolve_to_the_caption_centre_clamped() {
     );
     let p = font(|p| p.caption_position = spec(Some("1/(overlay_w-overlay_w)"), None));
     assert_eq!(p.caption_style().position, CaptionPosition::TopCenter);
-    // The profile's caption style uses the frame and its estimated caption block.
+    // The profile's caption style evaluates the expressions inside the safe zone
+    // (`main_w`/`main_h` are its size) with its estimated caption block.
     let p = font(|p| {
         p.caption_position = spec(Some("(main_w-overlay_w)/2"), Some("main_h-overlay_h-100"))
     });
@@ -754,8 +755,9 @@ fn expressions_resolve_to_the_caption_centre_clamped() {
     let style = p.caption_style();
     let (_, bh) = estimated_caption_block(&style, FrameSize::PORTRAIT_1080);
     assert_eq!(x, 0.5);
+    let zone_h = f64::from(reelforge_core::render::safe_zone(FrameSize::PORTRAIT_1080).height);
     assert!(
-        (y as f64 - (1920.0 - bh / 2.0 - 100.0) / 1920.0).abs() < 1e-6,
+        (y as f64 - (zone_h - bh / 2.0 - 100.0) / zone_h).abs() < 1e-6,
         "{y}"
     );
     let CaptionPosition::At { y: y2, .. } = p.caption_style_for(FrameSize::LANDSCAPE_1080).position
@@ -764,7 +766,7 @@ fn expressions_resolve_to_the_caption_centre_clamped() {
     };
     assert!(
         y2 < y,
-        "100 px is a bigger share of a 1080-pixel height: {y2} vs {y}"
+        "100 px is a bigger share of the landscape zone's height: {y2} vs {y}"
     );
 }
 

@@ -278,7 +278,7 @@ mod tests {
         let page = |lang: &str, title: &str| {
             format!(
                 "<!doctype html><html lang={lang}><head><meta name=theme-color content=\"#7c3aed\">\
-                 <style>html,body{{margin:0}} .hero{{min-height:100vh;background:#7c3aed;color:#fff}}\
+                 <style>html,body,h1{{margin:0}} .hero{{min-height:100vh;background:#7c3aed;color:#fff}}\
                  .features li{{height:400px;background:#00ff00}} .cta{{display:block;height:200px;background:#0000ff;color:#fff}}</style>\
                  </head><body><header class=hero><h1>{title}</h1><p>Notes for teams</p></header>\
                  <section id=features><h2>Features</h2><ul class=features><li>Fast search</li><li>Shared folders</li><li>Offline mode</li></ul></section>\
@@ -336,7 +336,7 @@ mod tests {
             assert_eq!(blue, [0, 0, 255]);
             assert_eq!(
                 shot.layout.theme_color.map(|c| c.to_string()),
-                Some("#7c3aed".into())
+                Some("#7C3AED".into())
             );
             assert!(!shot.layout.hero_colours.is_empty());
         }

@@ -7,6 +7,9 @@ pub mod audio;
 pub mod cards;
 pub mod clip;
 pub mod music;
+mod renderer;
+
+pub use renderer::{render_with_ffmpeg, render_with_ffmpeg_settings, FfmpegRenderer};
 
 use crate::ffmpeg::{
     file_arg, probe_clip, probe_output, run, FfmpegSettings, RenderOutput, FONTS_CONF,
@@ -336,7 +339,7 @@ pub async fn render(
         );
         args.extend(encode_args(settings, plan.fps, false));
         args.extend(["-f".into(), "mp4".into()]);
-        args.push(file_arg(&workdir.join("end.mp4"))?);
+        args.push(file_arg(&workdir.join("clip-end.mp4"))?);
         let mut cmd = command(settings, workdir)?;
         cmd.args(args);
         let (slots, program, timeout) = (slots.clone(), settings.ffmpeg.clone(), settings.timeout);
@@ -367,7 +370,7 @@ pub async fn render(
         list.push_str(&format!("file 'clip{i}.mp4'\n"));
     }
     if end_clip.is_some() {
-        list.push_str("file 'end.mp4'\n");
+        list.push_str("file 'clip-end.mp4'\n");
     }
     tokio::fs::write(workdir.join("clips.txt"), list).await?;
     let mut args = base_args();

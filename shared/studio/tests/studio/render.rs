@@ -218,19 +218,25 @@ async fn portrait_render_has_size_codecs_duration_audio_captions_and_highlight()
     assert!(yellow > 1000, "highlighted word pixels: {yellow}");
     let above = rect_outside(size, boxr);
     assert!(count(&mask(&during, size, above, style.color)) < 50);
-    // Later word highlighted: the yellow moves right ("{fast}" then "with").
-    let later = frame(&out, 1.85, size);
-    let yellow_x = |rgb: &[u8]| {
+    // The next word highlighted on the same caption page: the yellow moves on to it
+    // ("videos" then "{fast}", wherever the page's lines break).
+    let later = frame(&out, 1.6, size);
+    let yellow_centre = |rgb: &[u8]| {
         let m = mask(rgb, size, boxr, style.highlight_color);
-        let xs: Vec<usize> = m
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b)
-            .map(|(i, _)| i % boxr.width as usize)
-            .collect();
-        xs.iter().sum::<usize>() as f64 / xs.len().max(1) as f64
+        let (mut n, mut sx, mut sy) = (0usize, 0usize, 0usize);
+        for (i, _) in m.iter().enumerate().filter(|(_, &b)| b) {
+            n += 1;
+            sx += i % boxr.width as usize;
+            sy += i / boxr.width as usize;
+        }
+        assert!(n > 500, "no highlighted word: {n} px");
+        (sx as f64 / n as f64, sy as f64 / n as f64)
     };
-    assert!(yellow_x(&later) > yellow_x(&during) + 50.0);
+    let ((x0, y0), (x1, y1)) = (yellow_centre(&during), yellow_centre(&later));
+    assert!(
+        (x1 - x0).hypot(y1 - y0) > 50.0,
+        "highlight centre ({x0}, {y0}) then ({x1}, {y1})"
+    );
     // Watermark in the top-right corner.
     let corner = PixelRect {
         x: size.width - 300,
