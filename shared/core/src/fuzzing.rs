@@ -728,3 +728,18 @@ fn check_expr_error(s: &str, err: &ExprError) {
         ExprError::UnexpectedEnd => {}
     }
 }
+
+/// The end-clip duration reader (`mp4::duration_ms`): never panics, and a fragmented file
+/// (a `moof` box after the header) is never measured.
+pub fn mp4_duration(raw: &[u8]) {
+    let first = crate::mp4::duration_ms(raw);
+    assert_eq!(first, crate::mp4::duration_ms(raw), "not deterministic");
+    if first.is_ok() {
+        let mut fragmented = raw.to_vec();
+        fragmented.extend_from_slice(b"\0\0\0\x08moof");
+        assert!(
+            crate::mp4::duration_ms(&fragmented).is_err(),
+            "a fragmented MP4 was measured"
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod limiter;
 pub mod media_key;
 pub mod model;
+pub mod mp4;
 pub mod page;
 pub mod plans;
 pub mod ports;
