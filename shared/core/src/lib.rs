@@ -20,6 +20,7 @@ pub mod render;
 pub mod scratch;
 pub mod script;
 pub mod signature;
+pub mod stats;
 pub mod styles;
 pub mod views;
 pub mod voice;

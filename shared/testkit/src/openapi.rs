@@ -44,6 +44,7 @@ const UNDERSTOOD: &[&str] = &[
     "title",
     "discriminator",
     "pattern",
+    "examples",
 ];
 
 /// Every keyword in the document's schemas is one this checker knows.

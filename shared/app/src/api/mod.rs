@@ -14,6 +14,11 @@ pub mod uploads;
 
 pub use response::ApiResponse;
 
+/// How many campaigns `GET /api/v1/account` reads for its recent videos.
+pub fn account_recent_campaigns() -> usize {
+    account::RECENT_CAMPAIGNS
+}
+
 use crate::context::Context;
 
 use bytes::Bytes;

@@ -348,10 +348,57 @@ fn error_response(e: Refusal) -> (&'static str, Value) {
     }
 }
 
+/// OpenAPI links from a create's answer to the operations on what it created, so a
+/// client (and schemathesis' stateful phase) can follow them: `(operationId, where the
+/// id is in the created response's body)` for each operation taking that id.
+fn links(op: &Op) -> Option<Value> {
+    let (pointer, targets): (String, Vec<String>) = if op.id == "createCampaign" {
+        (
+            "/campaign_id".into(),
+            vec![
+                "getCampaign".into(),
+                "listWebhookDeliveries".into(),
+                "redeliverWebhook".into(),
+            ],
+        )
+    } else {
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| op.id == format!("create{}", pascal(k.name())))?;
+        let title = pascal(kind.name());
+        let mut targets = vec![
+            format!("get{title}"),
+            format!("replace{title}"),
+            format!("delete{title}"),
+        ];
+        if kind == Kind::Media {
+            targets.extend(["uploadWatermark".into(), "uploadEndClip".into()]);
+        }
+        (format!("/{}/{}_id", kind.name(), kind.name()), targets)
+    };
+    let mut out = Map::new();
+    for target in targets {
+        out.insert(
+            target.clone(),
+            json!({
+                "operationId": target,
+                "parameters": {"id": format!("$response.body#{pointer}")},
+            }),
+        );
+    }
+    Some(Value::Object(out))
+}
+
 fn operation_json(op: &Op) -> Value {
     let mut responses = Map::new();
     for (status, r) in &op.ok {
-        responses.insert((*status).to_string(), r.clone());
+        let mut r = r.clone();
+        if status.starts_with('2') {
+            if let Some(links) = links(op) {
+                r["links"] = links;
+            }
+        }
+        responses.insert((*status).to_string(), r);
     }
     for e in &op.errors {
         let (status, r) = error_response(*e);
@@ -562,6 +609,7 @@ fn schemas() -> Map<String, Value> {
             "type": "object",
             "additionalProperties": false,
             "required": ["url"],
+            "examples": [{"url": "https://93.184.216.34/product", "languages": ["en", "ja"], "title": "Launch", "platforms": ["youtube_shorts", "youtube"]}],
             "properties": {
                 "url": {"type": "string", "maxLength": 2048, "description": "A public http(s) page (https:// assumed without a scheme); ports 80 and 443 only"},
                 "languages": {

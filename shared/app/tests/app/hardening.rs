@@ -183,3 +183,61 @@ async fn end_clips_longer_than_15_s_are_refused_without_ffprobe() {
         "{body}"
     );
 }
+
+/// `GET /api/v1/account` must not read every campaign the account ever made: on AWS its
+/// campaign query asks DynamoDB for at most the recent campaigns it shows (`Limit`), and
+/// its totals come from counters (one bounded query), whatever the account's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_overview_reads_a_bounded_number_of_campaigns() {
+    use reelforge_app::Ports;
+    use std::sync::Arc;
+    use support::fault_proxy::FaultProxy;
+    let direct = Arc::new(support::moto::aws_store().await);
+    let proxy = FaultProxy::start(support::moto::endpoint()).await;
+    let through = Arc::new(proxy.aws_store(direct.names().clone()).await);
+    let writer = Context::new(Ports::from_store(direct.clone()));
+    let (_, key) = new_account(&Ports::from_store(direct), Plan::Enterprise, Some(1000)).await;
+    let campaigns = reelforge_app::api::account_recent_campaigns() + 5;
+    for i in 0..campaigns {
+        let body = json!({"url": "https://93.184.216.34/", "languages": ["en"]}).to_string();
+        let resp = handle(
+            &writer,
+            request(
+                Method::POST,
+                "/api/v1/campaigns",
+                Some(&key),
+                1000 + i as u32,
+                &body,
+            ),
+        )
+        .await;
+        assert_eq!(resp.status, 201);
+    }
+    let reader = Context::new(Ports::from_store(through));
+    let before = proxy.seen().len();
+    let resp = handle(
+        &reader,
+        request(Method::GET, "/api/v1/account", Some(&key), 1, ""),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let body: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(
+        body["videos"].as_array().unwrap().len(),
+        reelforge_app::api::account_recent_campaigns()
+    );
+    let campaign_queries: Vec<Value> = proxy.seen()[before..]
+        .iter()
+        .filter(|s| s.target.ends_with(".Query"))
+        .map(|s| serde_json::from_str(&s.body).unwrap())
+        .filter(|q: &Value| q.to_string().contains("CAMPAIGN#"))
+        .collect();
+    assert!(!campaign_queries.is_empty());
+    for q in campaign_queries {
+        let limit = q["Limit"].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            limit <= reelforge_app::api::account_recent_campaigns() as u64,
+            "an unbounded campaign query: {q}"
+        );
+    }
+}

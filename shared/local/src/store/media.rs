@@ -3,7 +3,7 @@
 //!
 //! A link is `{base}/files/{key}?expires={unix seconds}&sig={hex}` where `sig` is
 //! HMAC-SHA256 over `"{key}\n{expires}"` with a 32-byte secret kept in
-//! `<data>/media-link.key` (created once, mode 0600). Without the secret nobody can make
+//! `<data>/media-link.key` (created once, mode 0600, checked like the provider-secrets key). Without the secret nobody can make
 //! a link, and a link stops working when it expires — the local stand-in for an S3
 //! presigned GET.
 
@@ -63,38 +63,12 @@ impl MediaDir {
     }
 }
 
-/// Reads the link secret, creating it (0600) on first use.
+/// Reads the link secret, creating it on first use exactly like the provider-secrets key
+/// (`secrets::read_or_create_key`: create-new 0600 file linked into place, an existing
+/// file readable by group or others refused rather than used, a file of the wrong length
+/// refused rather than silently replaced).
 fn link_secret(path: &Path) -> StoreResult<[u8; 32]> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(secret);
-        }
-    }
-    let secret: [u8; 32] = rand::random();
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io_err)?;
-        f.write_all(&secret).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-    }
-    // Two processes opening a fresh data dir at once: the first rename wins and both
-    // read back the same secret.
-    if std::fs::hard_link(&tmp, path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        let bytes = std::fs::read(path).map_err(io_err)?;
-        return <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| StoreError::Other("media-link.key is not 32 bytes".into()));
-    }
-    let _ = std::fs::remove_file(&tmp);
-    Ok(secret)
+    crate::secrets::read_or_create_key(path).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 impl LocalStore {
