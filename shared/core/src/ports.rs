@@ -226,6 +226,8 @@ pub trait MediaStore: Send + Sync {
     /// A URL anyone holding it can download `key` from until `ttl` has passed (S3
     /// presigned GET; locally a signed link to `reelforge serve`).
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> StoreResult<String>;
+    /// Removes `key`; `Ok(())` also when there was no such file.
+    async fn delete_media(&self, key: &str) -> StoreResult<()>;
 }
 
 pub use crate::media_key::{media_key_is_valid, MAX_MEDIA_KEY};

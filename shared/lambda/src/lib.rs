@@ -111,6 +111,9 @@ impl MediaStore for NoMedia {
     async fn download_url(&self, _key: &str, _ttl: std::time::Duration) -> StoreResult<String> {
         Err(NoMedia::error())
     }
+    async fn delete_media(&self, _key: &str) -> StoreResult<()> {
+        Err(NoMedia::error())
+    }
 }
 
 #[cfg(not(feature = "s3"))]

@@ -72,6 +72,44 @@ fn link_secret(path: &Path) -> StoreResult<[u8; 32]> {
 }
 
 impl LocalStore {
+    /// Deletes rendered videos and thumbnails (`media/videos/…`) last written more than
+    /// `older_than` ago: the local counterpart of the S3 lifecycle rule that expires
+    /// `videos/` after the retention the operator sets. Their `file_url` links then
+    /// answer 404. Returns how many files went.
+    pub fn sweep_expired_videos(&self, older_than: Duration) -> std::io::Result<usize> {
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(older_than) else {
+            return Ok(0);
+        };
+        let videos = self.media.root.join("videos");
+        let campaigns = match std::fs::read_dir(&videos) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for campaign in campaigns.flatten() {
+            let Ok(files) = std::fs::read_dir(campaign.path()) else {
+                continue;
+            };
+            let mut left = 0;
+            for file in files.flatten() {
+                let old = file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
+                if old && file.path().is_file() && std::fs::remove_file(file.path()).is_ok() {
+                    removed += 1;
+                } else {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                let _ = std::fs::remove_dir(campaign.path());
+            }
+        }
+        Ok(removed)
+    }
+
     /// Links from now on start with `base_url` (`http://127.0.0.1:8080`).
     pub fn set_media_base_url(&self, base_url: &str) {
         *self.media.base_url.write().expect("lock") = base_url.trim_end_matches('/').to_string();
@@ -127,6 +165,15 @@ impl MediaStore for LocalStore {
         .await
         .map_err(|e| StoreError::Other(e.to_string()))?
         .map_err(io_err)
+    }
+
+    async fn delete_media(&self, key: &str) -> StoreResult<()> {
+        let path = self.media.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
     }
 
     async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>> {
