@@ -521,6 +521,10 @@ fn check_target(input: &str, kind: UrlKind, policy: TargetPolicy, r: &Result<Url
     }
     assert!(url.username().is_empty() && url.password().is_none(), "{s}");
     assert_ne!(url.port(), Some(0), "{s}");
+    if strict {
+        let port = url.port_or_known_default();
+        assert!(matches!(port, Some(80 | 443)), "{s}: port {port:?}");
+    }
     assert!(
         s.bytes().all(|b| b.is_ascii_graphic()),
         "normal form {s:?} has spaces, controls or non-ASCII"

@@ -177,13 +177,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_shows_at_most_eight_characters() {
-        assert_eq!(mask("sk_live_0123456789f3a"), "sk_l…9f3a");
-        assert_eq!(mask("abcdefghijkl"), "abcd…ijkl");
+    fn mask_shows_at_most_the_last_four_characters() {
+        assert_eq!(mask("sk_live_0123456789f3a"), "…9f3a");
+        assert_eq!(mask("abcdefghijkl"), "…ijkl");
         assert_eq!(mask("abcdefghijk"), "****");
         assert_eq!(mask(""), "****");
         // Characters, not bytes.
-        assert_eq!(mask("ééééxxxxyyyyzzzz"), "éééé…zzzz");
+        assert_eq!(mask("ééééxxxxyyyyzzzz"), "…zzzz");
     }
 
     #[test]
