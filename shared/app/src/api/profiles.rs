@@ -381,7 +381,7 @@ pub(super) async fn route(
                     if kind == Kind::Media {
                         // Its uploads go with it: nothing else can name them, and a
                         // customer who deletes a profile expects its files gone.
-                        for key in super::uploads::keys_of(account, id) {
+                        for key in reelforge_core::media_key::upload_keys(account, id) {
                             if let Err(e) = app.ports.media.delete_media(&key).await {
                                 // The record is gone; say so, and leave the file for a
                                 // retry of the delete, which finds no record (404): log it.

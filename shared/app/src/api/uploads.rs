@@ -62,23 +62,6 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
     }
 }
 
-/// Where an upload is stored: only this account's profile can name it.
-fn upload_key(account: &str, profile_id: &str, kind: Upload, ext: &str) -> String {
-    let name = match kind {
-        Upload::Watermark => "watermark",
-        Upload::EndClip => "end-clip",
-    };
-    format!("uploads/{account}/{profile_id}/{name}.{ext}")
-}
-
-/// Every key a media profile's uploads can have (deleted with the profile).
-pub(super) fn keys_of(account: &str, profile_id: &str) -> Vec<String> {
-    vec![
-        upload_key(account, profile_id, Upload::Watermark, "png"),
-        upload_key(account, profile_id, Upload::EndClip, "mp4"),
-    ]
-}
-
 pub(super) async fn put(
     app: &Context,
     req: &ApiRequest,
@@ -135,7 +118,11 @@ pub(super) async fn put(
     {
         return bad(&m);
     }
-    let key = upload_key(account, profile_id, kind, ext);
+    let name = match kind {
+        Upload::Watermark => "watermark",
+        Upload::EndClip => "end-clip",
+    };
+    let key = reelforge_core::media_key::upload_key(account, profile_id, name, ext);
     if let Err(e) = app
         .ports
         .media
