@@ -24,7 +24,7 @@ source infra/lib.sh
 need_cargo
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"create_body api_key url_guard position_expr"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"create_body api_key url_guard position_expr mp4_duration"}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
 FUZZ_RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-2048}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}

@@ -83,11 +83,34 @@ ensure_cfn_tools() {
     step "installing cfn-lint into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.58,<2'
   fi
+  # The serverless rules (cfn-lint-serverless: a cfn-lint plugin) beside cfn-lint.
+  if ! .venv/bin/python3 -c 'import cfn_lint_serverless' 2>/dev/null; then
+    step "installing cfn-lint-serverless into .venv"
+    .venv/bin/python3 -m pip install --quiet --disable-pip-version-check 'cfn-lint-serverless>=0.3.6,<1'
+  fi
   if [ ! -x .venv/sam/bin/sam ]; then
     step "installing the SAM CLI into .venv/sam"
     python3 -m venv .venv/sam
     .venv/sam/bin/pip install --quiet --disable-pip-version-check 'aws-sam-cli>=1.170,<2'
   fi
+}
+
+# schemathesis (the property-based API tester, infra/schemathesis.sh) in a venv of its
+# own, ./.venv/schemathesis: it pins hypothesis, jsonschema and requests versions that
+# must not move the emulator's.
+ensure_schemathesis() {
+  ensure_python_venv
+  if [ ! -x .venv/schemathesis/bin/schemathesis ]; then
+    step "installing schemathesis into .venv/schemathesis"
+    python3 -m venv .venv/schemathesis
+    .venv/schemathesis/bin/python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+  fi
+}
+
+# cfn-lint through the venv's own interpreter (a venv copied to another path keeps
+# working; its console scripts name the interpreter by absolute path).
+cfn_lint() {
+  .venv/bin/python3 -c 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())' "$@"
 }
 
 # The SAM CLI with no AWS account behind it: a fixed region, no credentials or profile

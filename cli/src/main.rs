@@ -80,6 +80,20 @@ enum Command {
         /// Base URL of the download links in `file_url` (default: the listening address).
         #[arg(long)]
         public_url: Option<String>,
+        /// Seconds a client has to send a request's head (also how long an idle
+        /// keep-alive connection is kept).
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Seconds a client has to send a request's body (else 408).
+        #[arg(long, default_value_t = 60)]
+        body_timeout_secs: u64,
+        /// Connections open at once; more are closed at once.
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
+        /// Days after which rendered videos and thumbnails are deleted (their file_url
+        /// then stops working); 0 keeps them forever.
+        #[arg(long, default_value_t = 0)]
+        video_retention_days: u32,
     },
     /// The main job, end to end: serves a bundled sample product site on loopback, runs a
     /// campaign for it over the real HTTP API and writes the MP4s, thumbnails and a
@@ -216,10 +230,19 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
             webhook_retry_delays,
             stage_timeout_secs,
             public_url,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            video_retention_days,
         } => {
             let Store::Local(local_store) = store else {
                 return Err(Failure("serve runs on the local backend only".into()));
             };
+            if header_timeout_secs == 0 || body_timeout_secs == 0 || max_connections == 0 {
+                return Err(Failure(
+                    "--header-timeout-secs, --body-timeout-secs and --max-connections take at least 1".into(),
+                ));
+            }
             validate_retry_delays(&webhook_retry_delays)?;
             if !(1..=900).contains(&stage_timeout_secs) {
                 return Err(Failure(
@@ -236,6 +259,13 @@ async fn run(cli: Cli) -> Result<Option<Value>, Failure> {
                     webhook_retry_delays,
                     stage_timeout: Duration::from_secs(stage_timeout_secs),
                     public_url,
+                    limits: reelforge_local::ServerLimits {
+                        header_timeout: Duration::from_secs(header_timeout_secs),
+                        body_timeout: Duration::from_secs(body_timeout_secs),
+                        max_connections,
+                    },
+                    video_retention: (video_retention_days > 0)
+                        .then(|| Duration::from_secs(u64::from(video_retention_days) * 86_400)),
                 },
             )
             .await

@@ -4,5 +4,6 @@
 mod api;
 mod cli;
 mod estimate;
+mod hardening;
 mod profiles;
 mod webhooks;

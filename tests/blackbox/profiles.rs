@@ -243,7 +243,7 @@ async fn provider_keys_are_sealed_and_never_shown_or_logged_in_full() {
     assert_eq!(created.status, 201, "{:?}", created.json());
     let vp = created.json()["voice_profile"].clone();
     let id = vp["voice_profile_id"].as_str().unwrap().to_string();
-    assert_eq!(vp["api_key"], "sk_e…1c3e");
+    assert_eq!(vp["api_key"], "…1c3e");
     assert_eq!(vp["provider_name"], "ElevenLabs");
     // An update without the key keeps it; the stored form is sealed.
     let put = call(
@@ -255,7 +255,7 @@ async fn provider_keys_are_sealed_and_never_shown_or_logged_in_full() {
     )
     .await;
     assert_eq!(put.status, 200);
-    assert_eq!(put.json()["voice_profile"]["api_key"], "sk_e…1c3e");
+    assert_eq!(put.json()["voice_profile"]["api_key"], "…1c3e");
     let voice = call(
         &c,
         "POST",
@@ -278,7 +278,7 @@ async fn provider_keys_are_sealed_and_never_shown_or_logged_in_full() {
     }
     seen.push_str(&String::from_utf8_lossy(&created.body));
     seen.push_str(&String::from_utf8_lossy(&put.body));
-    assert!(seen.contains("sk_e…1c3e"));
+    assert!(seen.contains("…1c3e"));
     assert!(
         !seen.contains(secret),
         "a response carries the provider key"

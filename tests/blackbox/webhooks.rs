@@ -288,7 +288,8 @@ async fn a_receiver_that_hangs_past_ten_seconds_is_a_failed_attempt() {
     assert_eq!(d["deliveries"][0]["state"], "delivered");
     assert_eq!(attempts.len(), 2);
     assert!(
-        attempts[0]["error"].as_str().unwrap().contains("timeout"),
+        // A timeout reads like a refused connection (no port-scanning oracle).
+        attempts[0]["error"].as_str().unwrap() == "no answer (connection failed or timed out)",
         "{attempts:?}"
     );
     assert!(attempts[0]["latency_ms"].as_u64().unwrap() >= 10_000);

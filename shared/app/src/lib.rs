@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 mod context;
 pub mod lifecycle;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod telemetry;

@@ -151,12 +151,35 @@ pub async fn advance(
         .commit_transition(&next, campaign.status, refund, event.as_ref())
         .await?
     {
-        TransitionOutcome::Applied => Ok(true),
+        TransitionOutcome::Applied => {
+            outcome_logged(campaign.status, &next);
+            Ok(true)
+        }
         TransitionOutcome::Stale(current) => {
             if current.status.is_terminal() {
                 requeue_unstarted_events(app, current.id).await?;
             }
             Ok(false)
+        }
+    }
+}
+
+/// One log line (and metric) for every stage outcome, including the quiet ones: a
+/// campaign that fails in collecting with a reason for the customer is an outcome an
+/// operator must see too.
+fn outcome_logged(from: CampaignStatus, next: &Campaign) {
+    let stage = from.as_str();
+    match next.status {
+        CampaignStatus::Failed => {
+            tracing::warn!(campaign_id = %next.id, account_id = %next.account_id, stage, error = next.error.as_deref().unwrap_or(""), "campaign failed");
+            crate::metrics::count("CampaignsFailed", Some(stage));
+        }
+        CampaignStatus::Review => {
+            tracing::info!(campaign_id = %next.id, account_id = %next.account_id, stage, videos = next.videos.len(), "campaign ready for review");
+            crate::metrics::count("CampaignsCompleted", None);
+        }
+        to => {
+            tracing::info!(campaign_id = %next.id, stage, next = to.as_str(), "stage done");
         }
     }
 }

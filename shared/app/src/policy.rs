@@ -84,6 +84,7 @@ pub async fn run_message(
             }
         },
         Err(e) => {
+            crate::metrics::count("StageRetries", Some(message.stage.as_str()));
             let delay_ms = schedule.delay_ms(receives);
             tracing::warn!(error = %e, stage = %message.stage, campaign_id = %message.campaign_id, receives, retry_in_ms = delay_ms, "stage failed; will retry");
             Disposition::RetryAfter(delay_ms)

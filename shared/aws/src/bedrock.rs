@@ -39,7 +39,10 @@ const MAX_SENTENCE_CHARS: usize = 400;
 const MAX_SCRIPT_SECONDS: f64 = 60.0;
 
 /// The model when `REELFORGE_BEDROCK_MODEL_ID` is not set.
-pub const DEFAULT_MODEL_ID: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+/// A cross-region inference profile (`us.` routes among US regions; use the `eu.` or
+/// `apac.` profile of the same model elsewhere): current Anthropic models on Bedrock are
+/// invoked through inference profiles, not by their foundation-model id.
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 
 /// Amazon Bedrock Converse API; model id from config (e.g. env REELFORGE_BEDROCK_MODEL_ID).
 #[derive(Debug, Clone)]

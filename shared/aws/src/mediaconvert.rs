@@ -289,6 +289,10 @@ fn frame_at(ms: u64) -> u64 {
     (ms * FPS + 500) / 1000
 }
 
+/// Where the end clip's input is cut (`ports::MAX_END_CLIP_MS`, whole seconds, so the
+/// frame field is 00 at any input frame rate).
+pub const END_CLIP_END_TIMECODE: &str = "00:00:15:00";
+
 /// The timecode `HH:MM:SS:FF` of a frame at [`FPS`].
 pub fn timecode(frame: u64) -> String {
     let secs = frame / FPS;
@@ -608,6 +612,14 @@ pub fn job_settings(plan: &RenderPlan, target: &JobTarget) -> Result<JobSettings
             Input::builder()
                 .file_input(path_url(bucket, &clip.path, "end clip")?)
                 .timecode_source(InputTimecodeSource::Zerobased)
+                // The upload's length was checked from its own MP4 headers; the job also
+                // stops reading it at 15 s, so no file can bill more minutes than that.
+                .input_clippings(
+                    aws_sdk_mediaconvert::types::InputClipping::builder()
+                        .start_timecode("00:00:00:00")
+                        .end_timecode(END_CLIP_END_TIMECODE)
+                        .build(),
+                )
                 .audio_selectors(AUDIO_SELECTOR, audio_selector(None, false))
                 .build(),
         );

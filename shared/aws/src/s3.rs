@@ -105,6 +105,19 @@ impl MediaStore for S3Media {
         Ok(())
     }
 
+    async fn delete_media(&self, key: &str) -> StoreResult<()> {
+        check(key)?;
+        // S3 answers a delete of a missing key with success too.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(s3_error(&e)))?;
+        Ok(())
+    }
+
     async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>> {
         check(key)?;
         let out = match self

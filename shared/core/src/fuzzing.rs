@@ -521,6 +521,10 @@ fn check_target(input: &str, kind: UrlKind, policy: TargetPolicy, r: &Result<Url
     }
     assert!(url.username().is_empty() && url.password().is_none(), "{s}");
     assert_ne!(url.port(), Some(0), "{s}");
+    if strict {
+        let port = url.port_or_known_default();
+        assert!(matches!(port, Some(80 | 443)), "{s}: port {port:?}");
+    }
     assert!(
         s.bytes().all(|b| b.is_ascii_graphic()),
         "normal form {s:?} has spaces, controls or non-ASCII"
@@ -726,5 +730,20 @@ fn check_expr_error(s: &str, err: &ExprError) {
         }
         ExprError::TooLong | ExprError::TooManyTokens | ExprError::TooDeep => {}
         ExprError::UnexpectedEnd => {}
+    }
+}
+
+/// The end-clip duration reader (`mp4::duration_ms`): never panics, and a fragmented file
+/// (a `moof` box after the header) is never measured.
+pub fn mp4_duration(raw: &[u8]) {
+    let first = crate::mp4::duration_ms(raw);
+    assert_eq!(first, crate::mp4::duration_ms(raw), "not deterministic");
+    if first.is_ok() {
+        let mut fragmented = raw.to_vec();
+        fragmented.extend_from_slice(b"\0\0\0\x08moof");
+        assert!(
+            crate::mp4::duration_ms(&fragmented).is_err(),
+            "a fragmented MP4 was measured"
+        );
     }
 }

@@ -92,6 +92,10 @@ pub enum UrlError {
     /// Port out of range or port 0.
     #[error("{kind} has an invalid port")]
     InvalidPort { kind: UrlKind },
+    /// A port other than 80 and 443 (outside development): other ports are where
+    /// admin consoles, databases and internal services listen.
+    #[error("{kind} may only use port 80 or 443")]
+    PortNotAllowed { kind: UrlKind },
     /// Scheme other than http/https.
     #[error("{kind} must start with http:// or https://")]
     Scheme { kind: UrlKind },
@@ -119,6 +123,7 @@ impl UrlError {
             | UrlError::Invalid { kind }
             | UrlError::MissingHost { kind }
             | UrlError::InvalidPort { kind }
+            | UrlError::PortNotAllowed { kind }
             | UrlError::Scheme { kind }
             | UrlError::HttpsRequired { kind }
             | UrlError::Userinfo { kind }
@@ -400,7 +405,14 @@ fn check_url(url: &Url, kind: UrlKind, policy: TargetPolicy) -> Result<(), UrlEr
         Host::Ipv4(ip) if is_public_v4(ip) => Ok(()),
         Host::Ipv6(ip) if is_public_v6(ip) => Ok(()),
         Host::Ipv4(_) | Host::Ipv6(_) => Err(UrlError::NotPublic { kind }),
+    }?;
+    // Pages and webhooks are served on the web's ports; any other port of a public host
+    // is a service reelforge has no business reaching (checked for every redirect hop
+    // too). Development (`allow_private`) keeps any port for loopback test servers.
+    if !policy.allow_private && !matches!(effective_port(url), 80 | 443) {
+        return Err(UrlError::PortNotAllowed { kind });
     }
+    Ok(())
 }
 
 /// Syntax, scheme, userinfo, literal-IP and host-name rules; no DNS.
@@ -766,12 +778,37 @@ mod tests {
         assert!(parse_target("http://example.com/hook", HOOK, DEV).is_ok());
     }
 
+    /// Only ports 80 and 443 (the test names a public host, so only the port refuses).
+    #[test]
+    fn refuses_ports_other_than_80_and_443() {
+        for input in [
+            "example.com:8443/p",
+            "http://example.com:8080/",
+            "https://93.184.216.34:22/",
+            "http://[2606:4700::1111]:6379/",
+            "https://example.com:81",
+        ] {
+            assert_eq!(
+                parse_target(input, PAGE, STRICT),
+                Err(UrlError::PortNotAllowed { kind: PAGE }),
+                "{input}"
+            );
+        }
+        // Development keeps any port for loopback test servers.
+        assert!(parse_target("http://127.0.0.1:8080/", PAGE, DEV).is_ok());
+        assert_eq!(
+            UrlError::PortNotAllowed { kind: PAGE }.to_string(),
+            "url may only use port 80 or 443"
+        );
+    }
+
     #[test]
     fn accepts_public_targets_and_normalises() {
         let accepted = [
             ("example.com", "https://example.com/"),
             ("  example.com/path  ", "https://example.com/path"),
-            ("example.com:8443/p?q=1", "https://example.com:8443/p?q=1"),
+            ("example.com:443/p?q=1", "https://example.com/p?q=1"),
+            ("http://example.com:80/p", "http://example.com/p"),
             (
                 "https://www.example.com/path?q=1",
                 "https://www.example.com/path?q=1",
@@ -1024,11 +1061,15 @@ mod tests {
             Ok(vec![80, 80])
         );
 
+        // Only the web's ports: a stored URL with another port (or a redirect to one)
+        // is refused at connect time too.
         let addrs =
             resolve_pinned(&url("https://public.example.com:8443/"), HOOK, STRICT, &r).await;
+        assert_eq!(addrs, Err(UrlError::PortNotAllowed { kind: HOOK }));
+        let addrs = resolve_pinned(&url("http://public.example.com:443/"), PAGE, STRICT, &r).await;
         assert_eq!(
             addrs.map(|a| a.iter().map(SocketAddr::port).collect::<Vec<_>>()),
-            Ok(vec![8443, 8443])
+            Ok(vec![443, 443])
         );
 
         let addrs = resolve_pinned(&url("http://93.184.216.34/"), PAGE, STRICT, &r).await;

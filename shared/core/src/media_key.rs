@@ -18,3 +18,17 @@ pub fn media_key_is_valid(key: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         })
 }
+
+/// Where a media profile's upload is stored (`name` is `watermark` or `end-clip`): only
+/// that account's profile can name it.
+pub fn upload_key(account_id: &str, profile_id: &str, name: &str, ext: &str) -> String {
+    format!("uploads/{account_id}/{profile_id}/{name}.{ext}")
+}
+
+/// Every key a media profile's uploads can have (deleted with the profile).
+pub fn upload_keys(account_id: &str, profile_id: &str) -> [String; 2] {
+    [
+        upload_key(account_id, profile_id, "watermark", "png"),
+        upload_key(account_id, profile_id, "end-clip", "mp4"),
+    ]
+}

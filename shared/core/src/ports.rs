@@ -7,6 +7,7 @@ use crate::model::{
     IdempotencyRecord, Principal, QuotaReservation, StageMessage, WebhookEvent,
 };
 use crate::plans::Plan;
+use crate::stats::AccountStats;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -85,10 +86,18 @@ pub trait CampaignStore: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<CreateOutcome>;
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>>;
-    /// The account's campaigns, newest first (for the account overview; on AWS read
-    /// through the secondary index, so a campaign created a moment ago may be missing
-    /// for about a second).
+    /// The account's campaigns, newest first (on AWS read through the secondary index,
+    /// so a campaign created a moment ago may be missing for about a second). Reads
+    /// every campaign: for operators and tests, never on a request path.
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>>;
+    /// The account's `limit` most recent campaigns, newest first, in one bounded read
+    /// (the account overview's recent videos; eventually consistent on AWS like
+    /// `list_campaigns`).
+    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>>;
+    /// The account's produced-video counters (`stats::produced_by`, written by
+    /// `commit_transition`) for the days from `from_day` (`YYYY-MM-DD`) on, and its
+    /// all-time totals; at most `stats::STATS_DAYS` + 1 small records.
+    async fn account_stats(&self, account_id: &str, from_day: &str) -> StoreResult<AccountStats>;
     /// An unexpired idempotency record (expired ones read as `None`).
     async fn get_idempotency(
         &self,
@@ -124,6 +133,8 @@ pub trait CampaignStore: Send + Sync {
     /// event) are committed, and the caller's retry — which then gets `Stale` with a
     /// terminal campaign — must re-queue the events that never started (see
     /// `pipeline::advance`). A duplicated message is harmless: attempts are claimed.
+    /// The same write adds `stats::produced_by(expected, next)` to the account's
+    /// counters, so they count each campaign's videos exactly once.
     /// Moves the end of the campaign's stage claim to `until_ms`, only while `holder`
     /// still holds it; the revision is left alone (the holder's next transition is
     /// written from the revision it read). `Ok(false)`: the claim is gone or another's.
@@ -215,6 +226,8 @@ pub trait MediaStore: Send + Sync {
     /// A URL anyone holding it can download `key` from until `ttl` has passed (S3
     /// presigned GET; locally a signed link to `reelforge serve`).
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> StoreResult<String>;
+    /// Removes `key`; `Ok(())` also when there was no such file.
+    async fn delete_media(&self, key: &str) -> StoreResult<()>;
 }
 
 pub use crate::media_key::{media_key_is_valid, MAX_MEDIA_KEY};

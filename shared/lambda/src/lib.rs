@@ -111,6 +111,9 @@ impl MediaStore for NoMedia {
     async fn download_url(&self, _key: &str, _ttl: std::time::Duration) -> StoreResult<String> {
         Err(NoMedia::error())
     }
+    async fn delete_media(&self, _key: &str) -> StoreResult<()> {
+        Err(NoMedia::error())
+    }
 }
 
 #[cfg(not(feature = "s3"))]
@@ -221,8 +224,11 @@ pub async fn handle_dead_letters(app: &Context, event: SqsEvent) -> SqsBatchResp
     for record in event.records {
         let (id, message) = read_record(&record);
         let Some(message) = message else {
-            // Unreadable even here: drop it (it is logged; nothing can act on it).
-            tracing::error!(message_id = %id, "unreadable dead letter dropped");
+            // Unreadable even here: never dropped. Reported as failed, it stays in the
+            // dead-letter queue, whose own redrive moves it to the parking queue after a
+            // few receives, where a person can read it (docs/deploy.md).
+            tracing::error!(message_id = %id, "unreadable dead letter; left for the parking queue");
+            response.add_failure(id);
             continue;
         };
         if let Err(e) = pipeline::dead_letter(app, &message).await {

@@ -11,7 +11,7 @@ mod worker;
 
 pub use sample_site::serve as serve_sample_site;
 pub use secrets::LocalKeySealer;
-pub use server::serve;
+pub use server::{serve, serve_with_limits, ServerLimits};
 pub use stack::{LocalStack, LocalStackOptions, DEFAULT_STAGE_TIMEOUT_SECS};
 pub use store::{LocalStore, Received, LINK_PATH_PREFIX};
 pub use tools::{ffmpeg_settings, local_tools};

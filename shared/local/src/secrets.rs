@@ -137,7 +137,11 @@ fn key_file_error(path: &Path, message: impl fmt::Display) -> SecretError {
     }
 }
 
-fn read_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], SecretError> {
+/// Reads a 32-byte key file, creating it on first use: written in full to a new private
+/// file (create-new, mode 0600) and linked into place, never over an existing file; an
+/// existing file must be exactly 32 bytes and unreadable by group and others. Used for the
+/// provider-secrets key and the media-link key alike.
+pub(crate) fn read_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], SecretError> {
     if let Some(key) = read_key(path)? {
         return Ok(key);
     }

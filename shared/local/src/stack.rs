@@ -27,6 +27,10 @@ pub struct LocalStackOptions {
     pub stage_timeout: Duration,
     /// The base of media links (`http://host:port`); the listening address by default.
     pub public_url: Option<String>,
+    /// Read timeouts and the connection cap of the HTTP server.
+    pub limits: crate::server::ServerLimits,
+    /// Videos (and their thumbnails) older than this are deleted; `None` keeps them.
+    pub video_retention: Option<Duration>,
 }
 
 impl Default for LocalStackOptions {
@@ -39,6 +43,8 @@ impl Default for LocalStackOptions {
             webhook_retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
             stage_timeout: Duration::from_secs(DEFAULT_STAGE_TIMEOUT_SECS),
             public_url: None,
+            limits: crate::server::ServerLimits::default(),
+            video_retention: None,
         }
     }
 }
@@ -52,6 +58,27 @@ pub struct LocalStack {
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     workers: WorkerSet,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the retention sweep looks for expired videos.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes videos older than `retention`, at start and then hourly.
+fn start_sweeper(store: Arc<LocalStore>, retention: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.sweep_expired_videos(retention)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(files = n, "expired videos deleted"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "video retention sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "video retention sweep panicked"),
+            }
+        }
+    })
 }
 
 impl LocalStack {
@@ -94,14 +121,18 @@ impl LocalStack {
             lease_ms,
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(crate::server::serve(
+        let server = tokio::spawn(crate::server::serve_with_limits(
             app.clone(),
             listener,
             Some(store.clone()),
+            opts.limits,
             async {
                 let _ = stopped.await;
             },
         ));
+        let sweeper = opts
+            .video_retention
+            .map(|retention| start_sweeper(store.clone(), retention));
         Ok(LocalStack {
             addr,
             url,
@@ -110,12 +141,16 @@ impl LocalStack {
             stop,
             server,
             workers,
+            sweeper,
         })
     }
 
     /// Stops accepting, lets open requests and running stages finish.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
+        }
         let served = self.server.await.unwrap_or(Ok(()));
         self.workers.shutdown().await;
         served

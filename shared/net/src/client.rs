@@ -101,10 +101,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Short, safe text for delivery logs: `"timeout after 10s"`, `"connection refused"`,
-    /// `"refused: not a public address"`, `"TLS error: certificate not trusted"`, …
+    /// Short, safe text for delivery logs and campaign errors: `"no answer (connection
+    /// failed or timed out)"`, `"refused: not a public address"`, `"TLS error: certificate
+    /// not trusted"`, … A refused, reset or unreachable connection and a timeout read the
+    /// same, so a customer's URL can't be used to tell a closed port from a filtered or
+    /// slow one (the full reason is in `Display`, for our logs only).
     pub fn summary(&self) -> String {
         match self {
+            FetchError::Connect(_) | FetchError::Timeout(_) => {
+                "no answer (connection failed or timed out)".to_string()
+            }
+            FetchError::Refused(UrlError::PortNotAllowed { .. }) => {
+                "refused: only ports 80 and 443".to_string()
+            }
             FetchError::Refused(UrlError::NotPublic { .. }) => {
                 "refused: not a public address".to_string()
             }
@@ -869,7 +878,9 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
         let listener = SilentListener::bind();
         let resolver = FakeResolver::default().with("hook.example.com", &["127.0.0.1"]);
         for (kind, scheme) in [(UrlKind::Webhook, "https"), (UrlKind::Page, "http")] {
-            let target = url(&format!("{scheme}://hook.example.com:{}/", listener.port()));
+            // The web's default port: the name's loopback answer, not the port, refuses it.
+            let _ = listener.port();
+            let target = url(&format!("{scheme}://hook.example.com/"));
             let err = get(&target, &opts(kind, STRICT), &resolver)
                 .await
                 .expect_err("refused");
@@ -934,7 +945,9 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
         let (_, peer) = connect_pinned(&addrs).await.expect("second address");
         assert_eq!(peer, server.addr);
         let err = connect_pinned(&addrs[..1]).await.expect_err("refused");
-        assert_eq!(err.summary(), "connection refused");
+        // Refused reads like a timeout to the customer; our log keeps the reason.
+        assert_eq!(err.summary(), "no answer (connection failed or timed out)");
+        assert_eq!(err.to_string(), "connection refused");
     }
 
     #[tokio::test]
@@ -1079,8 +1092,10 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
         let resolver = FakeResolver::default().with("inner.example.com", &["127.0.0.1"]);
         let locations = [
             format!("http://127.0.0.1:{inner_port}/"),
-            format!("http://inner.example.com:{inner_port}/"),
+            "http://inner.example.com/".to_string(),
             format!("http://[::ffff:127.0.0.1]:{inner_port}/"),
+            // A public host on a port other than 80 and 443 is refused per hop too.
+            "http://93.184.216.34:8080/".to_string(),
             "http://169.254.169.254/latest/meta-data/".to_string(),
             format!("http://localhost:{inner_port}/"),
         ];
@@ -1109,10 +1124,17 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
             )
             .await
             .expect_err("second hop refused");
-            assert!(
-                matches!(err, FetchError::Refused(UrlError::NotPublic { .. })),
-                "{location}: {err:?}"
-            );
+            if location.contains(":8080") {
+                assert!(
+                    matches!(err, FetchError::Refused(UrlError::PortNotAllowed { .. })),
+                    "{location}: {err:?}"
+                );
+            } else {
+                assert!(
+                    matches!(err, FetchError::Refused(UrlError::NotPublic { .. })),
+                    "{location}: {err:?}"
+                );
+            }
             // The first hop really happened; the second never connected.
             assert_eq!(server.drain().len(), 1, "{location}");
             inner.assert_never_connected();
@@ -1140,7 +1162,8 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
             matches!(err, FetchError::Timeout(d) if d == o.timeout),
             "{err:?}"
         );
-        assert_eq!(err.summary(), "timeout after 300ms");
+        assert_eq!(err.summary(), "no answer (connection failed or timed out)");
+        assert_eq!(err.to_string(), "timeout after 300ms");
         // The server did get the connection (the timeout is not a connect failure).
         assert!(held_rx.recv().await.is_some());
     }
@@ -1200,7 +1223,7 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
         .await
         .expect_err("refused");
         assert!(matches!(err, FetchError::Connect(_)), "{err:?}");
-        assert_eq!(err.summary(), "connection refused");
+        assert_eq!(err.summary(), "no answer (connection failed or timed out)");
 
         let garbage =
             TestServer::start(Arc::new(|_: &Seen| b"SSH-2.0-OpenSSH\r\n\r\n".to_vec())).await;
@@ -1300,15 +1323,19 @@ VkCYIUDFchc3WD25IKM2E6a54AGs98j/W2FGlXHHyQGiiYjvyMA68QQW
             (FetchError::Unresolvable, "host name could not be resolved"),
             (
                 FetchError::Connect("connection refused".into()),
-                "connection refused",
+                "no answer (connection failed or timed out)",
+            ),
+            (
+                FetchError::Connect("connection timed out".into()),
+                "no answer (connection failed or timed out)",
             ),
             (
                 FetchError::Timeout(Duration::from_secs(10)),
-                "timeout after 10s",
+                "no answer (connection failed or timed out)",
             ),
             (
-                FetchError::Timeout(Duration::from_millis(1500)),
-                "timeout after 1.5s",
+                FetchError::Refused(UrlError::PortNotAllowed { kind }),
+                "refused: only ports 80 and 443",
             ),
             (
                 FetchError::Tls("certificate expired".into()),

@@ -246,7 +246,21 @@ impl Client {
         }
         let mut raw = Vec::new();
         let _ = stream.read_to_end(&mut raw).await;
-        parse_response(&raw)
+        let response = parse_response(&raw);
+        // Every API answer a black-box test sees is also checked against the published
+        // OpenAPI document.
+        if path.starts_with("/api/") {
+            if let Err(e) = crate::openapi::check_response(
+                method,
+                path,
+                response.status,
+                &response.headers,
+                &response.body,
+            ) {
+                panic!("response does not match docs/openapi.json: {e}");
+            }
+        }
+        response
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Response {

@@ -2,74 +2,80 @@
 //! month, totals and week/month/year changes (the user-data seed's names), keys in
 //! display form, style profiles (provider keys masked) and recent videos.
 //!
-//! The changes compare two equal windows ending now: `created_videos_increase_weekly` is
-//! the videos produced in the last 7 days minus those in the 7 days before;
-//! `avg_credits_per_video_weekly` is the mean `credits_cost` of the last 7 days' videos
-//! and `…_increase_weekly` its difference from the 7 days before (monthly: 30 days,
-//! yearly: 365). A video counts when it is ready, at its campaign's creation time.
+//! The changes compare two equal windows of whole UTC days ending today:
+//! `created_videos_increase_weekly` is the videos produced in the last 7 days (today and
+//! the 6 before) minus those in the 7 days before; `avg_credits_per_video_weekly` is the
+//! mean `credits_cost` of the last 7 days' videos and `…_increase_weekly` its difference
+//! from the 7 days before (monthly: 30 days, yearly: 365). A video counts once its
+//! campaign finishes (`review`, or `failed` with some videos ready), on the day its
+//! campaign was created.
+//!
+//! Bounded reads: the totals and changes come from counters the campaign write path
+//! keeps (`core::stats`, at most 731 small records), and the recent videos from the
+//! [`RECENT_CAMPAIGNS`] newest campaigns only, so the cost of this request does not grow
+//! with the account's history.
 
 use super::auth::store_failure;
 use super::campaigns::plan_gate;
 use super::{profiles, ApiResponse};
 use crate::context::Context;
-use chrono::{DateTime, Datelike, Duration, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use http::StatusCode;
 use reelforge_core::clock::quota_period;
-use reelforge_core::model::{Campaign, Principal, VideoStatus};
+use reelforge_core::model::Principal;
+use reelforge_core::stats::{AccountStats, Produced, STATS_DAYS};
 use reelforge_core::views::{video_links, LINK_TTL};
 use serde_json::{json, Map, Value};
 
 /// Videos listed under `videos`, newest first.
 const RECENT_VIDEOS: usize = 20;
+/// Campaigns read for the recent videos (a campaign has at least one video).
+pub const RECENT_CAMPAIGNS: usize = 20;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// (created, credits) of every produced video.
-fn produced(campaigns: &[Campaign]) -> Vec<(DateTime<Utc>, f64)> {
-    campaigns
+/// (videos, credits) produced on the days in `[from, to)` (`YYYY-MM-DD`, inclusive start).
+fn window(days: &[Produced], from: &str, to: &str) -> (f64, f64) {
+    let (count, credits) = days
         .iter()
-        .flat_map(|c| {
-            c.videos
-                .iter()
-                .filter(|v| v.status == VideoStatus::Ready)
-                .map(move |v| (c.created_at, f64::from(v.credits_cost.unwrap_or(0))))
-        })
-        .collect()
-}
-
-fn window(videos: &[(DateTime<Utc>, f64)], from: DateTime<Utc>, to: DateTime<Utc>) -> (f64, f64) {
-    let credits: Vec<f64> = videos
-        .iter()
-        .filter(|(at, _)| *at > from && *at <= to)
-        .map(|(_, c)| *c)
-        .collect();
-    let count = credits.len() as f64;
-    let avg = if credits.is_empty() {
+        .filter(|d| d.day.as_str() >= from && d.day.as_str() < to)
+        .fold((0u64, 0u64), |(n, c), d| (n + d.videos, c + d.credits));
+    let avg = if count == 0 {
         0.0
     } else {
-        credits.iter().sum::<f64>() / count
+        credits as f64 / count as f64
     };
-    (count, avg)
+    (count as f64, avg)
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The seed's totals and changes, over `videos` as of `now`.
-pub fn statistics(videos: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Map<String, Value> {
+/// The first day the overview reads counters for (two years of days before tomorrow).
+pub fn stats_from_day(today: NaiveDate) -> String {
+    (today - Duration::days(STATS_DAYS - 1))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The seed's totals and changes from the account's counters, as of `today` (UTC).
+pub fn statistics(stats: &AccountStats, today: NaiveDate) -> Map<String, Value> {
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
     let mut out = Map::new();
-    out.insert("total_videos".into(), json!(videos.len()));
-    out.insert(
-        "total_credits".into(),
-        json!(videos.iter().map(|(_, c)| *c).sum::<f64>()),
-    );
+    out.insert("total_videos".into(), json!(stats.total_videos));
+    out.insert("total_credits".into(), json!(stats.total_credits as f64));
+    let tomorrow = today + Duration::days(1);
     for (name, days) in [("weekly", 7), ("monthly", 30), ("yearly", 365)] {
         let span = Duration::days(days);
-        let (count, avg) = window(videos, now - span, now);
-        let (before_count, before_avg) = window(videos, now - span - span, now - span);
+        let (count, avg) = window(&stats.days, &day(tomorrow - span), &day(tomorrow));
+        let (before_count, before_avg) = window(
+            &stats.days,
+            &day(tomorrow - span - span),
+            &day(tomorrow - span),
+        );
         out.insert(format!("avg_credits_per_video_{name}"), json!(round2(avg)));
         out.insert(
             format!("avg_credits_per_video_increase_{name}"),
@@ -128,7 +134,12 @@ async fn overview(app: &Context, principal: &Principal) -> Result<Value, ApiResp
         .map_err(|e| store_failure(&e))?;
     let campaigns = ports
         .campaigns
-        .list_campaigns(account_id)
+        .recent_campaigns(account_id, RECENT_CAMPAIGNS)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let counters = ports
+        .campaigns
+        .account_stats(account_id, &stats_from_day(now.date_naive()))
         .await
         .map_err(|e| store_failure(&e))?;
 
@@ -196,7 +207,7 @@ async fn overview(app: &Context, principal: &Principal) -> Result<Value, ApiResp
         "videos": recent,
     });
     let obj = body.as_object_mut().expect("object");
-    obj.extend(statistics(&produced(&campaigns), now));
+    obj.extend(statistics(&counters, now.date_naive()));
     obj.extend(
         profiles::all(app, account_id)
             .await
@@ -210,21 +221,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn changes_compare_equal_windows_ending_now() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-        let days = |d: i64| now - Duration::days(d);
-        let videos = vec![
-            (days(1), 10.0),
-            (days(2), 6.0),
-            (days(8), 4.0),
-            (days(20), 4.0),
-            (days(40), 1.0),
-            (days(400), 100.0),
-        ];
-        let s = statistics(&videos, now);
+    fn changes_compare_equal_windows_of_days_ending_today() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let day = |d: i64| Produced {
+            day: (today - Duration::days(d)).format("%Y-%m-%d").to_string(),
+            videos: 0,
+            credits: 0,
+        };
+        let at = |d: i64, videos: u64, credits: u64| Produced {
+            videos,
+            credits,
+            ..day(d)
+        };
+        let stats = AccountStats {
+            days: vec![
+                at(400, 1, 100),
+                at(40, 1, 1),
+                at(20, 1, 4),
+                at(8, 1, 4),
+                at(6, 1, 6),
+                at(0, 1, 10),
+            ],
+            total_videos: 6,
+            total_credits: 125,
+        };
+        let s = statistics(&stats, today);
         assert_eq!(s["total_videos"], json!(6));
         assert_eq!(s["total_credits"], json!(125.0));
-        // Last 7 days: 10 and 6 (avg 8); the 7 before: 4 (avg 4).
+        // Last 7 days (today and the 6 before): 10 and 6 (avg 8); the 7 before: 4.
         assert_eq!(s["avg_credits_per_video_weekly"], json!(8.0));
         assert_eq!(s["avg_credits_per_video_increase_weekly"], json!(4.0));
         assert_eq!(s["created_videos_increase_weekly"], json!(1.0));
@@ -236,8 +260,9 @@ mod tests {
         assert_eq!(s["avg_credits_per_video_yearly"], json!(5.0));
         assert_eq!(s["avg_credits_per_video_increase_yearly"], json!(-95.0));
         assert_eq!(s["created_videos_increase_yearly"], json!(4.0));
-        let empty = statistics(&[], now);
+        let empty = statistics(&AccountStats::default(), today);
         assert_eq!(empty["avg_credits_per_video_weekly"], json!(0.0));
         assert_eq!(empty["total_videos"], json!(0));
+        assert_eq!(stats_from_day(today), "2024-11-30");
     }
 }

@@ -11,6 +11,25 @@ use reelforge_core::keys::{self, Credential};
 use reelforge_core::limiter::{self, IP_AUTHENTICATED_LIMIT, IP_UNAUTHENTICATED_LIMIT, WINDOW_MS};
 use reelforge_core::model::Principal;
 use reelforge_core::ports::StoreError;
+use std::net::IpAddr;
+
+/// The client a per-IP window counts: an IPv4 address, or an IPv6 client's /64. One
+/// IPv6 subscriber is routinely handed a whole /64 (SLAAC, privacy addresses), so
+/// counting single IPv6 addresses would give each client 2^64 windows. An IPv4-mapped
+/// IPv6 address is its IPv4 address.
+pub(super) fn client_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        None => "unknown".to_string(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
 
 /// Admits through one window or returns the response that refuses the request.
 pub(super) async fn admit(
@@ -53,9 +72,7 @@ pub(super) async fn authenticate(
     app: &Context,
     req: &ApiRequest,
 ) -> Result<Principal, ApiResponse> {
-    let ip = req
-        .source_ip
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let ip = client_key(req.source_ip);
     let key = match keys::credential(&req.headers) {
         Credential::Missing => {
             return Err(refuse_unauthenticated(

@@ -247,6 +247,7 @@ async fn create_on_plan(app: &Context, req: &ApiRequest, principal: &Principal) 
         return ApiResponse::internal();
     }
     tracing::info!(campaign_id = %campaign.id, account_id = %principal.account_id, videos = campaign.videos_reserved, "campaign created");
+    crate::metrics::count("CampaignsCreated", None);
     ApiResponse::json(StatusCode::CREATED, &response_body)
         .header("x-ratelimit-remaining", decision.remaining)
         .header("x-ratelimit-reset", decision.reset_ms)

@@ -7,11 +7,17 @@ mod auth;
 mod campaigns;
 mod deliveries;
 mod estimate;
+pub mod openapi;
 pub mod profiles;
 mod response;
 pub mod uploads;
 
 pub use response::ApiResponse;
+
+/// How many campaigns `GET /api/v1/account` reads for its recent videos.
+pub fn account_recent_campaigns() -> usize {
+    account::RECENT_CAMPAIGNS
+}
 
 use crate::context::Context;
 
@@ -26,7 +32,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// How much of a request's body the transports read: an upload route's file limit, else
 /// [`MAX_BODY_BYTES`].
 pub fn body_limit(path: &str) -> usize {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
         ["", "api", "v1", "media-profiles", _, file] => {
             uploads::Upload::from_segment(file).map_or(MAX_BODY_BYTES, |u| u.max_bytes())
@@ -48,18 +54,41 @@ pub struct ApiRequest {
     pub source_ip: Option<IpAddr>,
 }
 
-/// Routes one request. Every `/api/v1` request passes the IP layer and key check first.
+/// The segments of a canonical `/api/v1/…` path: `None` for a trailing slash, an empty
+/// segment (`//`) or a dot segment (`.`, `..`). Such a path is never trimmed or
+/// normalised into another route: on AWS each route is its own function with its own
+/// role, and a path that API Gateway sends to one function (`$default`) must not be
+/// served as another function's route.
+fn canonical_segments(rest: &str) -> Option<Vec<&str>> {
+    let segments: Vec<&str> = rest.strip_prefix('/')?.split('/').collect();
+    segments
+        .iter()
+        .all(|s| !s.is_empty() && *s != "." && *s != "..")
+        .then_some(segments)
+}
+
+/// Routes one request. Every `/api/v1` request passes the IP layer and key check first,
+/// except the OpenAPI document, which is metered by the unauthenticated IP layer only.
 pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
-    let path = req.path.trim_end_matches('/');
-    let Some(rest) = path.strip_prefix("/api/v1") else {
+    let Some(rest) = req.path.strip_prefix("/api/v1") else {
         return ApiResponse::error(StatusCode::NOT_FOUND, "Not found");
     };
+    let segments = canonical_segments(rest);
+    if let Some(public) = segments.as_deref() {
+        if let (["openapi.json"], &Method::GET) = (public, &req.method) {
+            return openapi::serve(app, &auth::client_key(req.source_ip)).await;
+        }
+    }
     let principal = match auth::authenticate(app, &req).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let Some(segments) = segments else {
+        return ApiResponse::error(StatusCode::NOT_FOUND, "Not found")
+            .with_scopes(&principal.scopes);
+    };
     let resp = match (segments.as_slice(), &req.method) {
+        (["openapi.json"], _) => ApiResponse::method_not_allowed("GET"),
         (["campaigns"], &Method::POST) => campaigns::create(app, &req, &principal).await,
         (["campaigns"], _) => ApiResponse::method_not_allowed("POST"),
         (["campaigns", id], &Method::GET) => campaigns::get(app, &principal, id).await,

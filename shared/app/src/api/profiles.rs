@@ -390,6 +390,18 @@ pub(super) async fn route(
         (Some(id), &Method::DELETE) => {
             match profiles.delete_profile(account, kind.name(), id).await {
                 Ok(true) => {
+                    if kind == Kind::Media {
+                        // Its uploads go with it: nothing else can name them, and a
+                        // customer who deletes a profile expects its files gone.
+                        for key in reelforge_core::media_key::upload_keys(account, id) {
+                            if let Err(e) = app.ports.media.delete_media(&key).await {
+                                // The record is gone; say so, and leave the file for a
+                                // retry of the delete, which finds no record (404): log it.
+                                tracing::error!(error = %e, key, "deleting an upload of a deleted media profile failed");
+                                return ApiResponse::internal();
+                            }
+                        }
+                    }
                     ApiResponse::json(StatusCode::OK, &json!({"success": true, "deleted": id}))
                 }
                 Ok(false) => not_found(kind),

@@ -3,9 +3,12 @@
 //! overlay, MediaConvert's image inserter taking no JPEG — at most 2 MiB, 16–4096 pixels
 //! a side) and `PUT /api/v1/media-profiles/:id/end-clip` (MP4, at most 4 MiB, up to 15 s).
 //! The body is the file itself. It is checked by its bytes (signature and size; the
-//! `Content-Type` must agree), then probed with ffprobe where the server has it (the
-//! local server does; on Lambda the renderer's own checks are the probe), and stored
-//! under `uploads/{account}/{profile}/`, which only this account's profile can name.
+//! `Content-Type` must agree; an end clip's running time read from its own MP4 boxes,
+//! `core::mp4`, on every backend — Lambda has no ffprobe, and an end clip is appended to
+//! every video and billed by the minute), then probed with ffprobe where the server has
+//! it (the local server does, as a second check; on AWS the render job also clips the
+//! end clip at 15 s), and stored under `uploads/{account}/{profile}/`, which only this
+//! account's profile can name.
 
 use super::auth::store_failure;
 use super::campaigns::plan_gate;
@@ -14,6 +17,7 @@ use super::{ApiRequest, ApiResponse};
 use crate::context::Context;
 use http::{Method, StatusCode};
 use reelforge_core::model::Principal;
+use reelforge_core::ports::MAX_END_CLIP_MS;
 use reelforge_core::styles::MediaProfile;
 use serde_json::json;
 
@@ -42,11 +46,18 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
             Ok((ext, ct))
         }
         Upload::EndClip => {
-            if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-                Ok(("mp4", "video/mp4"))
-            } else {
-                Err("the end clip must be an MP4 video".into())
+            if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
+                return Err("the end clip must be an MP4 video".into());
             }
+            let ms = reelforge_core::mp4::duration_ms(bytes).map_err(|e| e.to_string())?;
+            if ms > MAX_END_CLIP_MS {
+                return Err(format!(
+                    "the end clip runs {:.1} s; at most {} s are allowed",
+                    ms as f64 / 1000.0,
+                    MAX_END_CLIP_MS / 1000
+                ));
+            }
+            Ok(("mp4", "video/mp4"))
         }
         Upload::Music => {
             let mp3_frame = bytes.len() >= 2 && bytes[0] == 0xFF && (bytes[1] & 0xE0) == 0xE0;
@@ -124,7 +135,7 @@ pub(super) async fn put(
         Upload::EndClip => "end-clip",
         Upload::Music => "music",
     };
-    let key = format!("uploads/{account}/{profile_id}/{name}.{ext}");
+    let key = reelforge_core::media_key::upload_key(account, profile_id, name, ext);
     if let Err(e) = app
         .ports
         .media
@@ -181,10 +192,10 @@ mod tests {
         assert!(sniff(Upload::Watermark, &jpeg).unwrap_err().contains("PNG"));
         assert!(sniff(Upload::Watermark, b"GIF89a........................").is_err());
         assert!(sniff(Upload::Watermark, b"<svg onload=alert(1)>").is_err());
-        assert_eq!(
-            sniff(Upload::EndClip, b"\0\0\0\x20ftypisom\0\0\0\0"),
-            Ok(("mp4", "video/mp4"))
-        );
+        // A signature alone is not enough: the clip's length must be readable.
+        assert!(sniff(Upload::EndClip, b"\0\0\0\x10ftypisom\0\0\0\0")
+            .unwrap_err()
+            .contains("movie header"));
         assert!(sniff(Upload::EndClip, &png).is_err());
     }
 }

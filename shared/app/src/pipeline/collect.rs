@@ -53,6 +53,9 @@ fn refusal(status: u16, content_type: &str) -> Option<String> {
 
 fn fetch_error_message(e: &FetchError) -> String {
     match e {
+        FetchError::Refused(reelforge_core::guard::UrlError::PortNotAllowed { .. }) => {
+            "The page's address may only use port 80 or 443".into()
+        }
         FetchError::Refused(_) => "The page's address is not a public internet host".into(),
         FetchError::Unresolvable => "The page's host name could not be resolved".into(),
         FetchError::TooManyRedirects => "The page redirects too many times".into(),

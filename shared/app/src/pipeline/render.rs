@@ -83,7 +83,15 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
             let (video_id, started) =
                 joined.map_err(|e| StageError::Tool(format!("render task: {e}")))?;
             match started {
-                Ok(RenderStarted::Finished { duration_ms }) => finished.push((video_id, duration_ms)),
+                Ok(RenderStarted::Finished { duration_ms }) => {
+                    crate::metrics::record(
+                        "RenderedVideoSeconds",
+                        duration_ms as f64 / 1000.0,
+                        "Seconds",
+                        None,
+                    );
+                    finished.push((video_id, duration_ms))
+                }
                 Ok(RenderStarted::Submitted { job_id }) => submitted.push((video_id, job_id)),
                 Err(e) => {
                     tracing::error!(campaign_id = %campaign.id, video_id = %video_id, error = %e, "render failed");
@@ -461,6 +469,7 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
         match change.status.as_str() {
             "COMPLETE" => {
                 let seconds = change.output_duration_ms.unwrap_or(0) as f64 / 1000.0;
+                crate::metrics::record("RenderedVideoSeconds", seconds, "Seconds", None);
                 let credits = pricing::video_render_cost(
                     seconds,
                     app.tools.writer.is_language_model(),

@@ -122,12 +122,14 @@ pub async fn deliver(app: &Context, campaign_id: Uuid, event_id: &str) -> Result
     };
     attempt.finished = true;
     attempt.latency_ms = Some(started.elapsed().as_millis() as u64);
+    crate::metrics::count("WebhookAttempts", None);
     let (state, next) = match result {
         Ok(status) => {
             attempt.status_code = Some(status);
             (DeliveryState::Delivered, Next::Done)
         }
         Err((status, error)) => {
+            crate::metrics::count("WebhookAttemptsFailed", None);
             attempt.status_code = status;
             attempt.error = Some(error);
             if number >= event.attempt_budget {

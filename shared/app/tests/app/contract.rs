@@ -184,6 +184,8 @@ on_both_backends! {
     profiles_round_trip => local_profiles_round_trip, aws_profiles_round_trip;
     profile_cap_under_concurrency => local_profile_cap_under_concurrency, aws_profile_cap_under_concurrency;
     lease_renewal_belongs_to_its_holder => local_lease_renewal_belongs_to_its_holder, aws_lease_renewal_belongs_to_its_holder;
+    produced_counters_count_each_finished_campaign_once => local_produced_counters_count_each_finished_campaign_once, aws_produced_counters_count_each_finished_campaign_once;
+    recent_campaigns_are_bounded_newest_first => local_recent_campaigns_are_bounded_newest_first, aws_recent_campaigns_are_bounded_newest_first;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2195,6 +2197,137 @@ async fn campaigns_listed_per_account_newest_first<S: Store>(store: Arc<S>) {
     assert_eq!(listed[2].status, CampaignStatus::Processing);
     assert!(store
         .list_campaigns("acct_nobody")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Walks `c` through the pipeline to `rendering`, committing each step.
+async fn to_rendering<S: Store>(store: &S, c: &Campaign) -> Campaign {
+    let mut current = c.clone();
+    for (from, to) in [
+        (CampaignStatus::Collecting, CampaignStatus::Processing),
+        (CampaignStatus::Processing, CampaignStatus::Scripting),
+        (CampaignStatus::Scripting, CampaignStatus::Voiceover),
+        (CampaignStatus::Voiceover, CampaignStatus::Rendering),
+    ] {
+        let next = moved(&current, to, BASE_MS + 1_000);
+        assert_eq!(
+            store.commit_transition(&next, from, 0, None).await.unwrap(),
+            TransitionOutcome::Applied
+        );
+        current = next;
+    }
+    current
+}
+
+/// The account overview's counters (`core::stats`): a campaign's ready videos and their
+/// credits are added once, by the write that moves it from a working status to review
+/// or failed, on its creation day; a stale duplicate of that write, review → published
+/// and changes while in review add nothing.
+async fn produced_counters_count_each_finished_campaign_once<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let day = reelforge_core::stats::day_of(at_ms(BASE_MS));
+    let empty = store
+        .account_stats(&account.id, "2000-01-01")
+        .await
+        .unwrap();
+    assert_eq!(empty, reelforge_core::stats::AccountStats::default());
+
+    // Two videos ready at 5 and 7 credits: review.
+    let c = stored_campaign(&*store, &account.id, 2).await;
+    let rendering = to_rendering(&*store, &c).await;
+    let mut review = moved(&rendering, CampaignStatus::Review, BASE_MS + 2_000);
+    for (v, credits) in review.videos.iter_mut().zip([5, 7]) {
+        v.status = VideoStatus::Ready;
+        v.credits_cost = Some(credits);
+    }
+    assert_eq!(
+        store
+            .commit_transition(&review, CampaignStatus::Rendering, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied
+    );
+    // The same write again (a duplicated message) is stale and counts nothing.
+    assert!(matches!(
+        store
+            .commit_transition(&review, CampaignStatus::Rendering, 0, None)
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale(_)
+    ));
+    // Published: no second count.
+    let published = moved(&review, CampaignStatus::Published, BASE_MS + 3_000);
+    store
+        .commit_transition(&published, CampaignStatus::Review, 0, None)
+        .await
+        .unwrap();
+    // A failed campaign with one of its three videos ready counts that one.
+    let f = stored_campaign(&*store, &account.id, 3).await;
+    let mut gone = failed(&f, 1, BASE_MS + 4_000);
+    gone.videos[0].credits_cost = Some(4);
+    store
+        .commit_transition(&gone, CampaignStatus::Collecting, 2, None)
+        .await
+        .unwrap();
+    // Another account's campaign is not ours.
+    let other = new_account(&*store, Plan::Scale, None).await;
+    let theirs = stored_campaign(&*store, &other.id, 1).await;
+    let mut theirs_failed = failed(&theirs, 1, BASE_MS + 5_000);
+    theirs_failed.videos[0].credits_cost = Some(100);
+    store
+        .commit_transition(&theirs_failed, CampaignStatus::Collecting, 0, None)
+        .await
+        .unwrap();
+
+    let stats = store
+        .account_stats(&account.id, "2000-01-01")
+        .await
+        .unwrap();
+    assert_eq!(
+        stats,
+        reelforge_core::stats::AccountStats {
+            days: vec![reelforge_core::stats::Produced {
+                day: day.clone(),
+                videos: 3,
+                credits: 16,
+            }],
+            total_videos: 3,
+            total_credits: 16,
+        }
+    );
+    // Days before `from_day` are left out; the totals are not.
+    let later = store
+        .account_stats(&account.id, "2999-01-01")
+        .await
+        .unwrap();
+    assert!(later.days.is_empty());
+    assert_eq!((later.total_videos, later.total_credits), (3, 16));
+}
+
+/// `recent_campaigns` reads at most `limit` campaigns, newest first.
+async fn recent_campaigns_are_bounded_newest_first<S: Store>(store: Arc<S>) {
+    let account = new_account(&*store, Plan::Scale, None).await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let mut c = campaign(&account.id, 1);
+        c.created_at = at_ms(BASE_MS + i * 1_000);
+        let r = reservation(&account.id, &c.quota_period, 1, 100);
+        store.create_campaign(&c, &r, None).await.unwrap();
+        created.push(c.id);
+    }
+    listed_campaigns(&*store, &account.id, 5).await;
+    let recent = store.recent_campaigns(&account.id, 3).await.unwrap();
+    let ids: Vec<Uuid> = recent.iter().map(|c| c.id).collect();
+    let newest: Vec<Uuid> = created.iter().rev().take(3).copied().collect();
+    assert_eq!(ids, newest);
+    assert_eq!(
+        store.recent_campaigns(&account.id, 50).await.unwrap().len(),
+        5
+    );
+    assert!(store
+        .recent_campaigns("acct_nobody", 3)
         .await
         .unwrap()
         .is_empty());

@@ -2,6 +2,8 @@
 
 mod concurrency;
 mod contract;
+mod hardening;
+mod openapi;
 mod pipeline_stages;
 mod pipeline_webhooks;
 mod reliability_store;

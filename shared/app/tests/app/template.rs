@@ -26,29 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use support::api::{new_account, request};
 
-/// The API's routes as SPEC lists them (§4–§6, §9, and the delivery log): method and
-/// path as API Gateway writes them. The router's own match arms must name exactly these
-/// (`router_routes`), so a route added to the router fails here until it is listed and
-/// wired in the template.
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/v1/campaigns"),
-    ("GET", "/api/v1/campaigns/{id}"),
-    ("GET", "/api/v1/campaigns/{id}/webhook-deliveries"),
-    (
-        "POST",
-        "/api/v1/campaigns/{id}/webhook-deliveries/redeliver",
-    ),
-    ("POST", "/api/v1/estimate"),
-    ("GET", "/api/v1/account"),
-];
-
-/// `ROUTES` and the profile routes.
+/// The API's routes: the operations of the OpenAPI document (method and path as API
+/// Gateway writes them). The router's own match arms must name exactly these
+/// (`router_routes`), so a route added to the router fails here until it is documented
+/// (shared/app/src/api/openapi.rs) and wired in the template.
 fn all_routes() -> Vec<(String, String)> {
-    ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .chain(profile_routes())
-        .collect()
+    reelforge_app::api::openapi::routes()
 }
 
 fn root() -> PathBuf {
@@ -329,7 +312,11 @@ fn router_routes() -> BTreeSet<(String, String)> {
     source
         .lines()
         .filter_map(|line| {
-            let arm = line.trim().strip_prefix("([")?;
+            // `if let (["openapi.json"], &Method::GET) = …`: the route served before the key check.
+            let arm = line
+                .trim()
+                .trim_start_matches("if let ")
+                .strip_prefix("([")?;
             let (segments, rest) = arm.split_once("], &Method::")?;
             let method = rest.split(')').next()?;
             let path: String = segments
@@ -415,7 +402,7 @@ fn the_route_list_is_the_routers() {
     assert_eq!(
         router_routes(),
         listed,
-        "shared/app/src/api/mod.rs serves other routes than ROUTES lists"
+        "shared/app/src/api/mod.rs serves other routes than the OpenAPI document lists"
     );
 }
 
@@ -443,7 +430,7 @@ fn every_route_is_wired_to_exactly_one_function_and_nothing_else_is() {
         .keys()
         .filter(|(_, path)| path != "$default")
         .collect();
-    assert!(extra.is_empty(), "routes not in ROUTES: {extra:?}");
+    assert!(extra.is_empty(), "routes not documented: {extra:?}");
 }
 
 #[test]
@@ -473,6 +460,9 @@ fn sample_api_events_name_a_route_of_their_function() {
     }
 }
 
+/// Where dead letters the dead-letter handler can't process end up.
+const PARKING: &str = "ParkingQueue";
+
 #[test]
 fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
     let template = parse_template();
@@ -495,18 +485,20 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
                 "{}: SQS event without ReportBatchItemFailures",
                 f.binary
             );
-            // A dead-letter queue is consumed by the dead-letter handler only, and has no
-            // dead-letter queue of its own (its failures stay in it for a person).
+            // A dead-letter queue is consumed by the dead-letter handler only, and its own
+            // redrive parks what the handler can't process (or read) after a few receives,
+            // so a failing handler never loops on a message for 14 days.
             let is_dead_letter_queue = template
                 .queues
                 .values()
                 .any(|(_, r)| r.as_ref().is_some_and(|(_, dlq)| dlq == queue));
             if is_dead_letter_queue {
                 assert_eq!(f.binary, "dead-letters", "{queue} is a dead-letter queue");
-                assert!(
-                    redrive.is_none(),
-                    "{queue}: a dead-letter queue with a redrive"
-                );
+                let (receives, parked) = redrive
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{queue}: a dead-letter queue without a redrive"));
+                assert_eq!(parked, PARKING, "{queue} must park in {PARKING}");
+                assert!(*receives <= 5, "{queue}: maxReceiveCount {receives}");
                 continue;
             }
             assert_ne!(
@@ -527,9 +519,18 @@ fn queue_consumers_have_dead_letters_room_and_partial_batch_failures() {
         }
     }
     assert!(consumers > 0, "no SQS consumer found in the template");
+    // The parking queue is for a person: nothing consumes it, and it redrives nowhere.
+    assert!(template.queues[PARKING].1.is_none());
+    assert!(template
+        .functions
+        .values()
+        .all(|f| f.queues.iter().all(|(q, _)| q != PARKING)));
     // Every dead-letter queue has the handler that fails its campaigns.
     for (queue, (_, redrive)) in &template.queues {
         if let Some((_, dlq)) = redrive {
+            if dlq == PARKING {
+                continue;
+            }
             assert!(
                 template
                     .functions
@@ -806,4 +807,36 @@ async fn api_roles_allow_every_call_their_routes_make() {
     assert!(template.functions["ApiProfiles"]
         .policies
         .contains(r#"dynamodb:LeadingKeys: ["PROFILES#*"]"#));
+}
+
+/// Safe deploys and monitoring: tracing is on for every function (Globals), each
+/// function shifts traffic under CodeDeploy with its own errors alarm as the rollback
+/// trigger, and every queue has an age alarm and every dead-letter queue a depth alarm.
+#[test]
+fn functions_roll_back_on_their_alarms_and_queues_are_watched() {
+    let source = std::fs::read_to_string(root().join("template.yaml")).expect("template");
+    assert!(
+        source.contains("    Tracing: Active\n"),
+        "Globals: Tracing Active"
+    );
+    assert!(source.contains("    AutoPublishAlias: live\n"));
+    let template = parse_template();
+    for name in template.functions.keys() {
+        assert!(
+            source.contains(&format!("Alarms: [!Ref {name}ErrorsAlarm]")),
+            "{name}: no DeploymentPreference rolled back by its errors alarm"
+        );
+        assert!(source.contains(&format!("  {name}ErrorsAlarm:\n")));
+        assert!(source.contains(&format!("  {name}ThrottlesAlarm:\n")));
+    }
+    for (queue, (_, redrive)) in &template.queues {
+        let watched = source.contains(&format!("QueueName, Value: !GetAtt {queue}.QueueName"));
+        assert!(watched, "{queue} has no alarm");
+        if redrive.is_some() && queue.ends_with("Queue") {
+            assert!(
+                source.contains(&format!("  {}AgeAlarm:\n", queue)),
+                "{queue} has no oldest-message alarm"
+            );
+        }
+    }
 }

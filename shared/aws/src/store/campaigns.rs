@@ -124,6 +124,68 @@ impl CampaignStore for AwsStore {
             .collect()
     }
 
+    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>> {
+        self.account_index_limited(account_id, CAMPAIGN_INDEX_PREFIX, false, Some(limit))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn account_stats(
+        &self,
+        account_id: &str,
+        from_day: &str,
+    ) -> StoreResult<reelforge_core::stats::AccountStats> {
+        use reelforge_core::stats::{AccountStats, Produced};
+        // One partition, read from the first day asked for: `DAY#…` items sort before
+        // `TOTAL`, so one query returns both (at most STATS_DAYS + 1 small items).
+        let mut stats = AccountStats::default();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .key_condition_expression("#pk = :pk AND #sk >= :from")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(stats_pk(account_id)))
+                .expression_attribute_values(":from", s(format!("DAY#{from_day}")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+                let videos = number::<u64>(&item, "videos").unwrap_or(0);
+                let credits = number::<u64>(&item, "credits").unwrap_or(0);
+                match sk.as_deref() {
+                    Some("TOTAL") => {
+                        stats.total_videos = videos;
+                        stats.total_credits = credits;
+                    }
+                    Some(day) => {
+                        if let Some(day) = day.strip_prefix("DAY#") {
+                            stats.days.push(Produced {
+                                day: day.to_string(),
+                                videos,
+                                credits,
+                            });
+                        }
+                    }
+                    None => {}
+                }
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(stats),
+            }
+        }
+    }
+
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
         self.get(campaign_pk(id), CAMPAIGN_SK)
             .await?
@@ -228,6 +290,7 @@ impl CampaignStore for AwsStore {
         // item could break that; then the transition must still happen, so a failed
         // refund condition is retried with what is left (`ALL_OLD` gives it).
         let mut refund_now = refund;
+        let produced = reelforge_core::stats::produced_by(expected, next);
         for attempt in 0..MAX_ATTEMPTS {
             let mut items = vec![TransactWriteItem::builder()
                 .put(campaign_put.clone())
@@ -240,6 +303,12 @@ impl CampaignStore for AwsStore {
                 items.push(put.clone());
                 items.len() - 1
             });
+            // Last, so the indexes above stay what the cancellation reasons refer to.
+            if let Some(produced) = &produced {
+                let day = format!("DAY#{}", produced.day);
+                items.push(self.produced_update(&next.account_id, &day, produced)?);
+                items.push(self.produced_update(&next.account_id, "TOTAL", produced)?);
+            }
             let reasons = match self.transact(items).await {
                 Ok(()) => {
                     if let Some(event) = event {

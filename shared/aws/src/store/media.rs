@@ -20,4 +20,8 @@ impl MediaStore for AwsStore {
     async fn download_url(&self, key: &str, ttl: Duration) -> StoreResult<String> {
         self.media()?.download_url(key, ttl).await
     }
+
+    async fn delete_media(&self, key: &str) -> StoreResult<()> {
+        self.media()?.delete_media(key).await
+    }
 }

@@ -14,6 +14,7 @@
 //! | profile | `PROFILES#{account}` | `{kind}#{id}` | the `ProfileRecord` fields (`doc` as a map) |
 //! | profile count | `PROFILES#{account}` | `COUNT#{kind}` | `n`: records of the kind (the cap's counter) |
 //! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
+//! | produced videos | `STATS#{account}` | `DAY#{YYYY-MM-DD}`, `TOTAL` | `videos`, `credits`: added by the transition that finishes a campaign (`core::stats`) |
 //! | idempotency | `IDEMP#{account}#{key}` | `IDEMP` | the `IdempotencyRecord` fields; `ttl` = `expires_at_ms / 1000` |
 //! | sliding window | `WIN#{window key}` | `WIN` | `log`: list of admission times (unix ms, at most `limit`; appended in arrival order, so sorted on read); `ver`: random version, new on every write; `ttl` = last write's admission + window |
 //! | webhook event | `CAMPAIGN#{uuid}` | `EVENT#{event id}` | the `WebhookEvent` fields; `attempts` as a list of maps (attempt `n` at index `n - 1`), `state` top level |
@@ -205,6 +206,10 @@ fn campaign_pk(id: Uuid) -> String {
 }
 fn quota_pk(account_id: &str) -> String {
     format!("QUOTA#{account_id}")
+}
+/// Produced-video counters of an account: `sk` = `DAY#{YYYY-MM-DD}`, and `TOTAL`.
+fn stats_pk(account_id: &str) -> String {
+    format!("STATS#{account_id}")
 }
 fn idempotency_pk(account_id: &str, key: &str) -> String {
     format!("IDEMP#{account_id}#{key}")
@@ -507,9 +512,26 @@ impl AwsStore {
         prefix: &str,
         ascending: bool,
     ) -> StoreResult<Vec<Item>> {
+        self.account_index_limited(account_id, prefix, ascending, None)
+            .await
+    }
+
+    /// The account's index entries under `prefix`; at most `limit` of them (each query
+    /// page asks only for what is still missing) when given.
+    async fn account_index_limited(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        ascending: bool,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
+            let wanted = limit.map(|l| l.saturating_sub(items.len()));
+            if wanted == Some(0) {
+                return Ok(items);
+            }
             self.count();
             let page = self
                 .dynamo
@@ -522,6 +544,7 @@ impl AwsStore {
                 .expression_attribute_values(":g", s(account_pk(account_id)))
                 .expression_attribute_values(":p", s(prefix))
                 .scan_index_forward(ascending)
+                .set_limit(wanted.map(|w| w.min(1000) as i32))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -596,6 +619,25 @@ impl AwsStore {
 
     /// The refund half of a transition: gives `videos` back to the quota of the
     /// campaign's period, on the condition that this leaves `used` at zero or above.
+    /// `ADD` one campaign's produced videos to a counter item (its day, or the total).
+    fn produced_update(
+        &self,
+        account_id: &str,
+        sk: &str,
+        produced: &reelforge_core::stats::Produced,
+    ) -> StoreResult<TransactWriteItem> {
+        let update = self
+            .update(stats_pk(account_id), sk)
+            .update_expression("ADD #v :v, #c :c")
+            .expression_attribute_names("#v", "videos")
+            .expression_attribute_names("#c", "credits")
+            .expression_attribute_values(":v", n(produced.videos))
+            .expression_attribute_values(":c", n(produced.credits))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn refund_update(&self, next: &Campaign, videos: u32) -> StoreResult<TransactWriteItem> {
         let update = self
             .update(quota_pk(&next.account_id), &next.quota_period)

@@ -787,3 +787,25 @@ fn an_error_event_carries_its_code_and_message() {
     no_id["detail"].as_object_mut().unwrap().remove("jobId");
     assert!(parse_job_state_change(&no_id).is_err());
 }
+
+/// An end clip is cut at 15 s by the job itself, whatever its file says.
+#[test]
+fn the_end_clip_input_is_clipped_at_15_s() {
+    let settings = job_settings(&full_plan(), &target("videos/c/v")).unwrap();
+    let clip = settings
+        .inputs()
+        .iter()
+        .find(|i| {
+            i.file_input()
+                .is_some_and(|f| f.ends_with("assets/acct-1/end.mp4"))
+        })
+        .expect("the end clip's input");
+    let cut = clip.input_clippings();
+    assert_eq!(cut.len(), 1);
+    assert_eq!(cut[0].end_timecode(), Some("00:00:15:00"));
+    assert_eq!(
+        reelforge_core::ports::MAX_END_CLIP_MS,
+        15_000,
+        "END_CLIP_END_TIMECODE follows MAX_END_CLIP_MS"
+    );
+}

@@ -55,7 +55,7 @@ fn kms_sealed() -> SealedSecret {
         ciphertext_b64: B64.encode(BLOB),
         nonce_b64: String::new(),
         key_id: format!("kms:{KEY_ARN}"),
-        masked: "sk_l…9f3a".into(),
+        masked: "…9f3a".into(),
     }
 }
 
@@ -107,7 +107,7 @@ async fn seal_sends_one_encrypt_with_the_owner_as_encryption_context() {
         })
     );
     assert_eq!(sealed, kms_sealed());
-    assert_eq!(sealed.masked, "sk_l…9f3a");
+    assert_eq!(sealed.masked, "…9f3a");
     assert_no_secret(&format!("{sealed:?}"));
 }
 

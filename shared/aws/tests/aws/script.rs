@@ -817,3 +817,22 @@ async fn bedrock_is_not_called_for_an_empty_page() {
     assert!(matches!(err, ScriptError::NothingToWrite), "{err:?}");
     assert!(server.requests().is_empty());
 }
+
+/// The default model is a current model's cross-region inference profile, which the
+/// template's IAM statement allows (`inference-profile/*`), not a legacy foundation id.
+#[test]
+fn the_default_model_is_an_inference_profile() {
+    let id = reelforge_aws::bedrock::DEFAULT_MODEL_ID;
+    let (geo, model) = id.split_once('.').expect("geo.model");
+    assert!(["us", "eu", "apac", "global"].contains(&geo), "{id}");
+    assert!(model.starts_with("anthropic.claude-"), "{id}");
+    assert!(!id.contains("claude-3"), "a legacy model: {id}");
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+            .unwrap();
+    assert!(
+        template.contains(&format!("Default: {id}")),
+        "template default differs"
+    );
+    assert!(template.contains(":inference-profile/*"));
+}

@@ -815,7 +815,10 @@ impl VoiceProfile {
             provider_id: self.provider_id,
             provider_name: self.provider_id.display_name(),
             region: self.region.clone(),
-            api_key: self.api_key.as_ref().map(|k| k.masked.clone()),
+            api_key: self
+                .api_key
+                .as_ref()
+                .map(|k| secrets::shown_mask(&k.masked)),
         }
     }
 }

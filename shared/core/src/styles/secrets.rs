@@ -102,16 +102,26 @@ impl<'de> Deserialize<'de> for PlainSecret {
     }
 }
 
-/// First four and last four characters around `…` (`sk_l…9f3a`); `****` for secrets
-/// shorter than [`MASK_MIN_CHARS`] characters, so at least four stay hidden.
+/// At most the last four characters after `…` (`…9f3a`); `****` for secrets shorter
+/// than [`MASK_MIN_CHARS`] characters, so at least eight always stay hidden. The head is
+/// never shown: many providers' keys begin with a fixed prefix, and showing it and the
+/// tail together narrows what is left to guess for no benefit to the customer.
 pub fn mask(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() < MASK_MIN_CHARS {
         return "****".to_string();
     }
-    let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    format!("…{tail}")
+}
+
+/// What may be shown of a stored masked form: records sealed before masks lost their
+/// head (`sk_l…9f3a`) show only `…9f3a` too.
+pub fn shown_mask(masked: &str) -> String {
+    match masked.rsplit_once('…') {
+        Some((_, tail)) if tail.chars().count() <= 4 => format!("…{tail}"),
+        _ => "****".to_string(),
+    }
 }
 
 /// A secret as stored. `masked` is the only part ever shown to anyone.
@@ -167,13 +177,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_shows_at_most_eight_characters() {
-        assert_eq!(mask("sk_live_0123456789f3a"), "sk_l…9f3a");
-        assert_eq!(mask("abcdefghijkl"), "abcd…ijkl");
+    fn mask_shows_at_most_the_last_four_characters() {
+        assert_eq!(mask("sk_live_0123456789f3a"), "…9f3a");
+        assert_eq!(mask("abcdefghijkl"), "…ijkl");
         assert_eq!(mask("abcdefghijk"), "****");
         assert_eq!(mask(""), "****");
         // Characters, not bytes.
-        assert_eq!(mask("ééééxxxxyyyyzzzz"), "éééé…zzzz");
+        assert_eq!(mask("ééééxxxxyyyyzzzz"), "…zzzz");
     }
 
     #[test]

@@ -72,3 +72,8 @@ fn url_guard_corpus() {
 fn position_expr_corpus() {
     replay("position_expr", reelforge_core::fuzzing::position_expr);
 }
+
+#[test]
+fn mp4_duration_corpus() {
+    replay("mp4_duration", reelforge_core::fuzzing::mp4_duration);
+}

@@ -280,6 +280,24 @@ async fn dead_letters_fail_the_campaign_in_its_stage_and_refund() {
     assert_eq!(store.quota_used("acct_events", "2026-11").await.unwrap(), 0);
 }
 
+/// A dead letter nobody can read is not deleted (dropped) but reported as failed, so the
+/// dead-letter queue's own redrive parks it for a person.
+#[tokio::test]
+async fn unreadable_dead_letters_are_kept_for_the_parking_queue() {
+    let (_store, app) = setup("dead-letters-unreadable").await;
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({
+        "Records": [{"messageId": "m-garbage", "body": "not a stage message", "eventSource": "aws:sqs"}]
+    }))
+    .unwrap();
+    let response = reelforge_lambda::handle_dead_letters(&app, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-garbage"]);
+}
+
 /// What a queue consumer handed back to SQS, in order: (stage, receipt, delay seconds).
 #[derive(Default)]
 struct Handed(std::sync::Mutex<Vec<(Stage, String, u32)>>);

@@ -1,6 +1,7 @@
 //! Campaigns: the atomic create (quota, campaign, idempotency) and the conditional transitions, each one SQLite transaction.
 
 use super::*;
+use reelforge_core::stats::{AccountStats, Produced};
 
 #[async_trait]
 impl CampaignStore for LocalStore {
@@ -126,6 +127,9 @@ impl CampaignStore for LocalStore {
             )
             .map_err(db_err)?;
         }
+        if let Some(produced) = reelforge_core::stats::produced_by(expected, next) {
+            add_produced(&tx, &next.account_id, &produced)?;
+        }
         if let Some(event) = event {
             tx.execute(
                 "INSERT INTO webhook_events (id, campaign_id, doc, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -171,6 +175,55 @@ impl CampaignStore for LocalStore {
             .collect::<StoreResult<Vec<_>>>()?;
         campaigns.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(campaigns)
+    }
+
+    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>> {
+        let conn = self.conn();
+        // Rows are inserted in creation order: the rowid is the newest-first order.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT doc FROM campaigns WHERE account_id = ?1 ORDER BY rowid DESC LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let docs = stmt
+            .query_map(params![account_id, limit as i64], |r| r.get::<_, String>(0))
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        docs.iter()
+            .map(|d| serde_json::from_str::<Campaign>(d).map_err(json_err))
+            .collect()
+    }
+
+    async fn account_stats(&self, account_id: &str, from_day: &str) -> StoreResult<AccountStats> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT day, videos, credits FROM produced
+                 WHERE account_id = ?1 AND (day >= ?2 OR day = '*') ORDER BY day",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![account_id, from_day], |r| {
+                Ok(Produced {
+                    day: r.get(0)?,
+                    videos: r.get::<_, i64>(1)?.max(0) as u64,
+                    credits: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        let mut stats = AccountStats::default();
+        for row in rows {
+            if row.day == "*" {
+                stats.total_videos = row.videos;
+                stats.total_credits = row.credits;
+            } else {
+                stats.days.push(row);
+            }
+        }
+        Ok(stats)
     }
 
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {

@@ -3,7 +3,7 @@
 //!
 //! A link is `{base}/files/{key}?expires={unix seconds}&sig={hex}` where `sig` is
 //! HMAC-SHA256 over `"{key}\n{expires}"` with a 32-byte secret kept in
-//! `<data>/media-link.key` (created once, mode 0600). Without the secret nobody can make
+//! `<data>/media-link.key` (created once, mode 0600, checked like the provider-secrets key). Without the secret nobody can make
 //! a link, and a link stops working when it expires — the local stand-in for an S3
 //! presigned GET.
 
@@ -63,41 +63,53 @@ impl MediaDir {
     }
 }
 
-/// Reads the link secret, creating it (0600) on first use.
+/// Reads the link secret, creating it on first use exactly like the provider-secrets key
+/// (`secrets::read_or_create_key`: create-new 0600 file linked into place, an existing
+/// file readable by group or others refused rather than used, a file of the wrong length
+/// refused rather than silently replaced).
 fn link_secret(path: &Path) -> StoreResult<[u8; 32]> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(secret);
-        }
-    }
-    let secret: [u8; 32] = rand::random();
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io_err)?;
-        f.write_all(&secret).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-    }
-    // Two processes opening a fresh data dir at once: the first rename wins and both
-    // read back the same secret.
-    if std::fs::hard_link(&tmp, path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        let bytes = std::fs::read(path).map_err(io_err)?;
-        return <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| StoreError::Other("media-link.key is not 32 bytes".into()));
-    }
-    let _ = std::fs::remove_file(&tmp);
-    Ok(secret)
+    crate::secrets::read_or_create_key(path).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 impl LocalStore {
+    /// Deletes rendered videos and thumbnails (`media/videos/…`) last written more than
+    /// `older_than` ago: the local counterpart of the S3 lifecycle rule that expires
+    /// `videos/` after the retention the operator sets. Their `file_url` links then
+    /// answer 404. Returns how many files went.
+    pub fn sweep_expired_videos(&self, older_than: Duration) -> std::io::Result<usize> {
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(older_than) else {
+            return Ok(0);
+        };
+        let videos = self.media.root.join("videos");
+        let campaigns = match std::fs::read_dir(&videos) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for campaign in campaigns.flatten() {
+            let Ok(files) = std::fs::read_dir(campaign.path()) else {
+                continue;
+            };
+            let mut left = 0;
+            for file in files.flatten() {
+                let old = file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
+                if old && file.path().is_file() && std::fs::remove_file(file.path()).is_ok() {
+                    removed += 1;
+                } else {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                let _ = std::fs::remove_dir(campaign.path());
+            }
+        }
+        Ok(removed)
+    }
+
     /// Links from now on start with `base_url` (`http://127.0.0.1:8080`).
     pub fn set_media_base_url(&self, base_url: &str) {
         *self.media.base_url.write().expect("lock") = base_url.trim_end_matches('/').to_string();
@@ -153,6 +165,15 @@ impl MediaStore for LocalStore {
         .await
         .map_err(|e| StoreError::Other(e.to_string()))?
         .map_err(io_err)
+    }
+
+    async fn delete_media(&self, key: &str) -> StoreResult<()> {
+        let path = self.media.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
     }
 
     async fn get_media(&self, key: &str) -> StoreResult<Option<Bytes>> {

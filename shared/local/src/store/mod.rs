@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS campaigns (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS campaigns_by_account ON campaigns(account_id);
+-- Produced-video counters per account and UTC day (`day` = '*': all time), written by
+-- commit_transition (core::stats); the account overview reads these, not campaigns.
+CREATE TABLE IF NOT EXISTS produced (
+    account_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    videos INTEGER NOT NULL,
+    credits INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+);
 CREATE TABLE IF NOT EXISTS quota (
     account_id TEXT NOT NULL,
     period TEXT NOT NULL,
@@ -210,6 +219,64 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Adds one campaign's produced videos to its account's counters (its day and the
+/// all-time row), inside the caller's transaction.
+fn add_produced(
+    conn: &Connection,
+    account_id: &str,
+    produced: &reelforge_core::stats::Produced,
+) -> StoreResult<()> {
+    for day in [produced.day.as_str(), "*"] {
+        conn.prepare_cached(
+            "INSERT INTO produced (account_id, day, videos, credits) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id, day) DO UPDATE SET
+               videos = videos + excluded.videos, credits = credits + excluded.credits",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                account_id,
+                day,
+                produced.videos as i64,
+                produced.credits as i64
+            ])
+        })
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// A store made before the counters existed: count its finished campaigns once.
+fn backfill_produced(conn: &Connection) -> StoreResult<()> {
+    let has_counters: bool = conn
+        .query_row("SELECT EXISTS(SELECT 1 FROM produced)", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if has_counters {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare("SELECT doc FROM campaigns WHERE status IN ('review', 'published', 'failed')")
+        .map_err(db_err)?;
+    let docs = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_err)?;
+    for doc in docs {
+        let Ok(campaign) = serde_json::from_str::<Campaign>(&doc) else {
+            continue;
+        };
+        let mut finished = campaign.clone();
+        finished.status = match campaign.status {
+            CampaignStatus::Published => CampaignStatus::Review,
+            other => other,
+        };
+        if let Some(p) = reelforge_core::stats::produced_by(CampaignStatus::Rendering, &finished) {
+            add_produced(conn, &campaign.account_id, &p)?;
+        }
+    }
+    Ok(())
+}
+
 fn insert_message(conn: &Connection, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {
     let body = serde_json::to_string(message).map_err(json_err)?;
     let visible = Utc::now().timestamp_millis() + i64::from(delay_secs) * 1000;
@@ -244,6 +311,62 @@ fn save_event(conn: &Connection, event: &WebhookEvent) -> StoreResult<()> {
     Ok(())
 }
 
+/// The data directory holds keys, webhook secrets and customers' files: it is made (or
+/// tightened to) 0700, owner only. A shared directory with the sticky bit (`/tmp`) is
+/// never chmodded; use a directory of its own.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o1000 != 0 {
+            return Err(std::io::Error::other(
+                "a shared directory (sticky bit, like /tmp) can't be a data directory; give it one of its own",
+            ));
+        }
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// The database file (and SQLite's `-wal`/`-shm` beside it, which SQLite creates with
+/// the database's mode) is 0600.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for p in [
+            path.to_path_buf(),
+            path.with_extension("db-wal"),
+            path.with_extension("db-shm"),
+        ] {
+            match std::fs::metadata(&p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl LocalStore {
     /// Opens (creating when needed) `reelforge.db` in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
@@ -253,9 +376,9 @@ impl LocalStore {
     /// `busy_timeout`: how long a write waits for another process's lock before the
     /// store counts as unavailable (the limiter then answers 503, never a pass).
     pub fn open_with_busy_timeout(dir: &Path, busy_timeout: Duration) -> StoreResult<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("data dir: {e}")))?;
+        private_dir(dir).map_err(|e| StoreError::Unavailable(format!("data dir: {e}")))?;
         let path = dir.join("reelforge.db");
+        private_file(&path).map_err(|e| StoreError::Unavailable(format!("database: {e}")))?;
         let conn = Connection::open(&path).map_err(db_err)?;
         conn.busy_timeout(busy_timeout).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -269,6 +392,7 @@ impl LocalStore {
             .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         migrate(&conn)?;
+        backfill_produced(&conn)?;
         let alive = Arc::new(());
         checkpoint_in_background(&path, Arc::downgrade(&alive));
         Ok(Self {

@@ -1,3 +1,4 @@
 //! The local backend's own parts: the secret sealer.
 
+mod permissions;
 mod secrets;

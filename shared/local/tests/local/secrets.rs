@@ -40,7 +40,7 @@ async fn sealing_round_trips_through_the_trait() {
     let owner = SecretOwner::new("acct_1", "vp_1");
     let dyn_sealer: &dyn SecretSealer = &s;
     let sealed = dyn_sealer.seal(KEY, &owner).await.unwrap();
-    assert_eq!(sealed.masked, "sk_l…9f3a");
+    assert_eq!(sealed.masked, "…9f3a");
     assert_eq!(sealed.key_id, s.key_id());
     assert_eq!(
         dyn_sealer.open(&sealed, &owner).await.unwrap().expose(),
@@ -125,13 +125,29 @@ fn two_seals_of_the_same_plaintext_differ() {
 
 #[test]
 fn masks() {
-    assert_eq!(mask(KEY), "sk_l…9f3a");
-    assert_eq!(mask("123456789012"), "1234…9012");
+    assert_eq!(mask(KEY), "…9f3a");
+    assert_eq!(mask("123456789012"), "…9012");
     assert_eq!(mask("12345678901"), "****");
     assert_eq!(mask("short"), "****");
     let s = sealer();
     let owner = SecretOwner::new("a", "b");
     assert_eq!(s.seal_sync("short-key", &owner).unwrap().masked, "****");
+    // Never more than the last four characters, whatever the key's length.
+    for len in 12..80 {
+        let secret: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let masked = mask(&secret);
+        let visible: String = masked.chars().filter(|c| *c != '…').collect();
+        assert!(visible.chars().count() <= 4, "{masked}");
+        assert!(secret.ends_with(&visible), "{masked}");
+    }
+    // A record sealed when masks showed the head shows only the tail now.
+    assert_eq!(
+        reelforge_core::styles::secrets::shown_mask("sk_l…9f3a"),
+        "…9f3a"
+    );
+    assert_eq!(reelforge_core::styles::secrets::shown_mask("****"), "****");
 }
 
 #[tokio::test]
@@ -151,7 +167,7 @@ async fn plaintext_never_shows_in_debug_or_json() {
         assert!(!text.contains(KEY), "{text}");
         assert!(!text.contains("4f1c0de5ecret"), "{text}");
     }
-    assert!(shown[0].contains("sk_l…9f3a"));
+    assert!(shown[0].contains("…9f3a"));
     // Through the voice profile: input, stored form and view.
     let input = voice_input(&format!(
         r#"{{"profile_name":"Main","provider_id":"elevenlabs","api_key":"{KEY}"}}"#
@@ -167,9 +183,9 @@ async fn plaintext_never_shows_in_debug_or_json() {
     ] {
         assert!(!text.contains(KEY), "{text}");
     }
-    assert_eq!(view.api_key.as_deref(), Some("sk_l…9f3a"));
+    assert_eq!(view.api_key.as_deref(), Some("…9f3a"));
     assert_eq!(view.provider_name, "ElevenLabs");
-    assert_eq!(serde_json::to_value(&view).unwrap()["api_key"], "sk_l…9f3a");
+    assert_eq!(serde_json::to_value(&view).unwrap()["api_key"], "…9f3a");
     // The stored key opens for its owner only.
     let key = stored.api_key.as_ref().unwrap();
     assert_eq!(s.open_sync(key, &owner).unwrap().expose(), KEY);
