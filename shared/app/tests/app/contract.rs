@@ -267,6 +267,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
                 thumbnail_key: None,
                 script_source: None,
                 render_job: None,
+                review: Default::default(),
             })
             .collect(),
         error: None,
@@ -277,6 +278,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     }
 }
 
