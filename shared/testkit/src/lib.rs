@@ -6,6 +6,7 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod media;
 pub mod moto;
+pub mod providers;
 pub mod receiver;
 pub mod server;
 pub mod sqlite_lock;

@@ -4,5 +4,6 @@ mod concurrency;
 mod contract;
 mod pipeline_stages;
 mod pipeline_webhooks;
+mod publish;
 mod reliability_store;
 mod template;

@@ -158,7 +158,6 @@ async fn drive(
     // A stored session may have stored some or all of the file: ask first.
     let mut next: Option<u64> = fresh.then_some(0);
     let (mut failures, mut stalls) = (0u32, 0u32);
-    let mut last_offset: Option<u64> = None;
     loop {
         let offset = match next {
             Some(offset) => offset,
@@ -193,17 +192,6 @@ async fn drive(
                 other => return Ok(Some(settle(other))),
             },
         };
-        if last_offset.is_some_and(|last| offset <= last) {
-            stalls += 1;
-            if stalls > MAX_STALLS {
-                return Ok(Some(Outcome::Retry(
-                    "YouTube stopped accepting the upload's bytes".into(),
-                )));
-            }
-        } else {
-            stalls = 0;
-        }
-        last_offset = Some(offset);
         let end = match job.app.publishing.youtube_chunk_bytes {
             Some(chunk) => (offset + chunk as u64).min(total),
             None => total,
@@ -225,6 +213,17 @@ async fn drive(
                 retry_after,
             } => {
                 failures = 0;
+                // A 308 that kept nothing of what was sent: a few are ridden out.
+                if stored <= offset {
+                    stalls += 1;
+                    if stalls > MAX_STALLS {
+                        return Ok(Some(Outcome::Retry(
+                            "YouTube stopped accepting the upload's bytes".into(),
+                        )));
+                    }
+                } else {
+                    stalls = 0;
+                }
                 if let Some(wait) = retry_after {
                     tokio::time::sleep(wait).await;
                 }
