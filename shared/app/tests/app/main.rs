@@ -6,4 +6,5 @@ mod pipeline_stages;
 mod pipeline_webhooks;
 mod publish;
 mod reliability_store;
+mod review;
 mod template;
