@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod create_body;
+pub mod edit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;

@@ -1,9 +1,8 @@
-//! After review (SPEC §11): a video's edited script, the publishing destinations an
+//! After review (SPEC §11): a video's script edits, the publishing destinations an
 //! account keeps (their OAuth credentials sealed), and each video's publications. Pure
-//! records and rules; the uploads themselves are `reelforge_app::pipeline::publish`.
+//! records and rules (the edited script's checks are `crate::edit`); the uploads
+//! themselves are `reelforge_app::pipeline::publish`.
 
-use crate::model::Language;
-use crate::script::check_script_system;
 use crate::styles::secrets::{
     PlainSecret, SealedSecret, SecretError, SecretOwner, SecretSealer, MASK_MIN_CHARS,
     MAX_SECRET_LEN,
@@ -63,64 +62,6 @@ pub struct ScriptEdit {
     /// The render job of the edit (aws backend), once submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_job: Option<String>,
-}
-
-/// Why an edited script was refused: the message of a 400.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ScriptRefused(pub String);
-
-/// The edited script as it will be spoken: 1 to [`MAX_SCRIPT_CHARS`] characters (after
-/// trimming), no control characters but line breaks, in the language's writing system
-/// (the same check generated scripts pass).
-pub fn check_edited_script(script: &str, language: Language) -> Result<String, ScriptRefused> {
-    let text = script.trim();
-    let chars = text.chars().count();
-    if chars == 0 {
-        return Err(ScriptRefused("script must not be empty".into()));
-    }
-    if chars > MAX_SCRIPT_CHARS {
-        return Err(ScriptRefused(format!(
-            "script must be at most {MAX_SCRIPT_CHARS} characters, got {chars}"
-        )));
-    }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(ScriptRefused(
-            "script must not contain control characters".into(),
-        ));
-    }
-    check_script_system(text, language).map_err(|e| ScriptRefused(format!("script: {e}")))?;
-    Ok(text.to_string())
-}
-
-/// The script's sentences, for captions and the voice track: split after terminal
-/// punctuation (and at line breaks), kept whole otherwise.
-pub fn script_sentences(script: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for c in script.chars() {
-        if c == '\n' || c == '\r' {
-            push_sentence(&mut out, &mut current);
-            continue;
-        }
-        current.push(c);
-        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '…') {
-            push_sentence(&mut out, &mut current);
-        }
-    }
-    push_sentence(&mut out, &mut current);
-    out
-}
-
-fn push_sentence(out: &mut Vec<String>, current: &mut String) {
-    let s = current.trim();
-    if !s.is_empty() {
-        out.push(s.to_string());
-    }
-    current.clear();
 }
 
 macro_rules! lower_enum {
@@ -405,36 +346,6 @@ impl Destination {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edited_scripts_are_checked_like_generated_ones() {
-        assert_eq!(
-            check_edited_script("  Try Acme today.  ", Language::En).unwrap(),
-            "Try Acme today."
-        );
-        assert!(check_edited_script("", Language::En).is_err());
-        assert!(check_edited_script("   ", Language::En).is_err());
-        assert!(check_edited_script(&"a".repeat(1_501), Language::En).is_err());
-        assert!(check_edited_script(&"a".repeat(1_500), Language::En).is_ok());
-        // Characters, not bytes: 1,500 kana are 4,500 bytes.
-        assert!(check_edited_script(&"あ".repeat(1_500), Language::Ja).is_ok());
-        assert!(check_edited_script("This is English.", Language::Ja).is_err());
-        assert!(check_edited_script("Acme Notesは便利です。", Language::Ja).is_ok());
-        assert!(check_edited_script("bad\u{0}text", Language::En).is_err());
-    }
-
-    #[test]
-    fn sentences_split_after_terminal_punctuation_and_line_breaks() {
-        assert_eq!(
-            script_sentences("One. Two!\nThree"),
-            vec!["One.", "Two!", "Three"]
-        );
-        assert_eq!(
-            script_sentences("便利です。使ってね"),
-            vec!["便利です。", "使ってね"]
-        );
-        assert!(script_sentences("  ").is_empty());
-    }
 
     #[test]
     fn tail_mask_shows_at_most_four_characters() {

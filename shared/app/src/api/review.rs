@@ -10,12 +10,13 @@ use super::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use crate::context::Context;
 use crate::lifecycle::{advance, update};
 use http::StatusCode;
+use reelforge_core::edit::check_edited_script;
 use reelforge_core::limiter;
 use reelforge_core::model::{
     Campaign, CampaignStatus, Principal, Stage, StageMessage, VideoStatus,
 };
 use reelforge_core::publish::{
-    check_edited_script, Destination, Publication, PublishRequest, ScriptEdit, DESTINATION_KIND,
+    Destination, Publication, PublishRequest, ScriptEdit, DESTINATION_KIND,
     MAX_DESTINATIONS_PER_PUBLISH, MAX_EDITS_PER_VIDEO,
 };
 use reelforge_core::views::{campaign_json, video_json, video_links, LINK_TTL};

@@ -23,12 +23,13 @@ use super::{artifacts, Next, StageError};
 use crate::context::Context;
 use crate::lifecycle::{requeue_unstarted_events, update};
 use chrono::SecondsFormat;
+use reelforge_core::edit::script_sentences;
 use reelforge_core::model::{
     Campaign, DeliveryState, Language, Stage, Video, VideoStatus, WebhookEvent, WEBHOOK_ATTEMPTS,
 };
 use reelforge_core::ports::{JobStateChange, RenderJob, RenderStarted, TransitionOutcome};
 use reelforge_core::pricing;
-use reelforge_core::publish::{script_sentences, ScriptEdit};
+use reelforge_core::publish::ScriptEdit;
 use reelforge_core::views::{video_json, video_links, WEBHOOK_LINK_TTL};
 use serde_json::json;
 use std::collections::BTreeMap;
