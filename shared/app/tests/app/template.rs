@@ -584,6 +584,58 @@ fn stage_consumers_may_hand_their_messages_back() {
     );
 }
 
+/// SPEC §11: destination credentials are sealed with KMS; only the publisher may open
+/// them, and only under a destination's encryption context; the API may only seal.
+#[test]
+fn only_the_publisher_may_decrypt_and_only_destination_credentials() {
+    let template = parse_template();
+    let with = |action: &str| -> BTreeSet<String> {
+        template
+            .functions
+            .values()
+            .filter(|f| allowed(&f.policies, "kms").contains(action))
+            .map(|f| f.binary.clone())
+            .collect()
+    };
+    assert_eq!(
+        with("Decrypt"),
+        BTreeSet::from(["stage-publish".to_string()])
+    );
+    assert_eq!(
+        with("Encrypt"),
+        BTreeSet::from(["api-profiles".to_string(), "stage-publish".to_string()]),
+        "the API seals destinations; the publisher seals a rotated TikTok token"
+    );
+    for f in template.functions.values() {
+        let kms: BTreeSet<String> = allowed(&f.policies, "kms")
+            .into_iter()
+            .filter(|a| !a.starts_with("EncryptionContext"))
+            .collect();
+        assert!(
+            kms.is_subset(&BTreeSet::from([
+                "Encrypt".to_string(),
+                "Decrypt".to_string()
+            ])),
+            "{}: {kms:?}",
+            f.binary
+        );
+    }
+    let publisher = template
+        .functions
+        .values()
+        .find(|f| f.binary == "stage-publish")
+        .expect("stage-publish");
+    let statement = publisher
+        .policies
+        .split("- Effect")
+        .find(|s| s.contains("kms:Decrypt"))
+        .expect("the decrypt statement");
+    assert!(
+        statement.contains("\"kms:EncryptionContext:profile_id\": \"ds_*\""),
+        "decrypt only under a destination's encryption context: {statement}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Permissions against the calls each API function makes
 
