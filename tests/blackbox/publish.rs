@@ -382,7 +382,7 @@ async fn publish_to_youtube_and_tiktok_fakes_end_to_end() {
     let yt = YouTubeFake::start().await;
     let tt = TikTokFake::start().await;
     let (token_url, upload_url, tiktok) = (yt.token_url(), yt.upload_url(), tt.base_url());
-    let s = Server::start_env(
+    let (s, server_log) = Server::start_env_logged(
         &["--allow-private-targets", "--webhook-retry-delays", "1,1"],
         &[
             ("REELFORGE_GOOGLE_TOKEN_URL", token_url.as_str()),
@@ -495,6 +495,24 @@ async fn publish_to_youtube_and_tiktok_fakes_end_to_end() {
     assert_eq!(events[0]["event"], "campaign.published");
     assert_eq!(events[0]["event_id"], event_id(&delivered));
     assert!(rx.try_next().is_none(), "one event");
+    // Neither the destinations' credentials nor the access tokens the publisher got
+    // (YouTube's `ya29.fake-…`, TikTok's `act.fake-…` and its rotated refresh token
+    // `rft.fake-1`) are in the server's log (debug level) or the campaign.
+    let logged = std::fs::read_to_string(&server_log).unwrap();
+    assert!(logged.contains("publish"), "the log was written: {logged}");
+    let campaign_text = done.to_string();
+    for secret in [
+        YT_CLIENT_SECRET,
+        YT_REFRESH_TOKEN,
+        TT_CLIENT_SECRET,
+        TT_REFRESH_TOKEN,
+        "rft.fake-1",
+        "ya29.fake-",
+        "act.fake-",
+    ] {
+        assert!(!logged.contains(secret), "{secret} in the server's log");
+        assert!(!campaign_text.contains(secret), "{secret} in the campaign");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
