@@ -592,7 +592,8 @@ async fn routing_errors_are_json() {
         .request("DELETE", "/api/v1/campaigns", &[("X-API-Key", &key)], None)
         .await;
     assert_error(&r, 405, "Method not allowed");
-    assert_eq!(r.header("allow"), Some("POST"));
+    // GET lists the campaigns (SPEC §11).
+    assert_eq!(r.header("allow"), Some("GET, POST"));
     assert_error(&c.get("/elsewhere", None).await, 404, "Not found");
 }
 

@@ -3,7 +3,7 @@
 //! against moto's server (the local AWS emulator). Round trips, not milliseconds: the
 //! latency of each trip is AWS's, and the count is what this code decides.
 //!
-//! Run: `MOTO_SERVER=.venv/bin/moto_server cargo bench -p reelforge --bench aws_round_trips`
+//! Run: `MOTO_SERVER=.venv/bin/moto_server cargo bench -p reelforge-app --bench aws_round_trips`
 //! (env BENCH_JSON to write the figures as JSON).
 
 use reelforge_testkit as support;
@@ -108,6 +108,41 @@ fn main() {
         let path = format!("/api/v1/campaigns/{id}");
         let get = trips(&app, &store, request(Method::GET, &path, &key, &[], "")).await;
         row("GET /api/v1/campaigns/:id, warm", &get, 200);
+        // The listing (SPEC §11): one Query on gsi1 per page; the account is read only
+        // for a cursor (to verify one, or to sign the next).
+        let list = |query: &str| {
+            request(
+                Method::GET,
+                &format!("/api/v1/campaigns{query}"),
+                &key,
+                &[],
+                "",
+            )
+        };
+        let whole = trips(&app, &store, list("")).await;
+        row(
+            "GET /api/v1/campaigns, one page holds all, warm",
+            &whole,
+            200,
+        );
+        let first_page = trips(&app, &store, list("?limit=2")).await;
+        row(
+            "GET /api/v1/campaigns?limit=2, a next page exists",
+            &first_page,
+            200,
+        );
+        let cursor = first_page.2["next_cursor"]
+            .as_str()
+            .expect("next_cursor")
+            .to_string();
+        let next_page = trips(&app, &store, list(&format!("?limit=2&cursor={cursor}"))).await;
+        row(
+            "GET /api/v1/campaigns?limit=2&cursor=…, next page",
+            &next_page,
+            200,
+        );
+        let filtered = trips(&app, &store, list("?status=collecting")).await;
+        row("GET /api/v1/campaigns?status=collecting", &filtered, 200);
         // Another instance (a second Lambda container) on windows this one wrote.
         let other = Arc::new(support::moto::aws_store_sharing(&store).await);
         let other_app = Context::new(Ports::from_store(other.clone()));

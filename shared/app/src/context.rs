@@ -184,6 +184,89 @@ impl UploadInspector for NoTool {
     }
 }
 
+/// How the publisher reaches the providers (SPEC §11). The base URLs are configuration
+/// so tests (and a proxy, if a deployment wants one) can point them elsewhere; the
+/// publisher's requests still pass the target policy (https to public addresses unless
+/// `--allow-private-targets`).
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// Google's OAuth 2.0 token endpoint (`REELFORGE_GOOGLE_TOKEN_URL`).
+    pub google_token_url: String,
+    /// YouTube's resumable upload endpoint for `videos.insert`
+    /// (`REELFORGE_YOUTUBE_UPLOAD_URL`).
+    pub youtube_upload_url: String,
+    /// TikTok's API host (`REELFORGE_TIKTOK_API_BASE`): `/v2/oauth/token/` and
+    /// `/v2/post/publish/…` are under it.
+    pub tiktok_api_base: String,
+    /// Seconds before the 2nd and 3rd attempt of a publication
+    /// (`REELFORGE_PUBLISH_RETRY_DELAYS`, e.g. `30,120`).
+    pub retry_delays: Vec<u32>,
+    /// The first wait inside an attempt after a 5xx or a dropped connection, before the
+    /// upload's status is asked for; doubles per retry (`REELFORGE_PUBLISH_BACKOFF_MS`).
+    pub backoff: std::time::Duration,
+    /// YouTube upload chunk size, a multiple of 256 KiB; `None` sends the whole file in
+    /// one request, as Google recommends (`REELFORGE_YOUTUBE_CHUNK_BYTES`).
+    pub youtube_chunk_bytes: Option<usize>,
+    /// Pause between TikTok status fetches (`REELFORGE_TIKTOK_POLL_MS`); TikTok allows
+    /// 30 a minute per token.
+    pub tiktok_poll: std::time::Duration,
+    /// Status fetches per attempt before it gives up for now (the post keeps processing
+    /// at TikTok; the next attempt only asks again).
+    pub tiktok_max_polls: u32,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            google_token_url: "https://oauth2.googleapis.com/token".into(),
+            youtube_upload_url: "https://www.googleapis.com/upload/youtube/v3/videos".into(),
+            tiktok_api_base: "https://open.tiktokapis.com".into(),
+            retry_delays: vec![30, 120],
+            backoff: std::time::Duration::from_secs(1),
+            youtube_chunk_bytes: None,
+            tiktok_poll: std::time::Duration::from_secs(5),
+            tiktok_max_polls: 24,
+        }
+    }
+}
+
+/// YouTube's chunk granularity: every chunk but the last is a multiple of it.
+pub const YOUTUBE_CHUNK_UNIT: usize = 256 * 1024;
+
+impl PublishConfig {
+    /// The defaults, with each variable above that is set (and valid) instead.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = PublishConfig::default();
+        if let Some(v) = var("REELFORGE_GOOGLE_TOKEN_URL") {
+            config.google_token_url = v;
+        }
+        if let Some(v) = var("REELFORGE_YOUTUBE_UPLOAD_URL") {
+            config.youtube_upload_url = v;
+        }
+        if let Some(v) = var("REELFORGE_TIKTOK_API_BASE") {
+            config.tiktok_api_base = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = var("REELFORGE_PUBLISH_RETRY_DELAYS") {
+            let delays: Vec<u32> = v.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+            if !delays.is_empty() {
+                config.retry_delays = delays;
+            }
+        }
+        if let Some(ms) = var("REELFORGE_PUBLISH_BACKOFF_MS").and_then(|v| v.parse::<u64>().ok()) {
+            config.backoff = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = var("REELFORGE_YOUTUBE_CHUNK_BYTES").and_then(|v| v.parse::<usize>().ok())
+        {
+            config.youtube_chunk_bytes = (n > 0 && n % YOUTUBE_CHUNK_UNIT == 0).then_some(n);
+        }
+        if let Some(ms) = var("REELFORGE_TIKTOK_POLL_MS").and_then(|v| v.parse::<u64>().ok()) {
+            config.tiktok_poll = std::time::Duration::from_millis(ms);
+        }
+        config
+    }
+}
+
 /// The context every handler and stage takes.
 pub struct Context {
     pub ports: Ports,
@@ -193,13 +276,16 @@ pub struct Context {
     /// Seconds before the 2nd and 3rd webhook attempts.
     pub webhook_retry_delays: Vec<u32>,
     pub tools: Tools,
-    /// Seals provider API keys of voice profiles before they are stored.
+    /// Seals provider API keys of voice profiles and destination credentials before they
+    /// are stored (and opens them in the publisher).
     pub sealer: Arc<dyn SecretSealer>,
+    pub publishing: PublishConfig,
 }
 
 impl Context {
     /// A context over `ports` with the system clock and resolver, the strict target
-    /// policy, the default webhook backoff, no tools and no sealer.
+    /// policy, the default webhook backoff, no tools, no sealer and the providers' real
+    /// endpoints.
     pub fn new(ports: Ports) -> Self {
         Context {
             ports,
@@ -209,7 +295,13 @@ impl Context {
             webhook_retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
             tools: Tools::none(ProviderId::Espeak),
             sealer: Arc::new(Unconfigured),
+            publishing: PublishConfig::default(),
         }
+    }
+
+    pub fn with_publishing(mut self, publishing: PublishConfig) -> Self {
+        self.publishing = publishing;
+        self
     }
 
     pub fn with_sealer(mut self, sealer: Arc<dyn SecretSealer>) -> Self {

@@ -10,4 +10,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod telemetry;
 
-pub use context::{Context, Ports, Tools, DEFAULT_LEASE_MS, DEFAULT_RETRY_DELAYS};
+pub use context::{
+    Context, Ports, PublishConfig, Tools, DEFAULT_LEASE_MS, DEFAULT_RETRY_DELAYS,
+    YOUTUBE_CHUNK_UNIT,
+};

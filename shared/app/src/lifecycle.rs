@@ -62,6 +62,7 @@ async fn terminal_event(
     let event = match next.status {
         CampaignStatus::Review => "campaign.completed",
         CampaignStatus::Failed => "campaign.failed",
+        CampaignStatus::Published => "campaign.published",
         _ => return Ok(None),
     };
     let links = video_links(&*app.ports.media, next, WEBHOOK_LINK_TTL).await?;
@@ -201,6 +202,39 @@ pub async fn rewrite(
             .commit_transition(&next, campaign.status, 0, None)
             .await?,
         TransitionOutcome::Applied
+    ))
+}
+
+/// Reads the campaign and writes `edit`'s change to it, reading again when another write
+/// came first (the API and a stage after review may both write a campaign in `review`).
+/// `edit` returns `false` to write nothing (the change is no longer wanted, or was made).
+/// `Ok(None)`: no such campaign; otherwise the campaign as stored afterwards.
+pub async fn update(
+    app: &Context,
+    campaign_id: Uuid,
+    mut edit: impl FnMut(&mut Campaign) -> bool,
+) -> Result<Option<Campaign>, StageError> {
+    for _ in 0..16 {
+        let Some(current) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+            return Ok(None);
+        };
+        let mut next = current.clone();
+        if !edit(&mut next) {
+            return Ok(Some(current));
+        }
+        next.revision = current.revision + 1;
+        next.updated_at = app.clock.now();
+        if let TransitionOutcome::Applied = app
+            .ports
+            .campaigns
+            .commit_transition(&next, current.status, 0, None)
+            .await?
+        {
+            return Ok(Some(next));
+        }
+    }
+    Err(StageError::Tool(
+        "too many concurrent updates of the campaign".into(),
     ))
 }
 

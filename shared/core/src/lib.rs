@@ -4,12 +4,14 @@
 
 pub mod clock;
 pub mod create_body;
+pub mod edit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
 pub mod keys;
 pub mod layout;
 pub mod limiter;
+pub mod listing;
 pub mod media_key;
 pub mod model;
 pub mod mp4;
@@ -17,6 +19,7 @@ pub mod page;
 pub mod plans;
 pub mod ports;
 pub mod pricing;
+pub mod publish;
 pub mod render;
 pub mod scratch;
 pub mod script;

@@ -1,6 +1,7 @@
 //! Records: accounts, keys, campaigns with their videos, idempotency records.
 
 use crate::plans::Plan;
+pub use crate::publish::{PublishRequest, VideoReview};
 use crate::render::FrameSize;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,6 +169,8 @@ string_enum!(
         Voiceover = "voiceover",
         Render = "render",
         Webhook = "webhook",
+        Rerender = "rerender",
+        Publish = "publish",
     }
 );
 
@@ -181,7 +184,24 @@ impl Stage {
         Stage::Render,
     ];
 
-    /// The status a pipeline stage works in (and names as `failed_stage`).
+    /// The stages after review (SPEC §11): a video's edited script spoken and rendered
+    /// again, and the uploads to publishing destinations. They work on a campaign in
+    /// `review` without moving it along the pipeline, and never fail it.
+    pub const AFTER_REVIEW: [Stage; 2] = [Stage::Rerender, Stage::Publish];
+
+    /// Every stage a stage worker takes (all but the webhook sender's).
+    pub const WORK: [Stage; 7] = [
+        Stage::Collect,
+        Stage::Process,
+        Stage::Script,
+        Stage::Voiceover,
+        Stage::Render,
+        Stage::Rerender,
+        Stage::Publish,
+    ];
+
+    /// The status a pipeline stage works in (and names as `failed_stage`); `None` for the
+    /// webhook sender and the stages after review.
     pub fn status(self) -> Option<CampaignStatus> {
         Some(match self {
             Stage::Collect => CampaignStatus::Collecting,
@@ -189,7 +209,7 @@ impl Stage {
             Stage::Script => CampaignStatus::Scripting,
             Stage::Voiceover => CampaignStatus::Voiceover,
             Stage::Render => CampaignStatus::Rendering,
-            Stage::Webhook => return None,
+            Stage::Webhook | Stage::Rerender | Stage::Publish => return None,
         })
     }
 
@@ -232,6 +252,9 @@ pub struct Video {
     /// The MediaConvert job rendering the video (aws backend), once submitted.
     #[serde(default)]
     pub render_job: Option<String>,
+    /// Script edits and publications after review (SPEC §11); empty until then.
+    #[serde(default, skip_serializing_if = "VideoReview::is_empty")]
+    pub review: VideoReview,
 }
 
 impl Video {
@@ -282,6 +305,10 @@ pub struct Campaign {
     /// the profiles don't change a campaign under way).
     #[serde(default)]
     pub style: Option<CampaignStyle>,
+    /// The publish request (SPEC §11), once one was accepted: a repeat answers with the
+    /// state instead of publishing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishRequest>,
 }
 
 /// What `playlist_id` applied.

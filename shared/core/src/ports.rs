@@ -98,6 +98,21 @@ pub trait CampaignStore: Send + Sync {
     /// `commit_transition`) for the days from `from_day` (`YYYY-MM-DD`) on, and its
     /// all-time totals; at most `stats::STATS_DAYS` + 1 small records.
     async fn account_stats(&self, account_id: &str, from_day: &str) -> StoreResult<AccountStats>;
+    /// One page of the account's campaigns (SPEC §11), newest first: ordered by
+    /// `(created_at, id)` descending, only those strictly older than `before` when it is
+    /// given, only those in `status` when it is given, at most `limit`. `more`: a
+    /// matching campaign older than the page's last exists. The order never changes (a
+    /// campaign's creation time and id are fixed), so paging by the last campaign's
+    /// position never repeats or skips one, however many are created meanwhile. Read
+    /// through an index on both backends (on AWS the account's `gsi1` partition, never a
+    /// scan; a campaign created a moment ago may be missing for about a second).
+    async fn list_campaign_page(
+        &self,
+        account_id: &str,
+        status: Option<CampaignStatus>,
+        before: Option<&CampaignPosition>,
+        limit: u32,
+    ) -> StoreResult<CampaignPage>;
     /// An unexpired idempotency record (expired ones read as `None`).
     async fn get_idempotency(
         &self,
@@ -147,6 +162,29 @@ pub trait CampaignStore: Send + Sync {
         refund: u32,
         event: Option<&WebhookEvent>,
     ) -> StoreResult<TransitionOutcome>;
+}
+
+/// Where a campaign sits in its account's listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CampaignPosition {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl CampaignPosition {
+    pub fn of(campaign: &Campaign) -> Self {
+        CampaignPosition {
+            created_at: campaign.created_at,
+            id: campaign.id,
+        }
+    }
+}
+
+/// A page of [`CampaignStore::list_campaign_page`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignPage {
+    pub campaigns: Vec<Campaign>,
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

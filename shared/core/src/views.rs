@@ -3,7 +3,8 @@
 
 use crate::model::{Campaign, CampaignStatus, Video};
 use crate::ports::{MediaStore, StoreResult};
-use chrono::SecondsFormat;
+use crate::publish::Publication;
+use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -43,9 +44,10 @@ pub async fn video_links(
 }
 
 /// The video shape shared by GET and the webhook body. `thumbnail_url` and
-/// `script_source` are extensions to SPEC §5's fields.
+/// `script_source` are extensions to SPEC §5's fields; `publications` (SPEC §11) is there
+/// once the video was sent to a destination.
 pub fn video_json(v: &Video, links: Option<&VideoLinks>) -> Value {
-    json!({
+    let mut body = json!({
         "id": v.id,
         "platform": v.platform,
         "language": v.language,
@@ -56,6 +58,33 @@ pub fn video_json(v: &Video, links: Option<&VideoLinks>) -> Value {
         "published_at": v.published_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         "credits_cost": v.credits_cost,
         "script_source": v.script_source,
+    });
+    if !v.review.publications.is_empty() {
+        body["publications"] =
+            Value::Array(v.review.publications.iter().map(publication_json).collect());
+    }
+    body
+}
+
+/// SPEC §11's publication, with its attempts as an extension (when each started, the
+/// provider's status codes, what went wrong).
+pub fn publication_json(p: &Publication) -> Value {
+    json!({
+        "destination_id": p.destination_id,
+        "provider": p.provider,
+        "status": p.status,
+        "external_id": p.external_id,
+        "url": p.url,
+        "error": p.error,
+        "attempts": p.attempts.iter().map(|a| json!({
+            "attempt": a.number,
+            "at": Utc.timestamp_millis_opt(a.started_at_ms)
+                .single()
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            "status_codes": a.status_codes,
+            "error": a.error,
+            "finished": a.finished,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -38,7 +38,10 @@ pub fn to_api_request(req: Request) -> ApiRequest {
     let body = Bytes::copy_from_slice(body.as_ref());
     ApiRequest {
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        path: parts.uri.path_and_query().map_or_else(
+            || parts.uri.path().to_string(),
+            |pq| pq.as_str().to_string(),
+        ),
         headers: parts.headers,
         body_too_large: body.len() > body_limit(parts.uri.path()),
         body,
@@ -68,13 +71,15 @@ pub fn to_lambda_response(resp: ApiResponse) -> Response<Body> {
 /// voice engine, `polly` by default: the API checks voice profiles against it without a
 /// Polly client), `REELFORGE_KMS_KEY_ID` (without it, storing a provider key is refused),
 /// `REELFORGE_BEDROCK_MODEL_ID`, `REELFORGE_MEDIACONVERT_ROLE_ARN`,
-/// `REELFORGE_MEDIACONVERT_QUEUE_ARN`, `REELFORGE_STAGE`, `REELFORGE_CHROMIUM`.
+/// `REELFORGE_MEDIACONVERT_QUEUE_ARN`, `REELFORGE_STAGE`, `REELFORGE_CHROMIUM`, and the
+/// publisher's provider endpoints and retry settings (`PublishConfig::from_env`).
 pub async fn context() -> (Arc<Context>, Arc<AwsStore>) {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Arc::new(AwsStore::from_config(&config));
     let media = media_store(&config);
     let mut app = Context::new(Ports::new(store.clone(), store.clone(), media.clone()))
-        .with_tools(tools(&config, media));
+        .with_tools(tools(&config, media))
+        .with_publishing(reelforge_app::PublishConfig::from_env());
     if let Some(sealer) = sealer(&config) {
         app = app.with_sealer(sealer);
     }
@@ -201,7 +206,15 @@ fn tools(config: &aws_config::SdkConfig, media: Arc<dyn MediaStore>) -> Tools {
 /// message's periodic check catches anything that still slips through.
 pub async fn handle_render_event(app: &Context, event: serde_json::Value) -> Result<(), Error> {
     let change = reelforge_aws::mediaconvert_events::parse_job_state_change(&event)?;
-    reelforge_app::pipeline::render::job_finished(app, &change).await?;
+    // A script edit's job (SPEC §11) carries its edit number; the campaign is in review.
+    if change
+        .user_metadata
+        .contains_key(reelforge_app::pipeline::rerender::EDIT_METADATA)
+    {
+        reelforge_app::pipeline::rerender::job_finished(app, &change).await?;
+    } else {
+        reelforge_app::pipeline::render::job_finished(app, &change).await?;
+    }
     Ok(())
 }
 

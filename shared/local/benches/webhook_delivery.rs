@@ -84,6 +84,7 @@ fn main() {
                 lease: None,
                 history: Vec::new(),
                 style: None,
+                publish: None,
             };
             let r = QuotaReservation { account_id: account.id.clone(), period: "2026-11".into(), videos: 0, quota: 1 };
             store.create_campaign(&c, &r, None).await.expect("campaign");

@@ -130,7 +130,10 @@ async fn to_api_request(
     };
     Ok(ApiRequest {
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        path: parts.uri.path_and_query().map_or_else(
+            || parts.uri.path().to_string(),
+            |pq| pq.as_str().to_string(),
+        ),
         headers: parts.headers,
         body,
         body_too_large,

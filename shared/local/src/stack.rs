@@ -109,7 +109,10 @@ impl LocalStack {
                     allow_private: opts.allow_private_targets,
                 })
                 .with_webhook_retry_delays(opts.webhook_retry_delays)
-                .with_tools(tools),
+                .with_tools(tools)
+                // Provider endpoints (tests point them at loopback fakes) and retry
+                // settings from the environment.
+                .with_publishing(reelforge_app::PublishConfig::from_env()),
         );
         // Scratch directories left by a previous server that was killed mid-stage.
         reelforge_core::scratch::sweep_dead_scratch_once();

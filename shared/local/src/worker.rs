@@ -27,7 +27,8 @@ pub struct WorkerSet {
 }
 
 impl WorkerSet {
-    /// Starts `stage_workers` for pipeline stages and `webhook_workers` for deliveries
+    /// Starts `stage_workers` for the pipeline's stages and those after review (script
+    /// edits, publishing), and `webhook_workers` for deliveries
     /// (kept apart so a slow receiver never holds up a render).
     pub fn start(
         app: Arc<Context>,
@@ -51,7 +52,7 @@ impl WorkerSet {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         let pools: [(&'static [Stage], usize, i64); 2] = [
-            (&Stage::PIPELINE, stage_workers, visibility_ms),
+            (&Stage::WORK, stage_workers, visibility_ms),
             (&[Stage::Webhook], webhook_workers, VISIBILITY_MS),
         ];
         for (stages, count, visibility_ms) in pools {

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod media;
 pub mod moto;
 pub mod openapi;
+pub mod providers;
 pub mod receiver;
 pub mod server;
 pub mod sqlite_lock;

@@ -109,6 +109,19 @@ impl Server {
         )
     }
 
+    /// A server with every stage worker and extra environment variables whose log
+    /// (every level) goes to the returned file.
+    pub fn start_env_logged(extra: &[&str], env: &[(&str, &str)]) -> (Server, PathBuf) {
+        let data = temp_dir("serve-logged");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let log = data.join("serve.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        (
+            Self::spawn(data, extra, Stdio::from(file), Some("debug"), env),
+            log,
+        )
+    }
+
     fn spawn(
         data: PathBuf,
         extra: &[&str],

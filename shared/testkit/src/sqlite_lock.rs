@@ -17,8 +17,8 @@ use reelforge_core::model::{
     StageMessage, WebhookEvent,
 };
 use reelforge_core::ports::{
-    CampaignStore, CreateOutcome, KeyStore, StageQueue, StoreResult, TransitionOutcome,
-    WindowCounters,
+    CampaignPage, CampaignPosition, CampaignStore, CreateOutcome, KeyStore, StageQueue,
+    StoreResult, TransitionOutcome, WindowCounters,
 };
 use reelforge_local::LocalStore;
 use rusqlite::Connection;
@@ -207,6 +207,18 @@ impl CampaignStore for Tripwire {
         from_day: &str,
     ) -> StoreResult<reelforge_core::stats::AccountStats> {
         self.inner.account_stats(account_id, from_day).await
+    }
+
+    async fn list_campaign_page(
+        &self,
+        account_id: &str,
+        status: Option<CampaignStatus>,
+        before: Option<&CampaignPosition>,
+        limit: u32,
+    ) -> StoreResult<CampaignPage> {
+        self.inner
+            .list_campaign_page(account_id, status, before, limit)
+            .await
     }
 
     async fn get_idempotency(

@@ -427,6 +427,7 @@ fn new_campaign(app: &Context, principal: &Principal, body: CreateBody) -> Campa
                 thumbnail_key: None,
                 script_source: None,
                 render_job: None,
+                review: Default::default(),
             })
         })
         .collect();
@@ -448,6 +449,7 @@ fn new_campaign(app: &Context, principal: &Principal, body: CreateBody) -> Campa
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
         videos,
         error: None,
         failed_stage: None,

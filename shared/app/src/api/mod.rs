@@ -6,10 +6,13 @@ mod account;
 mod auth;
 mod campaigns;
 mod deliveries;
+mod destinations;
 mod estimate;
+mod listing;
 pub mod openapi;
 pub mod profiles;
 mod response;
+mod review;
 pub mod uploads;
 
 pub use response::ApiResponse;
@@ -44,6 +47,8 @@ pub fn body_limit(path: &str) -> usize {
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: Method,
+    /// The request target's path, with its query string (`?status=review`) when it has
+    /// one.
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -70,7 +75,8 @@ fn canonical_segments(rest: &str) -> Option<Vec<&str>> {
 /// Routes one request. Every `/api/v1` request passes the IP layer and key check first,
 /// except the OpenAPI document, which is metered by the unauthenticated IP layer only.
 pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
-    let Some(rest) = req.path.strip_prefix("/api/v1") else {
+    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    let Some(rest) = path.strip_prefix("/api/v1") else {
         return ApiResponse::error(StatusCode::NOT_FOUND, "Not found");
     };
     let segments = canonical_segments(rest);
@@ -90,7 +96,8 @@ pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
     let resp = match (segments.as_slice(), &req.method) {
         (["openapi.json"], _) => ApiResponse::method_not_allowed("GET"),
         (["campaigns"], &Method::POST) => campaigns::create(app, &req, &principal).await,
-        (["campaigns"], _) => ApiResponse::method_not_allowed("POST"),
+        (["campaigns"], &Method::GET) => listing::list(app, &principal, query).await,
+        (["campaigns"], _) => ApiResponse::method_not_allowed("GET, POST"),
         (["campaigns", id], &Method::GET) => campaigns::get(app, &principal, id).await,
         (["campaigns", _], _) => ApiResponse::method_not_allowed("GET"),
         (["campaigns", id, "webhook-deliveries"], &Method::GET) => {
@@ -103,6 +110,24 @@ pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
         (["campaigns", _, "webhook-deliveries", "redeliver"], _) => {
             ApiResponse::method_not_allowed("POST")
         }
+        (["campaigns", id, "videos", video_id, "script"], &Method::PUT) => {
+            review::edit_script(app, &req, &principal, id, video_id).await
+        }
+        (["campaigns", _, "videos", _, "script"], _) => ApiResponse::method_not_allowed("PUT"),
+        (["campaigns", id, "publish"], &Method::POST) => {
+            review::publish(app, &req, &principal, id).await
+        }
+        (["campaigns", _, "publish"], _) => ApiResponse::method_not_allowed("POST"),
+        (["destinations"], &Method::GET) => destinations::route(app, &req, &principal, None).await,
+        (["destinations"], &Method::POST) => destinations::route(app, &req, &principal, None).await,
+        (["destinations"], _) => ApiResponse::method_not_allowed("GET, POST"),
+        (["destinations", id], &Method::GET) => {
+            destinations::route(app, &req, &principal, Some(id)).await
+        }
+        (["destinations", id], &Method::DELETE) => {
+            destinations::route(app, &req, &principal, Some(id)).await
+        }
+        (["destinations", _], _) => ApiResponse::method_not_allowed("GET, DELETE"),
         (["estimate"], &Method::POST) => estimate::estimate(app, &req, &principal).await,
         (["estimate"], _) => ApiResponse::method_not_allowed("POST"),
         (["account"], &Method::GET) => account::get(app, &principal).await,

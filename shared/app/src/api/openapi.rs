@@ -98,6 +98,29 @@ impl Op {
         self.errors.push(Refusal::NotFound);
         self
     }
+    fn optional_json_body(mut self, schema: Value) -> Op {
+        self.body = Some(json!({
+            "required": false,
+            "content": {"application/json": {"schema": schema}},
+        }));
+        self.errors.extend([Refusal::BadRequest, Refusal::TooLarge]);
+        self
+    }
+    fn path_param(mut self, name: &str, description: &str) -> Op {
+        self.params.push(json!({
+            "name": name, "in": "path", "required": true,
+            "description": description,
+            "schema": {"type": "string", "minLength": 1},
+        }));
+        self
+    }
+    fn query_param(mut self, name: &str, schema: Value, description: &str) -> Op {
+        self.params.push(json!({
+            "name": name, "in": "query", "required": false,
+            "description": description, "schema": schema,
+        }));
+        self
+    }
     fn ok(mut self, status: &'static str, response: Value) -> Op {
         self.ok.push((status, response));
         self
@@ -188,6 +211,19 @@ fn operations() -> Vec<Op> {
                 }),
             )
             .errors(&[Conflict, AccountLimit]),
+        Op::new("get", "/api/v1/campaigns", "listCampaigns")
+            .summary("The account's campaigns, newest first (SPEC §11)")
+            .describe(
+                "Paged by an opaque cursor bound to the account: a page never repeats or \
+                 skips a campaign, however many are created meanwhile. An unknown query \
+                 parameter, a bad status or limit, or a cursor this account was not given \
+                 is a 400. Metered by the per-IP layers only.",
+            )
+            .query_param("status", json!({"enum": strings(CampaignStatus::ALL.iter())}), "Only campaigns in this status")
+            .query_param("limit", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}), "Campaigns per page")
+            .query_param("cursor", json!({"type": "string"}), "The previous page's next_cursor")
+            .ok("200", ok_json("One page", "CampaignPage"))
+            .errors(&[BadRequest]),
         Op::new("get", "/api/v1/campaigns/{id}", "getCampaign")
             .summary("A campaign's status and videos (SPEC §5)")
             .describe(
@@ -197,6 +233,46 @@ fn operations() -> Vec<Op> {
             )
             .id_param("campaign")
             .ok("200", ok_json("The campaign", "Campaign")),
+        Op::new(
+            "put",
+            "/api/v1/campaigns/{id}/videos/{video_id}/script",
+            "editScript",
+        )
+        .summary("Replace one video's script in review; it is spoken and rendered again (SPEC §11)")
+        .describe(
+            "1–1,500 characters in the video's language's writing system; at most 5 edits \
+             per video. The previous file stays downloadable until the new one is ready, \
+             then `video.ready` is sent. Counts in the account's creation window, not in \
+             the monthly quota.",
+        )
+        .id_param("campaign")
+        .path_param("video_id", "The video's id")
+        .json_body(schema("ScriptEdit"))
+        .ok(
+            "202",
+            json!({
+                "description": "Accepted: the video is rendering again",
+                "headers": {
+                    "X-Clipus-Api-Scopes": header("ScopesRequired"),
+                    "X-RateLimit-Plan": header("PlanRequired"),
+                    "X-RateLimit-Limit": header("LimitRequired"),
+                },
+                "content": {"application/json": {"schema": schema("ScriptEditAccepted")}},
+            }),
+        )
+        .errors(&[Conflict, AccountLimit]),
+        Op::new("post", "/api/v1/campaigns/{id}/publish", "publishCampaign")
+            .summary("Publish the campaign's videos, to destinations or by the customer (SPEC §11)")
+            .describe(
+                "From review only. Without destinations the chosen videos are marked \
+                 published at once; with destinations each video is uploaded to each and \
+                 the campaign is published when every publication has finished. A repeat \
+                 returns 202 with the same state and uploads nothing twice.",
+            )
+            .id_param("campaign")
+            .optional_json_body(schema("PublishRequest"))
+            .ok("202", ok_json("Accepted: the campaign's state", "Campaign"))
+            .errors(&[Conflict]),
         Op::new(
             "get",
             "/api/v1/campaigns/{id}/webhook-deliveries",
@@ -232,6 +308,25 @@ fn operations() -> Vec<Op> {
             .tag("credits")
             .json_body(schema("EstimateRequest"))
             .ok("200", ok_json("The price", "Estimate")),
+        Op::new("get", "/api/v1/destinations", "listDestinations")
+            .summary("The account's publishing destinations (credentials masked)")
+            .tag("destinations")
+            .ok("200", ok_json("The list", "DestinationList")),
+        Op::new("post", "/api/v1/destinations", "createDestination")
+            .summary("Register a YouTube or TikTok destination (secrets sealed, shown masked)")
+            .tag("destinations")
+            .json_body(schema("DestinationInput"))
+            .ok("201", ok_json("Created", "DestinationResult")),
+        Op::new("get", "/api/v1/destinations/{id}", "getDestination")
+            .summary("One destination")
+            .tag("destinations")
+            .id_param("destination")
+            .ok("200", ok_json("The destination", "DestinationResult")),
+        Op::new("delete", "/api/v1/destinations/{id}", "deleteDestination")
+            .summary("Delete a destination")
+            .tag("destinations")
+            .id_param("destination")
+            .ok("200", ok_json("Deleted", "Deleted")),
         Op::new("get", "/api/v1/account", "getAccount")
             .summary("The account: plan, usage, totals, keys, profiles, recent videos (SPEC §8)")
             .tag("account")
@@ -251,11 +346,16 @@ fn operations() -> Vec<Op> {
             "video/mp4",
             "an MP4 of at most 4 MiB and at most 15 s (the length is read from the file's own movie header)",
         ),
+        (
+            "music",
+            "audio/mpeg",
+            "an MP3, M4A or WAV music bed of at most 8 MiB (looped or cut to the video, ducked under the voice)",
+        ),
     ] {
-        let op_id = if file == "watermark" {
-            "uploadWatermark"
-        } else {
-            "uploadEndClip"
+        let op_id = match file {
+            "watermark" => "uploadWatermark",
+            "end-clip" => "uploadEndClip",
+            _ => "uploadMusic",
         };
         let mut op = Op::new("put", format!("/api/v1/media-profiles/{{id}}/{file}"), op_id)
             .summary(format!("Upload the media profile's {file}: {what}"))
@@ -265,11 +365,27 @@ fn operations() -> Vec<Op> {
             .errors(&[BadRequest, TooLarge]);
         op.body = Some(json!({
             "required": true,
-            "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
+            "content": content_types(file, content_type),
         }));
         ops.push(op);
     }
     ops
+}
+
+/// The media types an upload takes (the file's own bytes decide; the header is not read).
+fn content_types(file: &str, content_type: &str) -> Value {
+    let types: &[&str] = if file == "music" {
+        &["audio/mpeg", "audio/mp4", "audio/wav"]
+    } else {
+        &[content_type]
+    };
+    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+    Value::Object(
+        types
+            .iter()
+            .map(|t| (t.to_string(), binary.clone()))
+            .collect(),
+    )
 }
 
 fn profile_operations(kind: Kind) -> Vec<Op> {
@@ -372,7 +488,11 @@ fn links(op: &Op) -> Option<Value> {
             format!("delete{title}"),
         ];
         if kind == Kind::Media {
-            targets.extend(["uploadWatermark".into(), "uploadEndClip".into()]);
+            targets.extend([
+                "uploadWatermark".into(),
+                "uploadEndClip".into(),
+                "uploadMusic".into(),
+            ]);
         }
         (format!("/{}/{}_id", kind.name(), kind.name()), targets)
     };
@@ -474,6 +594,7 @@ fn video_schema() -> Value {
             "published_at": {"type": ["string", "null"], "format": "date-time"},
             "credits_cost": nullable("integer"),
             "script_source": nullable("string"),
+            "publications": {"type": "array", "items": schema("Publication"), "description": "SPEC §11: once published to destinations"},
         },
     })
 }
@@ -766,7 +887,132 @@ fn schemas() -> Map<String, Value> {
             "properties": {"success": {"const": true}, "deleted": {"type": "string"}},
         }),
     );
+    s.insert(
+        "CampaignPage".into(),
+        json!({
+            "type": "object",
+            "required": ["success", "campaigns", "next_cursor"],
+            "properties": {
+                "success": {"const": true},
+                "campaigns": {"type": "array", "items": schema("Campaign")},
+                "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last"},
+            },
+        }),
+    );
+    s.insert(
+        "ScriptEdit".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["script"],
+            "properties": {"script": {"type": "string", "minLength": 1, "maxLength": 1500}},
+        }),
+    );
+    s.insert(
+        "ScriptEditAccepted".into(),
+        json!({
+            "type": "object",
+            "required": ["success", "campaign_id", "video", "edits_left"],
+            "properties": {
+                "success": {"const": true},
+                "campaign_id": {"type": "string", "format": "uuid"},
+                "video": schema("Video"),
+                "edits_left": {"type": "integer", "minimum": 0},
+            },
+        }),
+    );
+    s.insert(
+        "PublishRequest".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "video_ids": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "uuid"}, "description": "Default: every ready video"},
+                "destinations": {"type": "array", "items": {"type": "string"}, "description": "Destination ids; none: the customer posts the files themselves"},
+            },
+        }),
+    );
+    s.insert(
+        "Publication".into(),
+        json!({
+            "type": "object",
+            "required": ["destination_id", "provider", "status"],
+            "properties": {
+                "destination_id": {"type": "string"},
+                "provider": {"enum": ["youtube", "tiktok"]},
+                "status": {"enum": ["pending", "published", "failed"]},
+                "external_id": nullable("string"),
+                "url": nullable("string"),
+                "error": nullable("string"),
+                "attempts": {"type": "array", "items": {"type": "object"}},
+            },
+        }),
+    );
+    s.insert(
+        "DestinationInput".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["provider", "name", "client_id", "client_secret", "refresh_token"],
+            "properties": {
+                "provider": {"enum": ["youtube", "tiktok"]},
+                "name": {"type": "string", "minLength": 1},
+                "client_id": {"type": "string", "minLength": 1},
+                "client_secret": {"type": "string", "minLength": 1},
+                "refresh_token": {"type": "string", "minLength": 1},
+                "privacy": {"type": ["string", "null"], "enum": ["private", "unlisted", "public", null], "description": "unlisted is YouTube only"},
+            },
+        }),
+    );
+    s.insert(
+        "Destination".into(),
+        json!({
+            "type": "object",
+            "required": ["destination_id"],
+            "properties": {
+                "destination_id": {"type": "string"},
+                "provider": {"enum": ["youtube", "tiktok"]},
+                "name": {"type": "string"},
+                "privacy": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+        }),
+    );
+    s.insert(
+        "DestinationResult".into(),
+        json!({
+            "type": "object",
+            "required": ["success", "destination_id"],
+            "allOf": [schema("Destination")],
+            "properties": {"success": {"const": true}},
+        }),
+    );
+    s.insert(
+        "DestinationList".into(),
+        json!({
+            "type": "object",
+            "required": ["success", "destinations"],
+            "properties": {
+                "success": {"const": true},
+                "destinations": {"type": "array", "items": schema("Destination")},
+            },
+        }),
+    );
     s.insert("WebhookEvent".into(), webhook_event_schema());
+    s.insert(
+        "VideoReadyEvent".into(),
+        json!({
+            "type": "object",
+            "required": ["event", "campaign_id", "video", "timestamp"],
+            "properties": {
+                "event": {"const": "video.ready"},
+                "campaign_id": {"type": "string", "format": "uuid"},
+                "video": schema("Video"),
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        }),
+    );
     s
 }
 
@@ -910,7 +1156,7 @@ fn webhook_event_schema() -> Value {
         "type": "object",
         "required": ["event", "campaign_id", "status", "videos", "timestamp"],
         "properties": {
-            "event": {"enum": ["campaign.completed", "campaign.failed"]},
+            "event": {"enum": ["campaign.completed", "campaign.failed", "campaign.published"]},
             "campaign_id": {"type": "string", "format": "uuid"},
             "status": {"enum": strings(CampaignStatus::ALL.iter())},
             "videos": {"type": "array", "items": schema("Video")},
@@ -921,7 +1167,7 @@ fn webhook_event_schema() -> Value {
     })
 }
 
-fn webhook(event: &str, when: &str) -> Value {
+fn webhook(event: &str, when: &str, body: &str) -> Value {
     let h = |name: &str, description: &str| json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
     json!({"post": {
         "summary": format!("{event}: {when}"),
@@ -935,7 +1181,7 @@ fn webhook(event: &str, when: &str) -> Value {
             h("webhook-timestamp", "Standard Webhooks: unix seconds"),
             h("webhook-signature", "Standard Webhooks: v1,<base64 HMAC-SHA256>"),
         ],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": schema("WebhookEvent")}}},
+        "requestBody": {"required": true, "content": {"application/json": {"schema": schema(body)}}},
         "responses": {"2XX": {"description": "Delivered"}},
     }})
 }
@@ -1047,8 +1293,10 @@ pub fn document() -> Value {
         ],
         "paths": paths,
         "webhooks": {
-            "campaign.completed": webhook("campaign.completed", "the campaign reached review"),
-            "campaign.failed": webhook("campaign.failed", "the campaign failed (body also has error and failed_stage)"),
+            "campaign.completed": webhook("campaign.completed", "the campaign reached review", "WebhookEvent"),
+            "campaign.failed": webhook("campaign.failed", "the campaign failed (body also has error and failed_stage)", "WebhookEvent"),
+            "campaign.published": webhook("campaign.published", "every publication of the campaign finished (videos with their publications; SPEC §11)", "WebhookEvent"),
+            "video.ready": webhook("video.ready", "an edited video is ready again (SPEC §11)", "VideoReadyEvent"),
         },
         "components": components(),
     })

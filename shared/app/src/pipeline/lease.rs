@@ -74,6 +74,71 @@ pub async fn claim(
     }
 }
 
+/// Claims a campaign for a stage after review (`Stage::AFTER_REVIEW`): only while
+/// `has_work` finds something for it to do, and only when no stage holds a live claim.
+/// The campaign's status is left alone (these stages work in `review`); the API may
+/// write the campaign meanwhile, so the stage's own writes read it again first
+/// (`lifecycle::update`).
+pub async fn claim_after_review(
+    app: &Context,
+    campaign_id: Uuid,
+    stage: Stage,
+    has_work: impl Fn(&Campaign) -> bool,
+) -> Result<Claim, StageError> {
+    let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
+        return Ok(Claim::Skip);
+    };
+    if !has_work(&campaign) {
+        if campaign.status.is_terminal() {
+            requeue_unstarted_events(app, campaign_id).await?;
+        }
+        return Ok(Claim::Skip);
+    }
+    let now = app.clock.now();
+    let now_ms = now.timestamp_millis();
+    if let Some(lease) = &campaign.lease {
+        if lease.until_ms > now_ms {
+            return Ok(Claim::Wait(wait_secs(lease.until_ms - now_ms)));
+        }
+    }
+    let mut next = campaign.clone();
+    next.revision += 1;
+    next.updated_at = now;
+    next.lease = Some(StageLease {
+        stage,
+        holder: ulid::Ulid::generate().to_string(),
+        until_ms: now_ms + app.tools.lease_ms,
+    });
+    match app
+        .ports
+        .campaigns
+        .commit_transition(&next, campaign.status, 0, None)
+        .await?
+    {
+        TransitionOutcome::Applied => {
+            let renewal = Renewal::start(app, &next);
+            Ok(Claim::Run(Box::new(next), renewal))
+        }
+        // Someone wrote first (a claim, or the API): look again shortly.
+        TransitionOutcome::Stale(_) => Ok(Claim::Wait(1)),
+    }
+}
+
+/// Gives back a claim taken by [`claim_after_review`], whatever was written since; a
+/// claim another worker took over is left alone.
+pub async fn release_after_review(app: &Context, held: &Campaign) -> Result<(), StageError> {
+    let holder = held.lease.as_ref().map(|l| l.holder.clone());
+    crate::lifecycle::update(app, held.id, |c| {
+        let mine = holder.is_some() && c.lease.as_ref().map(|l| &l.holder) == holder.as_ref();
+        if mine {
+            c.lease = None;
+        }
+        mine
+    })
+    .await?;
+    Ok(())
+}
+
 /// Keeps a claim alive while its stage runs: every third of the claim's length it is
 /// extended by a whole length, so a stage that runs long is never taken over while its
 /// worker lives. Dropping it (the stage finished, failed or its worker died) stops the

@@ -7,7 +7,9 @@ pub mod artifacts;
 pub mod collect;
 pub mod lease;
 pub mod process;
+pub mod publish;
 pub mod render;
+pub mod rerender;
 pub mod script;
 pub mod voiceover;
 pub mod webhook;
@@ -38,6 +40,8 @@ pub async fn process(app: &Context, message: &StageMessage) -> Result<Next, Stag
         Stage::Script => Box::pin(script::run(app, id)).await,
         Stage::Voiceover => Box::pin(voiceover::run(app, id)).await,
         Stage::Render => Box::pin(render::run(app, id)).await,
+        Stage::Rerender => Box::pin(rerender::run(app, id)).await,
+        Stage::Publish => Box::pin(publish::run(app, id)).await,
         Stage::Webhook => match &message.event_id {
             Some(event_id) => Ok(webhook::deliver(app, id, event_id).await?),
             None => Ok(Next::Done),
@@ -49,6 +53,12 @@ pub async fn process(app: &Context, message: &StageMessage) -> Result<Next, Stag
 /// videos and notifying), or its webhook event is marked failed.
 pub async fn dead_letter(app: &Context, message: &StageMessage) -> Result<(), StageError> {
     tracing::error!(stage = %message.stage, campaign_id = %message.campaign_id, "message dead-lettered");
+    // The stages after review never fail the campaign: they give up their own work.
+    match message.stage {
+        Stage::Rerender => return rerender::dead_letter(app, message.campaign_id).await,
+        Stage::Publish => return publish::dead_letter(app, message.campaign_id).await,
+        _ => {}
+    }
     let Some(status) = message.stage.status() else {
         if let Some(event_id) = &message.event_id {
             webhook::abandon(app, message.campaign_id, event_id).await?;

@@ -174,6 +174,47 @@ pub(crate) async fn render_job(
     captures: &Captures,
     collected: &CollectedPage,
 ) -> Result<RenderJob, StageError> {
+    let track: VoiceTrack =
+        artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
+    let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
+    let metadata = BTreeMap::from([
+        ("campaign_id".to_string(), campaign.id.to_string()),
+        ("video_id".to_string(), video.id.to_string()),
+    ]);
+    let spoken = Spoken {
+        track: &track,
+        audio,
+        output_stem: video.media_stem(campaign.id),
+        metadata,
+    };
+    job_for(app, campaign, video, captures, collected, spoken).await
+}
+
+/// What one render speaks and where it goes: the voice track and its audio's media key,
+/// the output stem and the job's metadata (a script edit has its own of each).
+pub(crate) struct Spoken<'a> {
+    pub track: &'a VoiceTrack,
+    pub audio: PathBuf,
+    pub output_stem: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The render job of one video speaking `spoken`: the one place a plan is built, for
+/// first renders and script edits alike.
+pub(crate) async fn job_for(
+    app: &Context,
+    campaign: &Campaign,
+    video: &Video,
+    captures: &Captures,
+    collected: &CollectedPage,
+    spoken: Spoken<'_>,
+) -> Result<RenderJob, StageError> {
+    let Spoken {
+        track,
+        audio,
+        output_stem,
+        metadata,
+    } = spoken;
     let size = frame_size(video.platform);
     let (captured, in_language) =
         capture_for(captures, video.language.as_str(), size).ok_or_else(|| {
@@ -182,9 +223,6 @@ pub(crate) async fn render_job(
                 size.width, size.height
             ))
         })?;
-    let track: VoiceTrack =
-        artifacts::get_json(app, &artifacts::voice_words(campaign.id, video.language)).await?;
-    let audio = PathBuf::from(artifacts::voice_audio(campaign.id, video.language));
     let facts = match collected.alternates.get(&video.language) {
         Some(f) => f,
         None => &collected.facts,
@@ -203,7 +241,7 @@ pub(crate) async fn render_job(
         size,
         &captured.image,
         &captured.layout,
-        &track,
+        track,
         &brand,
         video.language,
     );
@@ -213,7 +251,7 @@ pub(crate) async fn render_job(
         size,
         board,
         &audio,
-        &track,
+        track,
         video.language.as_str(),
         caption_style(campaign, size),
     );
@@ -234,16 +272,13 @@ pub(crate) async fn render_job(
     }
     Ok(RenderJob {
         plan,
-        output_stem: video.media_stem(campaign.id),
-        metadata: BTreeMap::from([
-            ("campaign_id".to_string(), campaign.id.to_string()),
-            ("video_id".to_string(), video.id.to_string()),
-        ]),
+        output_stem,
+        metadata,
     })
 }
 
 /// Whether the campaign's videos have a music bed (priced as BGM, SPEC §9).
-fn has_music(campaign: &Campaign) -> bool {
+pub(crate) fn has_music(campaign: &Campaign) -> bool {
     campaign
         .style
         .as_ref()

@@ -19,8 +19,9 @@ use reelforge_core::model::{
 };
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, MediaStore, ProfileRecord, ProfileStore,
-    StageQueue, StoreError, TransitionOutcome, WebhookStore, WindowCounters,
+    AccountStore, CampaignPosition, CampaignStore, CreateOutcome, KeyStore, MediaStore,
+    ProfileRecord, ProfileStore, StageQueue, StoreError, TransitionOutcome, WebhookStore,
+    WindowCounters,
 };
 use reelforge_local::LocalStore;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,7 @@ on_both_backends! {
     two_writers_from_one_read => local_two_writers_from_one_read, aws_two_writers_from_one_read;
     media_files => local_media_files, aws_media_files;
     campaigns_listed_per_account_newest_first => local_campaigns_listed_per_account_newest_first, aws_campaigns_listed_per_account_newest_first;
+    campaign_pages_by_position => local_campaign_pages_by_position, aws_campaign_pages_by_position;
     profiles_round_trip => local_profiles_round_trip, aws_profiles_round_trip;
     profile_cap_under_concurrency => local_profile_cap_under_concurrency, aws_profile_cap_under_concurrency;
     lease_renewal_belongs_to_its_holder => local_lease_renewal_belongs_to_its_holder, aws_lease_renewal_belongs_to_its_holder;
@@ -269,6 +271,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
                 thumbnail_key: None,
                 script_source: None,
                 render_job: None,
+                review: Default::default(),
             })
             .collect(),
         error: None,
@@ -279,6 +282,7 @@ fn campaign(account_id: &str, videos: u32) -> Campaign {
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     }
 }
 
@@ -2330,6 +2334,119 @@ async fn recent_campaigns_are_bounded_newest_first<S: Store>(store: Arc<S>) {
         .recent_campaigns("acct_nobody", 3)
         .await
         .unwrap()
+        .is_empty());
+}
+
+/// `list_campaign_page` (SPEC §11's listing): newest first by `(created_at, id)`, strictly
+/// after the position given, the status filter applied before the limit, `more` exact,
+/// other accounts and keys left out; a status change moves nothing in the order.
+async fn campaign_pages_by_position<S: Store>(store: Arc<S>) {
+    let mine = new_account(&*store, Plan::Scale, None).await;
+    let theirs = new_account(&*store, Plan::Scale, None).await;
+    let mut created = Vec::new();
+    for i in 0..7i64 {
+        let mut c = campaign(&mine.id, 1);
+        // Nanosecond times, and three campaigns in the same instant (the id orders them).
+        c.created_at = at_ms(BASE_MS + i.max(2) * 1_000) + chrono::Duration::nanoseconds(7);
+        if i % 3 == 0 {
+            c.status = CampaignStatus::Review;
+        }
+        let r = reservation(&mine.id, &c.quota_period, 1, 100);
+        store.create_campaign(&c, &r, None).await.unwrap();
+        created.push(c);
+    }
+    stored_campaign(&*store, &theirs.id, 1).await;
+    store
+        .create_key(&key_record(&mine.id, BASE_MS), None)
+        .await
+        .unwrap();
+    created.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let order: Vec<Uuid> = created.iter().map(|c| c.id).collect();
+    listed_campaigns(&*store, &mine.id, 7).await;
+
+    let page = |before: Option<CampaignPosition>, status, limit| {
+        let store = store.clone();
+        let account = mine.id.clone();
+        async move {
+            store
+                .list_campaign_page(&account, status, before.as_ref(), limit)
+                .await
+                .unwrap()
+        }
+    };
+    let first = page(None, None, 3).await;
+    assert_eq!(
+        first.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        order[..3]
+    );
+    assert!(first.more);
+    let after = CampaignPosition::of(&first.campaigns[2]);
+    let second = page(Some(after), None, 3).await;
+    assert_eq!(
+        second.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        order[3..6]
+    );
+    assert!(second.more);
+    let third = page(Some(CampaignPosition::of(&second.campaigns[2])), None, 3).await;
+    assert_eq!(
+        third.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        order[6..]
+    );
+    assert!(!third.more);
+    let exact = page(None, None, 7).await;
+    assert_eq!(exact.campaigns.len(), 7);
+    assert!(!exact.more, "more means another campaign exists");
+
+    // The status filter counts matches only.
+    let reviewed: Vec<Uuid> = created
+        .iter()
+        .filter(|c| c.status == CampaignStatus::Review)
+        .map(|c| c.id)
+        .collect();
+    let one = page(None, Some(CampaignStatus::Review), 1).await;
+    assert_eq!(
+        one.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        reviewed[..1]
+    );
+    assert!(one.more);
+    let rest = page(
+        Some(CampaignPosition::of(&one.campaigns[0])),
+        Some(CampaignStatus::Review),
+        10,
+    )
+    .await;
+    assert_eq!(
+        rest.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        reviewed[1..]
+    );
+    assert!(!rest.more);
+
+    // A transition changes the status the filter sees, not the order.
+    let target = created[1].clone();
+    let next = moved(&target, CampaignStatus::Processing, BASE_MS + 60_000);
+    store
+        .commit_transition(&next, target.status, 0, None)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = page(None, Some(CampaignStatus::Processing), 10).await;
+        if all.campaigns.iter().any(|c| c.id == target.id) || Instant::now() > deadline {
+            assert!(all.campaigns.iter().any(|c| c.id == target.id));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = page(None, None, 7).await;
+    assert_eq!(
+        again.campaigns.iter().map(|c| c.id).collect::<Vec<_>>(),
+        order
+    );
+    assert!(store
+        .list_campaign_page("acct_nobody", None, None, 5)
+        .await
+        .unwrap()
+        .campaigns
         .is_empty());
 }
 

@@ -6,5 +6,7 @@ mod hardening;
 mod openapi;
 mod pipeline_stages;
 mod pipeline_webhooks;
+mod publish;
 mod reliability_store;
+mod review;
 mod template;

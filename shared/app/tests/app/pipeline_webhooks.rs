@@ -84,6 +84,7 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
             thumbnail_key: None,
             script_source: None,
             render_job: None,
+            review: Default::default(),
         })
         .collect(),
         error: None,
@@ -94,6 +95,7 @@ async fn campaign(f: &Fixture, id: Uuid, webhook_url: &str) -> Campaign {
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     };
     let r = QuotaReservation {
         account_id: f.account_id.clone(),

@@ -305,8 +305,9 @@ fn parse_template() -> Template {
 }
 
 /// The routes the shared router serves, read off its match arms
-/// (`(["campaigns", id], &Method::GET) => ...` is `GET /api/v1/campaigns/{id}`); arms
-/// with a wildcard method (the 405 answers) are not routes.
+/// (`(["campaigns", id], &Method::GET) => ...` is `GET /api/v1/campaigns/{id}`, a
+/// binding names its path parameter); arms with a wildcard method (the 405 answers) are
+/// not routes.
 fn router_routes() -> BTreeSet<(String, String)> {
     let source = std::fs::read_to_string(root().join("shared/app/src/api/mod.rs")).expect("router");
     source
@@ -323,7 +324,7 @@ fn router_routes() -> BTreeSet<(String, String)> {
                 .split(',')
                 .map(|segment| match segment.trim() {
                     quoted if quoted.starts_with('"') => quoted.trim_matches('"').to_string(),
-                    _ => "{id}".to_string(),
+                    binding => format!("{{{binding}}}"),
                 })
                 .map(|segment| format!("/{segment}"))
                 .collect();
@@ -572,8 +573,60 @@ fn stage_consumers_may_hand_their_messages_back() {
         checked += 1;
     }
     assert_eq!(
-        checked, 5,
-        "the four stage functions and the webhook sender"
+        checked, 7,
+        "the four pipeline stage functions, the two after review and the webhook sender"
+    );
+}
+
+/// SPEC §11: destination credentials are sealed with KMS; only the publisher may open
+/// them, and only under a destination's encryption context; the API may only seal.
+#[test]
+fn only_the_publisher_may_decrypt_and_only_destination_credentials() {
+    let template = parse_template();
+    let with = |action: &str| -> BTreeSet<String> {
+        template
+            .functions
+            .values()
+            .filter(|f| allowed(&f.policies, "kms").contains(action))
+            .map(|f| f.binary.clone())
+            .collect()
+    };
+    assert_eq!(
+        with("Decrypt"),
+        BTreeSet::from(["stage-publish".to_string()])
+    );
+    assert_eq!(
+        with("Encrypt"),
+        BTreeSet::from(["api-profiles".to_string(), "stage-publish".to_string()]),
+        "the API seals destinations; the publisher seals a rotated TikTok token"
+    );
+    for f in template.functions.values() {
+        let kms: BTreeSet<String> = allowed(&f.policies, "kms")
+            .into_iter()
+            .filter(|a| !a.starts_with("EncryptionContext"))
+            .collect();
+        assert!(
+            kms.is_subset(&BTreeSet::from([
+                "Encrypt".to_string(),
+                "Decrypt".to_string()
+            ])),
+            "{}: {kms:?}",
+            f.binary
+        );
+    }
+    let publisher = template
+        .functions
+        .values()
+        .find(|f| f.binary == "stage-publish")
+        .expect("stage-publish");
+    let statement = publisher
+        .policies
+        .split("- Effect")
+        .find(|s| s.contains("kms:Decrypt"))
+        .expect("the decrypt statement");
+    assert!(
+        statement.contains("\"kms:EncryptionContext:profile_id\": \"ds_*\""),
+        "decrypt only under a destination's encryption context: {statement}"
     );
 }
 
@@ -636,8 +689,10 @@ fn allows(f: &Function, need: &str) -> bool {
 /// The id in a created resource's answer: `campaign_id`, or the record's own id inside
 /// it (`{"voice_profile": {"voice_profile_id": ..., "provider_id": ...}}`).
 fn created_id(answer: &Value) -> Option<String> {
-    if let Some(id) = answer["campaign_id"].as_str() {
-        return Some(id.to_string());
+    for field in ["campaign_id", "destination_id"] {
+        if let Some(id) = answer[field].as_str() {
+            return Some(id.to_string());
+        }
     }
     answer.as_object()?.iter().find_map(|(name, record)| {
         record[format!("{name}_id").as_str()]
@@ -683,7 +738,11 @@ async fn api_roles_allow_every_call_their_routes_make() {
     let direct = Arc::new(support::moto::aws_store().await);
     let proxy = FaultProxy::start(support::moto::endpoint()).await;
     let through = Arc::new(proxy.aws_store(direct.names().clone()).await);
-    let app = Context::new(Ports::from_store(through));
+    // Destination credentials are sealed before they are stored (KMS on AWS; a local
+    // key here: the sealer makes no table or queue call).
+    let app = Context::new(Ports::from_store(through)).with_sealer(Arc::new(
+        reelforge_local::LocalKeySealer::from_key(&[7; 32]).expect("sealer"),
+    ));
     let (_, key) = new_account(&Ports::from_store(direct), Plan::Enterprise, Some(100)).await;
 
     // Creates first (profiles in an order that satisfies their references, then a
@@ -723,10 +782,13 @@ async fn api_roles_allow_every_call_their_routes_make() {
             .split('/')
             .next()
             .unwrap();
-        let path = match ids.get(segment) {
+        let mut path = match ids.get(segment) {
             Some(id) => route.replace("{id}", id),
             None => route.clone(),
         };
+        if let Some(video) = ids.get("video") {
+            path = path.replace("{video_id}", video);
+        }
         let body = match (method.as_str(), segment) {
             (_, "campaigns") | (_, "estimate") if method == "POST" && !route.contains("{id}") => {
                 if segment == "campaigns" {
@@ -734,6 +796,16 @@ async fn api_roles_allow_every_call_their_routes_make() {
                 } else {
                     json!({"kind": "viral_captions", "duration_seconds": 30})
                 }
+            }
+            ("POST", "destinations") if !route.contains("{id}") => json!({
+                "provider": "youtube",
+                "name": "Brand channel",
+                "client_id": "1234567890-abc.apps.googleusercontent.com",
+                "client_secret": "GOCSPX-0123456789abcdef",
+                "refresh_token": "1//0g0123456789abcdefghij",
+            }),
+            ("PUT", "campaigns") if route.ends_with("/script") => {
+                json!({"script": "A better script for this product."})
             }
             ("POST" | "PUT", _)
                 if !route.ends_with("/watermark")
@@ -773,6 +845,10 @@ async fn api_roles_allow_every_call_their_routes_make() {
             assert_eq!(resp.status, 201, "{context}");
             let id = created_id(&answer).unwrap_or_else(|| panic!("no id in {context}"));
             ids.insert(segment.to_string(), id);
+        }
+        // The campaign's first video, for the routes under it.
+        if let Some(video) = answer["videos"][0]["id"].as_str() {
+            ids.insert("video".to_string(), video.to_string());
         }
         let f = &template.functions[function];
         for seen in &proxy.seen()[before..] {

@@ -186,6 +186,69 @@ impl CampaignStore for AwsStore {
         }
     }
 
+    async fn list_campaign_page(
+        &self,
+        account_id: &str,
+        status: Option<CampaignStatus>,
+        before: Option<&CampaignPosition>,
+        limit: u32,
+    ) -> StoreResult<CampaignPage> {
+        // A Query on the account's gsi1 partition, newest first. The page starts after
+        // `before` by an exclusive start key built from its position (the index key and
+        // the table key of that campaign), so paging never depends on DynamoDB's own
+        // LastEvaluatedKey. DynamoDB applies `Limit` before the status filter, so pages of
+        // the index are read until one more match than asked was seen or the partition
+        // ends: without a filter that is one round trip.
+        let wanted = limit as usize + 1;
+        let mut start: Option<Item> = before.map(|p| {
+            let mut key = primary_key(campaign_pk(p.id), CAMPAIGN_SK);
+            key.insert("gsi1pk".to_string(), s(account_pk(account_id)));
+            key.insert(
+                "gsi1sk".to_string(),
+                s(campaign_index_sk(p.created_at, p.id)),
+            );
+            key
+        });
+        let mut campaigns: Vec<Campaign> = Vec::new();
+        loop {
+            self.count();
+            let mut query = self
+                .dynamo
+                .query()
+                .table_name(&self.names.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :g AND begins_with(#s, :p)")
+                .expression_attribute_names("#g", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":g", s(account_pk(account_id)))
+                .expression_attribute_values(":p", s(CAMPAIGN_INDEX_PREFIX))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take());
+            query = match status {
+                // Without a filter every item read is a match: read just enough.
+                None => query.limit((wanted - campaigns.len()) as i32),
+                Some(status) => query
+                    .filter_expression("#st = :st")
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(status.as_str())),
+            };
+            let page = query.send().await.map_err(|e| sdk_err("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                campaigns.push(from_item(item)?);
+            }
+            if campaigns.len() >= wanted {
+                break;
+            }
+            match page.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        let more = campaigns.len() > limit as usize;
+        campaigns.truncate(limit as usize);
+        Ok(CampaignPage { campaigns, more })
+    }
+
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {
         self.get(campaign_pk(id), CAMPAIGN_SK)
             .await?

@@ -10,7 +10,7 @@
 //! |---|---|---|---|
 //! | account | `ACCOUNT#{id}` | `ACCOUNT` | the `Account` fields; `key_ids` (string set: hashes of the account's unrevoked keys); `plan_ver`, `keys_ver` (numbers, see below) |
 //! | API key | `KEY#{sha256}` | `KEY` | the `ApiKeyRecord` fields (`revoked_at` absent until revoked); a snapshot of the account's `plan` and `videos_per_month`; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `KEY#{created, RFC 3339 ns}#{sha256}` |
-//! | campaign | `CAMPAIGN#{uuid}` | `CAMPAIGN` | the `Campaign` fields (videos as a list of maps), `status` top level; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `CAMPAIGN#{created, RFC 3339 ns}#{uuid}` |
+//! | campaign | `CAMPAIGN#{uuid}` | `CAMPAIGN` | the `Campaign` fields (videos as a list of maps), `status` top level; `gsi1pk` = `ACCOUNT#{account}`, `gsi1sk` = `CAMPAIGN#{created, RFC 3339 ns}#{uuid}` (the listing's order: `GET /api/v1/campaigns` is a Query on it, newest first, status as a filter) |
 //! | profile | `PROFILES#{account}` | `{kind}#{id}` | the `ProfileRecord` fields (`doc` as a map) |
 //! | profile count | `PROFILES#{account}` | `COUNT#{kind}` | `n`: records of the kind (the cap's counter) |
 //! | quota | `QUOTA#{account}` | `{YYYY-MM}` | `used`: videos reserved in that month |
@@ -96,8 +96,9 @@ use reelforge_core::model::{
 };
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, ProfileRecord, ProfileStore, StageQueue,
-    StoreError, StoreResult, TransitionOutcome, WebhookStore, WindowCounters,
+    AccountStore, CampaignPage, CampaignPosition, CampaignStore, CreateOutcome, KeyStore,
+    ProfileRecord, ProfileStore, StageQueue, StoreError, StoreResult, TransitionOutcome,
+    WebhookStore, WindowCounters,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -236,15 +237,18 @@ fn campaign_item(campaign: &Campaign) -> StoreResult<Item> {
     item.insert("gsi1pk".to_string(), s(account_pk(&campaign.account_id)));
     item.insert(
         "gsi1sk".to_string(),
-        s(format!(
-            "{CAMPAIGN_INDEX_PREFIX}{}#{}",
-            campaign
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            campaign.id
-        )),
+        s(campaign_index_sk(campaign.created_at, campaign.id)),
     );
     Ok(item)
+}
+
+/// `CAMPAIGN#{created, RFC 3339 with 9 fractional digits}#{uuid}`: fixed width up to the
+/// id, so the index orders campaigns by creation time, then id (the listing's order).
+fn campaign_index_sk(created_at: DateTime<Utc>, id: Uuid) -> String {
+    format!(
+        "{CAMPAIGN_INDEX_PREFIX}{}#{id}",
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    )
 }
 
 const CAMPAIGN_INDEX_PREFIX: &str = "CAMPAIGN#";

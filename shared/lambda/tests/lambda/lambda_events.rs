@@ -149,6 +149,7 @@ async fn get_event_reads_the_campaign() {
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),
@@ -194,6 +195,7 @@ async fn sample_campaign(store: &LocalStore, status: CampaignStatus) {
         thumbnail_key: None,
         script_source: None,
         render_job: Some("1795320372112-q8x2vn".into()),
+        review: Default::default(),
     };
     let campaign = Campaign {
         id: "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".parse().unwrap(),
@@ -217,6 +219,7 @@ async fn sample_campaign(store: &LocalStore, status: CampaignStatus) {
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     };
     let reservation = QuotaReservation {
         account_id: "acct_events".into(),

@@ -86,6 +86,7 @@ async fn rendering_campaign(app: &Context, id: Uuid, videos: &[(Uuid, Language)]
                 thumbnail_key: None,
                 script_source: Some("machine_translated".into()),
                 render_job: None,
+                review: Default::default(),
             })
             .collect(),
         error: None,
@@ -96,6 +97,7 @@ async fn rendering_campaign(app: &Context, id: Uuid, videos: &[(Uuid, Language)]
         lease: None,
         history: Vec::new(),
         style: None,
+        publish: None,
     };
     let reservation = QuotaReservation {
         account_id: account.id,

@@ -52,12 +52,13 @@ impl CampaignStore for LocalStore {
         )
         .map_err(db_err)?;
         tx.execute(
-            "INSERT INTO campaigns (id, account_id, status, doc) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO campaigns (id, account_id, status, doc, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 campaign.id.to_string(),
                 campaign.account_id,
                 campaign.status.as_str(),
-                doc
+                doc,
+                created_ns(campaign)
             ],
         )
         .map_err(db_err)?;
@@ -224,6 +225,54 @@ impl CampaignStore for LocalStore {
             }
         }
         Ok(stats)
+    }
+
+    async fn list_campaign_page(
+        &self,
+        account_id: &str,
+        status: Option<CampaignStatus>,
+        before: Option<&CampaignPosition>,
+        limit: u32,
+    ) -> StoreResult<CampaignPage> {
+        // The index `campaigns_listed` serves the order and the position; one more row
+        // than asked tells whether another page follows.
+        let (before_ns, before_id) = match before {
+            Some(p) => (
+                p.created_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                p.id.to_string(),
+            ),
+            None => (i64::MAX, "~".to_string()),
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT doc FROM campaigns INDEXED BY campaigns_listed
+                 WHERE account_id = ?1 AND (?2 IS NULL OR status = ?2)
+                   AND (created_ns, id) < (?3, ?4)
+                 ORDER BY created_ns DESC, id DESC LIMIT ?5",
+            )
+            .map_err(db_err)?;
+        let docs = stmt
+            .query_map(
+                params![
+                    account_id,
+                    status.map(|s| s.as_str()),
+                    before_ns,
+                    before_id,
+                    i64::from(limit) + 1
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        let mut campaigns = docs
+            .iter()
+            .map(|d| serde_json::from_str::<Campaign>(d).map_err(json_err))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let more = campaigns.len() > limit as usize;
+        campaigns.truncate(limit as usize);
+        Ok(CampaignPage { campaigns, more })
     }
 
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<Campaign>> {

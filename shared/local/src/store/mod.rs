@@ -14,8 +14,9 @@ use reelforge_core::model::{
 };
 use reelforge_core::plans::Plan;
 use reelforge_core::ports::{
-    AccountStore, CampaignStore, CreateOutcome, KeyStore, ProfileRecord, ProfileStore, StageQueue,
-    StoreError, StoreResult, TransitionOutcome, WebhookStore, WindowCounters,
+    AccountStore, CampaignPage, CampaignPosition, CampaignStore, CreateOutcome, KeyStore,
+    ProfileRecord, ProfileStore, StageQueue, StoreError, StoreResult, TransitionOutcome,
+    WebhookStore, WindowCounters,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -199,6 +200,7 @@ fn decode_log(bytes: &[u8]) -> Vec<i64> {
 
 /// Columns added after a store file may have been created.
 fn migrate(conn: &Connection) -> StoreResult<()> {
+    migrate_campaign_listing(conn)?;
     for column in [
         "previous_webhook_secret TEXT",
         "previous_webhook_secret_expires_at TEXT",
@@ -275,6 +277,50 @@ fn backfill_produced(conn: &Connection) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// The listing's order (SPEC §11): `created_ns` (creation time in unix nanoseconds, set
+/// by the create) and the id, indexed per account. Files from before the listing get the
+/// column filled from each campaign's record.
+fn migrate_campaign_listing(conn: &Connection) -> StoreResult<()> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('campaigns') WHERE name = 'created_ns')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    if !exists {
+        conn.execute_batch("ALTER TABLE campaigns ADD COLUMN created_ns INTEGER")
+            .map_err(db_err)?;
+    }
+    let unfilled: Vec<(String, String)> = conn
+        .prepare("SELECT id, doc FROM campaigns WHERE created_ns IS NULL")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(db_err)?;
+    for (id, doc) in unfilled {
+        let campaign: Campaign = serde_json::from_str(&doc).map_err(json_err)?;
+        conn.execute(
+            "UPDATE campaigns SET created_ns = ?2 WHERE id = ?1",
+            params![id, created_ns(&campaign)],
+        )
+        .map_err(db_err)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS campaigns_listed ON campaigns(account_id, created_ns, id)",
+    )
+    .map_err(db_err)
+}
+
+/// A campaign's creation time in unix nanoseconds (the listing's sort key).
+fn created_ns(campaign: &Campaign) -> i64 {
+    campaign
+        .created_at
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX)
 }
 
 fn insert_message(conn: &Connection, message: &StageMessage, delay_secs: u32) -> StoreResult<()> {

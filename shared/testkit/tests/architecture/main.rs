@@ -329,9 +329,10 @@ fn linked(package: &str) -> BTreeSet<String> {
         .collect()
 }
 
-const FUNCTIONS: [&str; 11] = [
+const FUNCTIONS: [&str; 14] = [
     "api-campaign-create",
     "api-campaign-get",
+    "api-campaign-review",
     "api-account",
     "api-profiles",
     "webhook-sender",
@@ -341,6 +342,8 @@ const FUNCTIONS: [&str; 11] = [
     "stage-script",
     "stage-voiceover",
     "stage-render",
+    "stage-rerender",
+    "stage-publish",
 ];
 
 const SDKS: [&str; 7] = [
@@ -392,10 +395,12 @@ fn each_function_links_only_the_sdks_it_calls() {
                 "{f} and {sdk}: linked only by {functions:?}"
             );
         };
-        only("aws-sdk-mediaconvert", &["stage-render"]);
-        only("aws-sdk-polly", &["stage-voiceover"]);
+        // A script edit is spoken and rendered again by its own stage (SPEC §11).
+        only("aws-sdk-mediaconvert", &["stage-render", "stage-rerender"]);
+        only("aws-sdk-polly", &["stage-voiceover", "stage-rerender"]);
         only("aws-sdk-bedrockruntime", &["stage-script"]);
-        only("aws-sdk-kms", &["api-profiles"]);
+        // Sealing (the API) and opening destination credentials (the publisher).
+        only("aws-sdk-kms", &["api-profiles", "stage-publish"]);
     }
     println!("SDKs per function:\n{}", table.join("\n"));
 }
