@@ -32,7 +32,8 @@ fn page() -> Value {
 }
 
 /// Puts a campaign in `review` into the server's store: one ready video per language
-/// (a YouTube Shorts MP4 of `file` bytes), screens for a re-render, and `webhook_url`.
+/// (a YouTube Shorts MP4 of `file` bytes), the page's capture (`screen`, a 1080x1920
+/// PNG) and facts for a re-render, and `webhook_url`.
 fn review_campaign(
     s: &Server,
     account: &str,
@@ -65,13 +66,28 @@ fn review_campaign(
         v.file_key = Some(key);
         videos.push(v);
     }
-    let screen_key = format!("work/{id}/screens/page/1080x1920/screen-1.png");
-    write(&media.join(&screen_key), screen);
+    // The page's capture at the video's size and its facts, as process and collect
+    // leave them: an edit renders its storyboard from these.
+    let image_key = format!("work/{id}/captures/page/1080x1920.png");
+    write(&media.join(&image_key), screen);
+    let mut layout = reelforge_core::layout::PageLayout::default();
+    layout.viewport = Some(reelforge_core::render::FrameSize::PORTRAIT_1080);
+    layout.image_height = 1920;
     write(
-        &media.join(format!("work/{id}/screens.json")),
-        json!({"page/1080x1920": [screen_key]})
+        &media.join(reelforge_app::pipeline::artifacts::captures(id)),
+        json!({"page/1080x1920": {"image": image_key, "layout": layout}})
             .to_string()
             .as_bytes(),
+    );
+    write(
+        &media.join(reelforge_app::pipeline::artifacts::collected(id)),
+        json!({
+            "url": "https://acme.example/notes",
+            "facts": reelforge_core::page::PageFacts::default(),
+            "alternates": {},
+        })
+        .to_string()
+        .as_bytes(),
     );
     let c = Campaign {
         id,

@@ -254,8 +254,8 @@ fn operations() -> Vec<Op> {
                 "description": "Accepted: the video is rendering again",
                 "headers": {
                     "X-Clipus-Api-Scopes": header("ScopesRequired"),
-                    "X-RateLimit-Plan": header("PlanRequired"),
-                    "X-RateLimit-Limit": header("LimitRequired"),
+                    "X-RateLimit-Plan": header("Plan"),
+                    "X-RateLimit-Limit": header("Limit"),
                 },
                 "content": {"application/json": {"schema": schema("ScriptEditAccepted")}},
             }),
@@ -708,6 +708,26 @@ fn profile_input_schemas() -> Map<String, Value> {
     out
 }
 
+/// A campaign as `GET /api/v1/campaigns/{id}` answers it (SPEC §5).
+fn campaign_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["success", "campaign_id", "status", "url", "title", "languages", "created_at", "videos"],
+        "properties": {
+            "success": {"const": true},
+            "campaign_id": {"type": "string", "format": "uuid"},
+            "status": {"enum": strings(CampaignStatus::ALL.iter())},
+            "url": {"type": "string"},
+            "title": {"type": "string"},
+            "languages": {"type": "array", "items": {"enum": strings(Language::ALL.iter())}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "videos": {"type": "array", "items": schema("Video")},
+            "error": {"type": ["string", "null"], "description": "Failed campaigns only"},
+            "failed_stage": {"type": ["string", "null"], "enum": strings(CampaignStatus::ALL.iter()).as_array().cloned().unwrap_or_default().into_iter().chain([Value::Null]).collect::<Vec<_>>()},
+        },
+    })
+}
+
 fn schemas() -> Map<String, Value> {
     let mut s = Map::new();
     s.insert("Error".into(), error_schema());
@@ -762,25 +782,16 @@ fn schemas() -> Map<String, Value> {
         }),
     );
     s.insert("Video".into(), video_schema());
-    s.insert(
-        "Campaign".into(),
-        json!({
-            "type": "object",
-            "required": ["success", "campaign_id", "status", "url", "title", "languages", "created_at", "videos"],
-            "properties": {
-                "success": {"const": true},
-                "campaign_id": {"type": "string", "format": "uuid"},
-                "status": {"enum": strings(CampaignStatus::ALL.iter())},
-                "url": {"type": "string"},
-                "title": {"type": "string"},
-                "languages": {"type": "array", "items": {"enum": strings(Language::ALL.iter())}},
-                "created_at": {"type": "string", "format": "date-time"},
-                "videos": {"type": "array", "items": schema("Video")},
-                "error": {"type": ["string", "null"], "description": "Failed campaigns only"},
-                "failed_stage": {"type": ["string", "null"], "enum": strings(CampaignStatus::ALL.iter()).as_array().cloned().unwrap_or_default().into_iter().chain([Value::Null]).collect::<Vec<_>>()},
-            },
-        }),
-    );
+    let campaign = campaign_schema();
+    let mut listed = campaign.clone();
+    if let Some(required) = listed["required"].as_array_mut() {
+        required.retain(|r| r != "success");
+    }
+    if let Some(props) = listed["properties"].as_object_mut() {
+        props.remove("success");
+    }
+    s.insert("Campaign".into(), campaign);
+    s.insert("ListedCampaign".into(), listed);
     s.insert(
         "Deliveries".into(),
         json!({
@@ -894,7 +905,7 @@ fn schemas() -> Map<String, Value> {
             "required": ["success", "campaigns", "next_cursor"],
             "properties": {
                 "success": {"const": true},
-                "campaigns": {"type": "array", "items": schema("Campaign")},
+                "campaigns": {"type": "array", "items": schema("ListedCampaign"), "description": "Each as GET /api/v1/campaigns/{id} shows it, without success"},
                 "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last"},
             },
         }),
