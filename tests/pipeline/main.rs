@@ -492,6 +492,31 @@ fn demo_writes_three_videos_thumbnails_a_contact_sheet_and_a_summary() {
         let reported = v["duration_seconds"].as_f64().unwrap();
         assert!((duration(&json) - reported).abs() <= 0.1, "{language}");
         assert_eq!(v["script_source"], "page_language", "{language}");
+        // What a viewer notices (docs/video.md): every second moves, a new shot at least
+        // every 6 s on average, loudness as the platforms normalise to.
+        let stills = media::frozen_stretches(&mp4, -50.0, 0.5);
+        let frozen = stills.iter().sum::<f64>() + 0.0;
+        assert!(
+            frozen <= 0.10 * reported && stills.iter().all(|s| *s < 1.5),
+            "{language}: still stretches {stills:?} in {reported} s"
+        );
+        let cuts = media::scene_changes(&mp4, 10.0);
+        assert!(
+            cuts.len() as f64 >= reported / 6.0,
+            "{language}: {} scene changes in {reported} s",
+            cuts.len()
+        );
+        let loud = media::loudness(&mp4);
+        assert!(
+            (loud.integrated_lufs + 14.0).abs() <= 1.0 && loud.true_peak_db <= -1.0,
+            "{language}: {loud:?}"
+        );
+        println!(
+            "{language}: {reported:.1} s, frozen {frozen:.2} s, {} scene changes, {:.1} LUFS, true peak {:.1} dBFS",
+            cuts.len(),
+            loud.integrated_lufs,
+            loud.true_peak_db
+        );
         let jpg = out.join(format!("{language}_youtube_shorts.jpg"));
         assert_eq!(
             stream(&probe(&jpg), "video")["codec_name"],

@@ -105,3 +105,138 @@ pub fn mask(rgb: &[u8], size: FrameSize, rect: PixelRect, c: Rgb) -> Vec<bool> {
 pub fn count(m: &[bool]) -> usize {
     m.iter().filter(|&&b| b).count()
 }
+
+/// Lengths in seconds of the still stretches ffmpeg's `freezedetect` finds (frames that
+/// differ by less than `noise_db`, lasting at least `min_s`).
+pub fn frozen_stretches(path: &Path, noise_db: f64, min_s: f64) -> Vec<f64> {
+    let filter = format!("freezedetect=n={noise_db}dB:d={min_s}");
+    filter_log(path, &filter)
+        .lines()
+        .filter_map(|l| l.split("lavfi.freezedetect.freeze_duration:").nth(1))
+        .map(|v| v.trim().parse::<f64>().expect("freeze duration"))
+        .collect()
+}
+
+/// Times in seconds of the scene changes ffmpeg's `scdet` finds at `threshold`
+/// (0–100; 10 is its default).
+pub fn scene_changes(path: &Path, threshold: f64) -> Vec<f64> {
+    let filter = format!("scdet=threshold={threshold}");
+    filter_log(path, &filter)
+        .lines()
+        .filter_map(|l| l.split("lavfi.scd.time:").nth(1))
+        .map(|v| v.trim().parse::<f64>().expect("scene time"))
+        .collect()
+}
+
+/// The video stream through `filter`, ffmpeg's log (where the detect filters report).
+fn filter_log(path: &Path, filter: &str) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-nostats", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-vf", filter, "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(
+        out.status.success(),
+        "ffmpeg {filter} on {}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// WCAG contrast of the caption text against what is right behind it, in `rect` of
+/// `rgb`. `glyphs` is the same frame of the same plan rendered over plain green pages:
+/// there the text is the pixels near one of `colours`. The text's luminance is the 10th
+/// percentile of those pixels (eroded 2 px: chroma subsampling and anti-aliasing blur the
+/// edges) on the real frame; what is behind it is the 90th percentile of the pixels 2 to
+/// 6 px away from the text (the box, the outline, or the page itself when there is
+/// neither). Plain white text straight on a white page measures about 1:1.
+pub fn caption_contrast(
+    rgb: &[u8],
+    glyphs: &[u8],
+    size: FrameSize,
+    rect: PixelRect,
+    colours: &[Rgb],
+) -> f64 {
+    let (w, h) = (rect.width as i64, rect.height as i64);
+    let at = |x: i64, y: i64| {
+        (((rect.y as i64 + y) * size.width as i64 + rect.x as i64 + x) * 3) as usize
+    };
+    let glyph: Vec<bool> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let i = at(x, y);
+            colours.iter().any(|c| near(&glyphs[i..i + 3], *c, 60))
+        })
+        .collect();
+    // Distance (in a disc of radius `r`) to the nearest glyph pixel, tested per pixel.
+    let within = |x: i64, y: i64, r: i64| {
+        (-r..=r).any(|dy| {
+            (-r..=r).any(|dx| {
+                let (nx, ny) = (x + dx, y + dy);
+                dx * dx + dy * dy <= r * r
+                    && (0..w).contains(&nx)
+                    && (0..h).contains(&ny)
+                    && glyph[(ny * w + nx) as usize]
+            })
+        })
+    };
+    let lum = |x: i64, y: i64| {
+        let i = at(x, y);
+        Rgb::new(rgb[i], rgb[i + 1], rgb[i + 2]).luminance()
+    };
+    let (mut text, mut ring) = (Vec::new(), Vec::new());
+    for y in 0..h {
+        for x in 0..w {
+            if glyph[(y * w + x) as usize] {
+                // The core: every pixel within 2 px is text too.
+                let core = (-2..=2).all(|dy: i64| {
+                    (-2..=2).all(|dx: i64| {
+                        let (nx, ny) = (x + dx, y + dy);
+                        (0..w).contains(&nx)
+                            && (0..h).contains(&ny)
+                            && glyph[(ny * w + nx) as usize]
+                    })
+                });
+                if core {
+                    text.push(lum(x, y));
+                }
+            } else if within(x, y, 6) && !within(x, y, 2) {
+                ring.push(lum(x, y));
+            }
+        }
+    }
+    assert!(
+        text.len() > 200 && ring.len() > 200,
+        "no caption in {rect:?}: {} text and {} surrounding pixels",
+        text.len(),
+        ring.len()
+    );
+    let pct = |v: &mut Vec<f64>, p: usize| {
+        v.sort_by(f64::total_cmp);
+        v[(v.len() - 1) * p / 100]
+    };
+    let (t, b) = (pct(&mut text, 10), pct(&mut ring, 90));
+    (t.max(b) + 0.05) / (t.min(b) + 0.05)
+}
+
+/// Integrated loudness (LUFS) and true peak (dBFS) of the file's audio, by ffmpeg's
+/// `ebur128` (EBU R 128 / ITU-R BS.1770), read the way the renderer reads it.
+pub fn loudness(path: &Path) -> reelforge_studio::video::audio::Loudness {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-nostats", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg on PATH");
+    reelforge_studio::video::audio::parse_ebur128(&String::from_utf8_lossy(&out.stderr))
+        .expect("an ebur128 summary")
+}

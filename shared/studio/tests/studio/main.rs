@@ -1,3 +1,4 @@
 //! The machine tools: ffmpeg renders checked with ffprobe.
 
+mod quality;
 mod render;
