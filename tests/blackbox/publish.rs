@@ -70,9 +70,11 @@ fn review_campaign(
     // leave them: an edit renders its storyboard from these.
     let image_key = format!("work/{id}/captures/page/1080x1920.png");
     write(&media.join(&image_key), screen);
-    let mut layout = reelforge_core::layout::PageLayout::default();
-    layout.viewport = Some(reelforge_core::render::FrameSize::PORTRAIT_1080);
-    layout.image_height = 1920;
+    let layout = reelforge_core::layout::PageLayout {
+        viewport: Some(reelforge_core::render::FrameSize::PORTRAIT_1080),
+        image_height: 1920,
+        ..Default::default()
+    };
     write(
         &media.join(reelforge_app::pipeline::artifacts::captures(id)),
         json!({"page/1080x1920": {"image": image_key, "layout": layout}})
