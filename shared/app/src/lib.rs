@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod dashboard;
 mod context;
 pub mod lifecycle;
 pub mod pipeline;

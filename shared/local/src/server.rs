@@ -1,7 +1,8 @@
 //! The local HTTP server behind `reelforge serve`: hyper over TCP, translating each
 //! request into an `ApiRequest` for the same router the Lambda functions use. The client
 //! IP is the TCP peer address; bodies are read only up to the 16 KiB limit. It also
-//! answers the local media store's signed download links (`/files/…`).
+//! answers the local media store's signed download links (`/files/…`) and serves the
+//! dashboard's assets (`/`, `/app.js`, `/app.css`, `/icon.svg`).
 
 use crate::store::{LocalStore, LINK_PATH_PREFIX};
 use bytes::Bytes;
@@ -151,6 +152,12 @@ pub async fn serve(
                             let resp = serve_file(files, req.method(), req.uri()).await;
                             return Ok::<_, Infallible>(to_hyper(resp, false));
                         }
+                    }
+                    // The dashboard's assets (`/`, `/app.js`, …; docs/dashboard.md).
+                    if let Some(resp) =
+                        reelforge_app::dashboard::serve(req.method(), req.uri().path())
+                    {
+                        return Ok::<_, Infallible>(to_hyper(resp, false));
                     }
                     let api_req = to_api_request(req, peer).await;
                     let close = api_req.body_too_large;
