@@ -109,6 +109,7 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
         estimate.contains("Quota left this month: 100 of 100 videos"),
         "{estimate}"
     );
+    page.screenshot(&docs("dashboard-new.png"));
     page.click("button", "Create campaign");
 
     // The campaign page: wait for review, then for the player to know its duration.

@@ -342,7 +342,9 @@ async function campaignView(gen, id) {
     return h('ol', { class: 'timeline', 'aria-label': 'Stages' }, steps.map((s, i) => {
       const next = steps[i + 1];
       const secs = next ? ((new Date(next.at) - new Date(s.at)) / 1000).toFixed(1) : null;
-      return h('li', {}, h('strong', {}, s.status), h('span', {}, time(s.at)),
+      const at = new Date(s.at);
+      return h('li', {}, h('strong', {}, s.status),
+        h('time', { datetime: s.at, title: time(s.at) }, Number.isNaN(at.getTime()) ? String(s.at) : at.toLocaleTimeString()),
         secs !== null ? h('span', { class: 'muted' }, ` (${secs} s)`) : null);
     }));
   };
@@ -354,7 +356,7 @@ async function campaignView(gen, id) {
       h('dt', {}, 'Status'), h('dd', {}, badge(v.status)),
       h('dt', {}, 'Duration'), h('dd', {}, v.duration_seconds != null ? `${v.duration_seconds.toFixed(1)} s` : '—'),
       h('dt', {}, 'Credits'), h('dd', {}, v.credits_cost != null ? String(v.credits_cost) : '—'),
-      h('dt', {}, 'Script'), h('dd', {}, v.script_source || '—'));
+      h('dt', {}, 'Script source'), h('dd', {}, v.script_source || '—'));
     const player = v.file_url
       ? h('video', { controls: true, preload: 'metadata', playsinline: true, src: v.file_url, poster: v.thumbnail_url || undefined, 'aria-label': `Video: ${name}` })
       : h('p', { class: 'muted' }, v.status === 'failed' ? 'This video failed.' : 'Not rendered yet.');
@@ -468,7 +470,7 @@ async function campaignView(gen, id) {
         ? h('div', { class: 'table-wrap' }, h('table', {},
           h('thead', {}, h('tr', {}, h('th', {}, 'Event'), h('th', {}, 'State'), h('th', {}, 'Attempt'), h('th', {}, 'Result'))),
           h('tbody', {}, rows)))
-        : h('p', { class: 'muted' }, c.webhook_url === undefined ? 'No deliveries yet.' : 'No deliveries.'),
+        : h('p', { class: 'muted' }, 'No deliveries yet (a campaign without a webhook URL has none).'),
       redeliver, note);
   };
 
@@ -499,7 +501,7 @@ async function accountView(gen) {
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Created'), h('th', {}, 'State'))),
       h('tbody', {}, (a.keys || []).map((k) => h('tr', {}, h('td', {}, h('code', {}, k.display)),
-        h('td', {}, time(k.created_at)), h('td', {}, k.revoked_at ? `revoked ${time(k.revoked_at)}` : 'active')))))));
+        h('td', {}, new Date(k.created_at).toLocaleDateString()), h('td', {}, k.revoked_at ? 'revoked' : 'active')))))));
   show(h('h1', {}, 'Account'), plan, usage, keys, fontProfiles(gen, fonts));
 }
 
@@ -513,15 +515,16 @@ function fontProfiles(gen, fonts) {
   const stroke = h('input', { id: 'fp-stroke', type: 'color', value: '#000000' });
   const position = h('select', { id: 'fp-position' },
     ['Bottom Center', 'Lower Third', 'Middle Center', 'Top Center'].map((p) => h('option', { value: p }, p)));
-  const sample = h('span', {}, 'Your product, in your words');
+  // The spoken word is highlighted, as the renderer draws it.
+  const sample = h('span', {}, 'Your product, ', h('mark', {}, 'in'), ' your words');
   const preview = h('div', { class: 'preview', role: 'img', 'aria-label': 'Caption preview' }, sample);
   const msg = statusBox();
   const update = () => {
-    // Scaled from the 1080-pixel short side to the 144-pixel preview; CSSOM, not a style attribute.
+    // Scaled from the 1080-pixel short side to the 192-pixel preview; CSSOM, not a style attribute.
     sample.style.color = color.value;
-    sample.style.fontSize = `${Math.max(6, Number(size.value) * 144 / 1080)}px`;
+    sample.style.fontSize = `${Math.max(6, Number(size.value) * 192 / 1080)}px`;
     sample.style.fontFamily = `"${family.value.replace(/[^A-Za-z0-9 -]/g, '')}", sans-serif`;
-    sample.style.webkitTextStroke = `1px ${stroke.value}`;
+    sample.style.webkitTextStroke = `0.6px ${stroke.value}`;
     preview.className = `preview ${{ 'Top Center': 'top', 'Middle Center': 'middle', 'Lower Third': 'third' }[position.value] || ''}`;
   };
   [family, size, color, stroke, position].forEach((el) => el.addEventListener('input', update));
