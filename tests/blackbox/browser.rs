@@ -239,7 +239,12 @@ impl Page {
     }
 
     /// Polls `f` until it gives a value; panics with `what` after `timeout`.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = f() {
@@ -336,7 +341,9 @@ impl Page {
         use base64::Engine;
         let metrics = self.call("Page.getLayoutMetrics", json!({}));
         let size = &metrics["cssContentSize"];
-        let width = metrics["cssLayoutViewport"]["clientWidth"].as_f64().unwrap();
+        let width = metrics["cssLayoutViewport"]["clientWidth"]
+            .as_f64()
+            .unwrap();
         let height = size["height"].as_f64().unwrap().min(4000.0);
         let shot = self.call(
             "Page.captureScreenshot",
@@ -368,10 +375,14 @@ impl Page {
         self.events()
             .into_iter()
             .filter_map(|e| match e["method"].as_str()? {
-                "Runtime.consoleAPICalled" if matches!(e["params"]["type"].as_str(), Some("error" | "assert")) => {
+                "Runtime.consoleAPICalled"
+                    if matches!(e["params"]["type"].as_str(), Some("error" | "assert")) =>
+                {
                     Some(format!("console: {}", e["params"]["args"]))
                 }
-                "Runtime.exceptionThrown" => Some(format!("exception: {}", e["params"]["exceptionDetails"])),
+                "Runtime.exceptionThrown" => {
+                    Some(format!("exception: {}", e["params"]["exceptionDetails"]))
+                }
                 "Log.entryAdded" if e["params"]["entry"]["level"] == "error" => {
                     if !network_errors && e["params"]["entry"]["source"] == "network" {
                         return None;

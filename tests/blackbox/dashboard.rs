@@ -32,11 +32,11 @@ fn sign_in(page: &Page, key: &str) {
 
 /// The document is no wider than the viewport: nothing scrolls sideways.
 fn assert_fits(page: &Page, width: u32) {
-    let scroll = page.eval("document.documentElement.scrollWidth").as_u64().unwrap();
-    assert!(
-        scroll <= u64::from(width),
-        "scrollWidth {scroll} > {width}"
-    );
+    let scroll = page
+        .eval("document.documentElement.scrollWidth")
+        .as_u64()
+        .unwrap();
+    assert!(scroll <= u64::from(width), "scrollWidth {scroll} > {width}");
 }
 
 fn assert_same_origin(page: &Page, origin: &str) {
@@ -96,7 +96,15 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
     // New campaign: the estimate and the quota left show before submitting.
     page.fill("Product URL", &format!("{site}/"));
     assert!(page.checked("English"));
-    for name in ["Japanese", "Korean", "Chinese", "Spanish", "French", "German", "Portuguese"] {
+    for name in [
+        "Japanese",
+        "Korean",
+        "Chinese",
+        "Spanish",
+        "French",
+        "German",
+        "Portuguese",
+    ] {
         assert!(!page.checked(name), "{name}");
     }
     let estimate = page.wait_for("the estimate", Duration::from_secs(10), || {
@@ -114,7 +122,9 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
 
     // The campaign page: wait for review, then for the player to know its duration.
     let heading = page.wait_for("the campaign page", Duration::from_secs(20), || {
-        let h = page.eval("location.hash.startsWith('#/campaigns/') && document.querySelector('h1')?.textContent");
+        let h = page.eval(
+            "location.hash.startsWith('#/campaigns/') && document.querySelector('h1')?.textContent",
+        );
         h.as_str().map(String::from)
     });
     assert!(heading.ends_with("Campaign"), "{heading}");
@@ -128,14 +138,29 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
         let d = page.eval("document.querySelector('video')?.duration");
         d.as_f64().filter(|d| d.is_finite() && *d > 1.0)
     });
-    let stages = page.eval("[...document.querySelectorAll('ol.timeline li strong')].map(e => e.textContent)");
+    let stages = page
+        .eval("[...document.querySelectorAll('ol.timeline li strong')].map(e => e.textContent)");
     assert_eq!(
         stages,
-        json!(["collecting", "processing", "scripting", "voiceover", "rendering", "review"])
+        json!([
+            "collecting",
+            "processing",
+            "scripting",
+            "voiceover",
+            "rendering",
+            "review"
+        ])
     );
     let script_before = page.eval("document.querySelector('.script').textContent");
-    assert!(script_before.as_str().unwrap().len() > 20, "{script_before}");
-    assert!(page.eval("document.querySelector('video').poster").as_str().unwrap().contains("/files/"));
+    assert!(
+        script_before.as_str().unwrap().len() > 20,
+        "{script_before}"
+    );
+    assert!(page
+        .eval("document.querySelector('video').poster")
+        .as_str()
+        .unwrap()
+        .contains("/files/"));
     let desktop = page.screenshot(&docs("dashboard-desktop.png"));
 
     // Edit the script: re-rendered under a new file, the new text shown.
@@ -152,10 +177,14 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
         );
         (state[0] == edited && state[1] != src_before && state[2] == "ready").then_some(())
     });
-    page.wait_for("the edited video's duration", Duration::from_secs(30), || {
-        let d = page.eval("document.querySelector('video')?.duration");
-        d.as_f64().filter(|d| d.is_finite() && *d > 1.0)
-    });
+    page.wait_for(
+        "the edited video's duration",
+        Duration::from_secs(30),
+        || {
+            let d = page.eval("document.querySelector('video')?.duration");
+            d.as_f64().filter(|d| d.is_finite() && *d > 1.0)
+        },
+    );
 
     // Publish the video to the YouTube destination.
     assert!(page.checked("English · YouTube Shorts"));
@@ -166,7 +195,9 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
             "[document.querySelector('h1 + p .badge')?.textContent, \
               document.querySelector('article li a')?.href]",
         );
-        (state[0] == "published").then(|| state[1].as_str().map(String::from)).flatten()
+        (state[0] == "published")
+            .then(|| state[1].as_str().map(String::from))
+            .flatten()
     });
     assert!(link.contains(&yt.videos()[0].id), "{link}");
     let published_at = started.elapsed();
@@ -226,7 +257,10 @@ async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error(
     });
     let api = s
         .client()
-        .get("/api/v1/account", Some("sk_live_0000000000000000000000000000000000000000"))
+        .get(
+            "/api/v1/account",
+            Some("sk_live_0000000000000000000000000000000000000000"),
+        )
         .await;
     assert_eq!(error, api.json()["error"].as_str().unwrap());
     assert_eq!(page.eval("sessionStorage.length"), json!(0));
@@ -250,15 +284,24 @@ async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error(
             .map(String::from)
     });
     assert!(failure.starts_with("Failed in collecting: "), "{failure}");
-    assert!(failure.len() > "Failed in collecting: ".len() + 5, "{failure}");
+    assert!(
+        failure.len() > "Failed in collecting: ".len() + 5,
+        "{failure}"
+    );
     assert_eq!(page.eval("document.querySelector('h1').textContent"), XSS);
-    assert_eq!(page.eval("document.querySelectorAll('img').length"), json!(0));
+    assert_eq!(
+        page.eval("document.querySelectorAll('img').length"),
+        json!(0)
+    );
     assert_fits(&page, 375);
 
     // The list shows the title as text too.
     page.click("link", "Campaigns");
     page.get("link", XSS);
-    assert_eq!(page.eval("document.querySelectorAll('img').length"), json!(0));
+    assert_eq!(
+        page.eval("document.querySelectorAll('img').length"),
+        json!(0)
+    );
     assert_fits(&page, 375);
 
     // The account page at 375 px.

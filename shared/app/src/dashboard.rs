@@ -67,12 +67,18 @@ pub fn serve(method: &Method, path: &str) -> Option<ApiResponse> {
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
     h.insert(
         http::header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     Some(resp)
 }
 
@@ -82,7 +88,14 @@ mod tests {
 
     #[test]
     fn assets_carry_the_policy_and_nothing_inline() {
-        for path in ["/", "/index.html", "/app.js", "/app.css", "/icon.svg", "/?x=1"] {
+        for path in [
+            "/",
+            "/index.html",
+            "/app.js",
+            "/app.css",
+            "/icon.svg",
+            "/?x=1",
+        ] {
             let r = serve(&Method::GET, path).expect(path);
             assert_eq!(r.status, StatusCode::OK);
             assert_eq!(r.headers["content-security-policy"], CSP);
@@ -97,9 +110,17 @@ mod tests {
         // No inline script or style for the policy to block, no remote origin.
         assert!(!INDEX.contains("<script>") && !INDEX.contains("style="));
         assert!(!INDEX.contains("<style"));
+        // Nothing is loaded from elsewhere: no remote URL in the page or the style
+        // sheet, no module import or remote fetch in the script (its only `https://`
+        // are placeholders and the check that a publication link is http(s)).
+        assert!(!INDEX.contains("http:") && !INDEX.contains("https:"));
+        assert!(!STYLE.contains("http") && !STYLE.contains("@import"));
+        assert!(!SCRIPT.contains("import ") && !SCRIPT.contains("import("));
+        assert!(!SCRIPT.contains("fetch('http") && !SCRIPT.contains("fetch(`http"));
         for text in [INDEX, SCRIPT, STYLE] {
-            assert!(!text.contains("http://") && !text.contains("https://"));
-            assert!(!text.contains("innerHTML") && !text.contains("localStorage"));
+            assert!(!text.contains("innerHTML") && !text.contains("outerHTML"));
+            assert!(!text.contains("insertAdjacentHTML") && !text.contains("document.write"));
+            assert!(!text.contains("localStorage") && !text.contains("eval("));
         }
     }
 }

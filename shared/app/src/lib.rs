@@ -3,8 +3,8 @@
 
 pub mod admin;
 pub mod api;
-pub mod dashboard;
 mod context;
+pub mod dashboard;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;

@@ -33,15 +33,15 @@ pub(super) async fn enrich(app: &Context, c: &Campaign, body: &mut Value) {
     );
     body["timeline"] = Value::Array(timeline);
 
-    let scripts: Option<Vec<Script>> =
-        artifacts::get_json(app, &artifacts::scripts(c.id)).await.ok();
+    let scripts: Option<Vec<Script>> = artifacts::get_json(app, &artifacts::scripts(c.id))
+        .await
+        .ok();
     let Some(videos) = body["videos"].as_array_mut() else {
         return;
     };
     for (v, out) in c.videos.iter().zip(videos.iter_mut()) {
         let mut text = v.review.pending_edit.as_ref().map(|e| e.script.clone());
-        if text.is_none() && v.script_source.as_deref() == Some(crate::pipeline::rerender::EDITED)
-        {
+        if text.is_none() && v.script_source.as_deref() == Some(crate::pipeline::rerender::EDITED) {
             for n in (1..=v.review.edits).rev() {
                 let key = edit_words(c.id, v.language, v.id, n);
                 if let Ok(track) = artifacts::get_json::<Value>(app, &key).await {
