@@ -211,9 +211,18 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
     let phone = page.screenshot(&docs("dashboard-phone.png"));
     page.viewport(1280, 900);
 
-    // The webhook log and Redeliver are there (no webhook_url: nothing to deliver).
+    // No console error and no failed load so far.
+    assert_eq!(page.errors(true), Vec::<String>::new());
+
+    // The webhook log and Redeliver are there (no webhook_url: the API's refusal shows).
     page.get("heading", "Webhook deliveries");
     page.click("button", "Redeliver");
+    page.wait_for("Redeliver's answer", Duration::from_secs(10), || {
+        page.eval("document.querySelector('section [role=status]')?.textContent")
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+    });
 
     // Sign out forgets the key.
     page.click("button", "Sign out");
