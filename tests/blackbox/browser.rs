@@ -324,6 +324,35 @@ impl Page {
         assert_eq!(value, text, "typing into {name:?}");
     }
 
+    /// Presses a key (`Enter`, `Tab`, ` `) on whatever has the focus, as a keyboard does.
+    pub fn press(&self, key: &str) {
+        let (code, vk, text) = match key {
+            "Enter" => ("Enter", 13, "\r"),
+            "Tab" => ("Tab", 9, ""),
+            " " => ("Space", 32, " "),
+            other => panic!("no key {other}"),
+        };
+        let mut down = json!({"type": "keyDown", "key": key, "code": code,
+            "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk});
+        if !text.is_empty() {
+            down["text"] = json!(text);
+        }
+        self.call("Input.dispatchKeyEvent", down);
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key, "code": code,
+                   "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}),
+        );
+    }
+
+    /// The accessible name-ish label of the focused element: its text, or its label's.
+    pub fn focused(&self) -> Value {
+        self.eval(
+            "(() => { const e = document.activeElement; \
+              return e.labels && e.labels.length ? e.labels[0].textContent : e.textContent; })()",
+        )
+    }
+
     pub fn checked(&self, name: &str) -> bool {
         let node = self.get("checkbox", name);
         self.on(node, "function() { return this.checked; }") == true

@@ -161,6 +161,13 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
         .as_str()
         .unwrap()
         .contains("/files/"));
+    // The first frame shown and the player done loading (no spinner in the screenshot).
+    page.wait_for("the first frame", Duration::from_secs(30), || {
+        let v = page.eval(
+            "[document.querySelector('video').readyState, document.querySelector('video').networkState]",
+        );
+        (v[0].as_u64() >= Some(2) && v[1] != 2).then_some(())
+    });
     let desktop = page.screenshot(&docs("dashboard-desktop.png"));
 
     // Edit the script: re-rendered under a new file, the new text shown.
@@ -250,7 +257,7 @@ async fn dashboard_journey_from_sign_in_to_published_and_sign_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error() {
     let s = Server::start(&["--allow-private-targets"]);
-    let (_, key) = s.account("scale", &[]);
+    let (_, key) = s.account("growth", &[]);
     let origin = format!("http://{}", s.addr);
     let browser = Browser::launch();
     let page = browser.page(375, 812);
@@ -274,8 +281,18 @@ async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error(
     assert_eq!(error, api.json()["error"].as_str().unwrap());
     assert_eq!(page.eval("sessionStorage.length"), json!(0));
 
+    // With the keyboard only: the key field has the focus, Tab reaches `Sign in`,
+    // Enter in the field submits.
+    page.fill("API key", &key);
+    page.press("Tab");
+    assert_eq!(page.focused(), "Sign in");
+    page.on(
+        page.get("textbox", "API key"),
+        "function() { this.focus(); }",
+    );
+    page.press("Enter");
+
     // An empty account: the list says so.
-    sign_in(&page, &key);
     page.wait_for("the empty list", Duration::from_secs(10), || {
         (page.eval("document.querySelector('ul.campaigns')?.textContent") == "No campaigns yet.")
             .then_some(())
@@ -283,6 +300,23 @@ async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error(
 
     // A campaign titled with markup whose page can't be reached: it fails in collecting.
     page.click("link", "New campaign");
+    // The growth plan's cap: 5 languages; then the other three are disabled.
+    for name in ["Japanese", "Korean", "Chinese", "Spanish"] {
+        page.set_checked(name, true);
+    }
+    for name in ["French", "German", "Portuguese"] {
+        let node = page.get("checkbox", name);
+        assert_eq!(
+            page.on(node, "function() { return this.disabled; }"),
+            true,
+            "{name}"
+        );
+    }
+    for name in ["Japanese", "Korean", "Chinese", "Spanish"] {
+        page.set_checked(name, false);
+    }
+    let node = page.get("checkbox", "French");
+    assert_eq!(page.on(node, "function() { return this.disabled; }"), false);
     page.fill("Product URL", "http://127.0.0.1:9/product");
     page.fill("Title (optional)", XSS);
     page.click("button", "Create campaign");
