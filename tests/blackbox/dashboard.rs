@@ -4,7 +4,8 @@
 //! duration → edit a script → publish to the loopback YouTube fake → published → sign
 //! out), page text shown as text, a failed campaign's error, a 375 px phone without
 //! sideways scrolling, no console errors and no request leaving the app's origin.
-//! Screenshots go to docs/ (docs/dashboard.md shows them).
+//! Screenshots go to docs/ with `REELFORGE_UPDATE_SCREENSHOTS=1` (docs/dashboard.md shows
+//! them), else to a temporary directory.
 
 use crate::browser::{Browser, Page};
 use reelforge_testkit::providers::{
@@ -19,10 +20,17 @@ use std::time::{Duration, Instant};
 const PIPELINE: Duration = Duration::from_secs(240);
 const XSS: &str = "<img src=x onerror=alert(1)>";
 
+/// Where a screenshot goes: docs/ with `REELFORGE_UPDATE_SCREENSHOTS=1` (how the checked-in
+/// ones were made), else a temporary directory, so a test run leaves the tree clean.
 fn docs(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs")
-        .join(name)
+    if std::env::var_os("REELFORGE_UPDATE_SCREENSHOTS").is_some() {
+        return PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
+    }
+    let dir = reelforge_testkit::server::temp_dir("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
 }
 
 fn sign_in(page: &Page, key: &str) {
