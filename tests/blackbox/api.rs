@@ -283,7 +283,9 @@ async fn success_body_and_get_shape() {
                 "credits_cost",
                 // Extensions: download link of the thumbnail, how the script was written.
                 "thumbnail_url",
-                "script_source"
+                "script_source",
+                // The dashboard's extension (GET only): the text the video speaks.
+                "script"
             ])
         );
         assert_eq!(v["status"], json!("queued"));

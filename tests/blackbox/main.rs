@@ -2,7 +2,9 @@
 //! the command line, estimates, webhooks, style profiles, and from review to published.
 
 mod api;
+mod browser;
 mod cli;
+mod dashboard;
 mod estimate;
 mod hardening;
 mod profiles;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 mod context;
+pub mod dashboard;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;

@@ -2,7 +2,8 @@
 //! request into an `ApiRequest` for the same router the Lambda functions use. The client
 //! IP is the TCP peer address; bodies are read only up to the route's limit. It also
 //! answers the local media store's signed download links (`/files/…`), streaming the
-//! file from disk.
+//! file from disk, and serves the dashboard's assets (`/`, `/app.js`, `/app.css`,
+//! `/icon.svg`; docs/dashboard.md).
 //!
 //! Limits against slow or many clients ([`ServerLimits`]): a request's head must arrive
 //! within `header_timeout` (also the longest an idle keep-alive connection is kept), its
@@ -283,6 +284,12 @@ pub async fn serve_with_limits(
                             let resp = serve_file(files, req.method(), req.uri()).await;
                             return Ok::<_, Infallible>(resp);
                         }
+                    }
+                    // The dashboard's assets (`/`, `/app.js`, …; docs/dashboard.md).
+                    if let Some(resp) =
+                        reelforge_app::dashboard::serve(req.method(), req.uri().path())
+                    {
+                        return Ok::<_, Infallible>(to_hyper(resp, false));
                     }
                     let Ok(api_req) = to_api_request(req, peer, limits).await else {
                         let slow = ApiResponse::error(

@@ -481,7 +481,11 @@ pub(super) async fn get(app: &Context, principal: &Principal, id: &str) -> ApiRe
     }
     match owned_campaign(app, principal, id).await {
         Ok(c) => match video_links(&*app.ports.media, &c, LINK_TTL).await {
-            Ok(links) => ApiResponse::json(StatusCode::OK, &campaign_json(&c, &links)),
+            Ok(links) => {
+                let mut body = campaign_json(&c, &links);
+                super::extras::enrich(app, &c, &mut body).await;
+                ApiResponse::json(StatusCode::OK, &body)
+            }
             Err(e) => store_failure(&e),
         },
         Err(resp) => resp,

@@ -8,6 +8,7 @@ mod campaigns;
 mod deliveries;
 mod destinations;
 mod estimate;
+mod extras;
 mod listing;
 pub mod openapi;
 pub mod profiles;

@@ -595,6 +595,7 @@ fn video_schema() -> Value {
             "credits_cost": nullable("integer"),
             "script_source": nullable("string"),
             "publications": {"type": "array", "items": schema("Publication"), "description": "SPEC §11: once published to destinations"},
+            "script": {"type": ["string", "null"], "description": "GET /api/v1/campaigns/{id} only: the script the video speaks (the edited one after an edit)"},
         },
     })
 }
@@ -724,6 +725,18 @@ fn campaign_schema() -> Value {
             "videos": {"type": "array", "items": schema("Video")},
             "error": {"type": ["string", "null"], "description": "Failed campaigns only"},
             "failed_stage": {"type": ["string", "null"], "enum": strings(CampaignStatus::ALL.iter()).as_array().cloned().unwrap_or_default().into_iter().chain([Value::Null]).collect::<Vec<_>>()},
+            "timeline": {
+                "type": "array",
+                "description": "GET /api/v1/campaigns/{id} only: each status the campaign entered and when",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "at"],
+                    "properties": {
+                        "status": {"enum": strings(CampaignStatus::ALL.iter())},
+                        "at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
         },
     })
 }
