@@ -629,3 +629,82 @@ async fn a_playlists_voice_profile_must_name_this_deployments_voice_engine() {
     let a = call(&c, "GET", "/api/v1/account", &key, None).await.json();
     assert_eq!(a["usage"]["videos_used"], 1);
 }
+
+/// A media profile's music (`PUT …/music`): MP3, M4A and WAV are told apart by their
+/// bytes and measured (MP3 by walking every frame), at most 5 minutes; anything else,
+/// a broken MP3 or a longer track is a 400 that names the problem and changes nothing.
+#[tokio::test]
+async fn music_is_checked_by_its_bytes_and_length() {
+    let s = Server::api(&[]);
+    let (account, key) = s.account("scale", &[]);
+    let c = s.client();
+    let mp = call(
+        &c,
+        "POST",
+        "/api/v1/media-profiles",
+        &key,
+        Some(&json!({"profile_name": "Music"})),
+    )
+    .await;
+    assert_eq!(mp.status, 201, "{:?}", mp.json());
+    let id = mp.json()["media_profile"]["media_profile_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/media-profiles/{id}/music");
+    let tone = |secs: u32, args: &[&str], ext: &str| {
+        let src = format!("sine=frequency=330:sample_rate=8000:duration={secs}");
+        let mut all = vec!["-f", "lavfi", "-i", src.as_str()];
+        all.extend_from_slice(args);
+        ffmpeg_file(&all, ext)
+    };
+    let mp3 = tone(3, &["-c:a", "libmp3lame", "-b:a", "32k"], "mp3");
+    let m4a = tone(3, &["-c:a", "aac"], "m4a");
+    let wav = tone(3, &["-ac", "1"], "wav");
+    let long = tone(301, &["-ac", "1"], "wav");
+    let ogg = tone(3, &["-c:a", "libopus"], "ogg");
+    let mut broken = mp3.clone();
+    let half = broken.len() / 2;
+    broken[half..].iter_mut().for_each(|b| *b = 0x5A);
+
+    for (what, content_type, body, needle) in [
+        ("over 5 min", "audio/wav", &long, "at most 300 s"),
+        ("Ogg", "audio/ogg", &ogg, "MP3, M4A or WAV"),
+        ("broken MP3", "audio/mpeg", &broken, "frames don't chain"),
+        (
+            "mislabelled",
+            "audio/wav",
+            &mp3,
+            "Content-Type must be audio/mpeg",
+        ),
+    ] {
+        let r = upload(&c, &key, &path, content_type, body).await;
+        assert_eq!(r.status, 400, "{what}: {:?}", r.json());
+        let error = r.json()["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(needle), "{what}: {error}");
+    }
+    let profile = call(
+        &c,
+        "GET",
+        &format!("/api/v1/media-profiles/{id}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(profile.json()["media_profile"]["music"], Value::Null);
+
+    for (content_type, body, ext) in [
+        ("audio/mpeg", &mp3, "mp3"),
+        ("audio/mp4", &m4a, "m4a"),
+        ("audio/wav", &wav, "wav"),
+    ] {
+        let r = upload(&c, &key, &path, content_type, body).await;
+        assert_eq!(r.status, 200, "{content_type}: {:?}", r.json());
+        let stored = r.json()["media_profile"]["music"].clone();
+        assert_eq!(stored, format!("uploads/{account}/{id}/music.{ext}"));
+        assert_eq!(
+            &std::fs::read(s.data.join("media").join(stored.as_str().unwrap())).unwrap(),
+            body
+        );
+    }
+}

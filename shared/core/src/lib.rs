@@ -24,6 +24,7 @@ pub mod render;
 pub mod scratch;
 pub mod script;
 pub mod signature;
+pub mod sound;
 pub mod stats;
 pub mod storyboard;
 pub mod styles;

@@ -17,7 +17,7 @@ use super::{ApiRequest, ApiResponse};
 use crate::context::Context;
 use http::{Method, StatusCode};
 use reelforge_core::model::Principal;
-use reelforge_core::ports::MAX_END_CLIP_MS;
+use reelforge_core::ports::{MAX_END_CLIP_MS, MAX_MUSIC_MS};
 use reelforge_core::styles::MediaProfile;
 use serde_json::json;
 
@@ -60,16 +60,15 @@ pub fn sniff(kind: Upload, bytes: &[u8]) -> Result<(&'static str, &'static str),
             Ok(("mp4", "video/mp4"))
         }
         Upload::Music => {
-            let mp3_frame = bytes.len() >= 2 && bytes[0] == 0xFF && (bytes[1] & 0xE0) == 0xE0;
-            if bytes.starts_with(b"ID3") || mp3_frame {
-                Ok(("mp3", "audio/mpeg"))
-            } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-                Ok(("m4a", "audio/mp4"))
-            } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WAVE" {
-                Ok(("wav", "audio/wav"))
-            } else {
-                Err("the music must be an MP3, M4A or WAV file".into())
+            let (kind, ms) = reelforge_core::sound::measure(bytes).map_err(|e| e.to_string())?;
+            if ms > MAX_MUSIC_MS {
+                return Err(format!(
+                    "the music runs {:.1} s; at most {} s are allowed",
+                    ms as f64 / 1000.0,
+                    MAX_MUSIC_MS / 1000
+                ));
             }
+            Ok((kind.extension(), kind.content_type()))
         }
     }
 }
