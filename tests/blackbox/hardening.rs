@@ -71,15 +71,41 @@ async fn a_body_that_never_ends_is_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
 
+/// One `GET /healthz` on `stream` (kept alive); `true` when it was answered 200.
+async fn healthz(stream: &mut TcpStream) -> bool {
+    if stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return false,
+        }
+    }
+    got.starts_with(b"HTTP/1.1 200")
+}
+
 #[tokio::test]
 async fn connections_over_the_cap_are_closed_at_once() {
     let s = Server::api(&["--max-connections", "3"]);
+    // Three connections, each answered once (so the server has accepted and holds them).
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(TcpStream::connect(s.addr).await.unwrap());
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        assert!(
+            healthz(&mut c).await,
+            "a connection under the cap was not served"
+        );
+        held.push(c);
     }
-    // Let the server accept them.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut extra = TcpStream::connect(s.addr).await.unwrap();
     let _ = extra
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -89,11 +115,18 @@ async fn connections_over_the_cap_are_closed_at_once() {
         closed && got.is_empty(),
         "a 4th connection was served: {got:?}"
     );
-    // A slot frees when a connection ends.
+    // A slot frees when a connection ends: a new connection is served once the server
+    // has seen the close (polled with a deadline).
     drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = s.client().get("/healthz", None).await;
-    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        if healthz(&mut c).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot freed after a close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
