@@ -2,6 +2,7 @@
 //! (WCAG contrast of the text against what is behind it, on white, dark and busy pages,
 //! inside the platforms' safe zone) and music that steps back under the voice.
 
+use crate::render::{ffmpeg, workdir};
 use reelforge_core::render::{
     caption_box, safe_zone, AudioTrack, Cam, CaptionCue, CaptionStyle, Captions, FrameSize,
     PixelRect, RenderPlan, Rgb, Scene, Shot, Transition, WordTiming,
@@ -11,26 +12,6 @@ use reelforge_studio::{render_with_ffmpeg, FfmpegSettings};
 use reelforge_testkit::media::{caption_contrast, frame};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reelforge-quality-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg on PATH");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A still page image from a lavfi source (`color=c=white`, `testsrc2`, …).
 fn page(dir: &Path, name: &str, source: &str) -> PathBuf {
