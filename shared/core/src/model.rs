@@ -97,6 +97,8 @@ macro_rules! string_enum {
         }
     };
 }
+/// For the other modules of this crate that name a closed set of strings.
+pub(crate) use string_enum;
 
 string_enum!(
     /// Languages a script can be written and spoken in.

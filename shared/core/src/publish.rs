@@ -3,6 +3,7 @@
 //! records and rules (the edited script's checks are `crate::edit`); the uploads
 //! themselves are `reelforge_app::pipeline::publish`.
 
+use crate::model::string_enum;
 use crate::styles::secrets::{
     PlainSecret, SealedSecret, SecretError, SecretOwner, SecretSealer, MASK_MIN_CHARS,
     MAX_SECRET_LEN,
@@ -64,28 +65,7 @@ pub struct ScriptEdit {
     pub render_job: Option<String>,
 }
 
-macro_rules! lower_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-        impl FromStr for $name {
-            type Err = ();
-            fn from_str(s: &str) -> Result<Self, ()> {
-                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
-            }
-        }
-    };
-}
-
-lower_enum!(
+string_enum!(
     /// Where a destination posts.
     Provider { Youtube = "youtube", Tiktok = "tiktok" }
 );
@@ -99,12 +79,12 @@ impl Provider {
     }
 }
 
-lower_enum!(
+string_enum!(
     /// Who may watch what a destination posts.
     Privacy { Private = "private", Unlisted = "unlisted", Public = "public" }
 );
 
-lower_enum!(
+string_enum!(
     PublicationStatus { Pending = "pending", Published = "published", Failed = "failed" }
 );
 
