@@ -1,5 +1,6 @@
-"""schemathesis hooks for infra/schemathesis.sh: the end-clip upload's body is an MP4
-file, sent as raw bytes like any binary body."""
+"""schemathesis hooks for infra/schemathesis.sh: the media-profile uploads' bodies are
+files (an MP4 end clip; MP3, M4A or WAV music), sent as raw bytes like any binary body."""
 import schemathesis
 
-schemathesis.serializer.alias("video/mp4", "application/octet-stream")
+for media_type in ("video/mp4", "audio/mpeg", "audio/mp4", "audio/wav"):
+    schemathesis.serializer.alias(media_type, "application/octet-stream")

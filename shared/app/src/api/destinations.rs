@@ -7,8 +7,7 @@
 //! its contract tests carry them.
 
 use super::auth::store_failure;
-use super::campaigns::plan_gate;
-use super::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use super::{ApiRequest, ApiResponse};
 use crate::context::Context;
 use chrono::SecondsFormat;
 use http::{Method, StatusCode};
@@ -98,14 +97,8 @@ pub(super) async fn route(
     principal: &Principal,
     id: Option<&str>,
 ) -> ApiResponse {
-    if let Some(refused) = plan_gate(principal) {
+    if let Some(refused) = super::profiles::admit(req, principal) {
         return refused;
-    }
-    if req.body_too_large || req.body.len() > MAX_BODY_BYTES {
-        return ApiResponse::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request body is larger than 16 KiB",
-        );
     }
     let profiles = &app.ports.profiles;
     let account = principal.account_id.as_str();

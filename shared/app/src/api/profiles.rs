@@ -290,6 +290,21 @@ async fn exists(
     }
 }
 
+/// The checks every profile-store route makes first: the plan has API access, and the
+/// body fits the JSON limit.
+pub(super) fn admit(req: &ApiRequest, principal: &Principal) -> Option<ApiResponse> {
+    if let Some(refused) = plan_gate(principal) {
+        return Some(refused);
+    }
+    if req.body_too_large || req.body.len() > MAX_BODY_BYTES {
+        return Some(ApiResponse::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is larger than 16 KiB",
+        ));
+    }
+    None
+}
+
 /// `/api/v1/{kind}` and `/api/v1/{kind}/{id}`.
 pub(super) async fn route(
     app: &Context,
@@ -298,14 +313,8 @@ pub(super) async fn route(
     kind: Kind,
     id: Option<&str>,
 ) -> ApiResponse {
-    if let Some(refused) = plan_gate(principal) {
+    if let Some(refused) = admit(req, principal) {
         return refused;
-    }
-    if req.body_too_large || req.body.len() > MAX_BODY_BYTES {
-        return ApiResponse::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request body is larger than 16 KiB",
-        );
     }
     let profiles = &app.ports.profiles;
     let account = principal.account_id.as_str();

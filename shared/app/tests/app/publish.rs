@@ -453,7 +453,22 @@ async fn publish_without_destinations_is_at_once(backend: Backend) {
     // A repeat answers with the same state and changes nothing.
     let (status, again) = publish(&r, &c, json!({})).await;
     assert_eq!(status, 202);
-    assert_eq!(again["videos"], answer["videos"]);
+    // The same videos and state; the download links are signed again per answer (their
+    // date may differ by a second), so they are left out of the comparison.
+    let without_links = |v: &Value| {
+        let mut v = v.clone();
+        for video in v.as_array_mut().into_iter().flatten() {
+            if let Some(o) = video.as_object_mut() {
+                o.remove("file_url");
+                o.remove("thumbnail_url");
+            }
+        }
+        v
+    };
+    assert_eq!(
+        without_links(&again["videos"]),
+        without_links(&answer["videos"])
+    );
     assert_eq!(stored(&r, c.id).await.revision, published.revision);
     assert_eq!(
         r.app.ports.webhooks.list_events(c.id).await.unwrap().len(),
