@@ -78,11 +78,26 @@ struct Rig {
     key: String,
 }
 
+/// A claim long enough that no test depends on how fast the machine is: copies of a
+/// message wait for the holder, which gives the claim back when it is done.
+const LEASE_MS: i64 = 60_000;
+
 async fn rig(backend: Backend, tag: &str, publishing: PublishConfig) -> Rig {
+    rig_with_lease(backend, tag, publishing, LEASE_MS).await
+}
+
+/// A rig whose claims run out after `lease_ms` (the crash test: a killed worker's claim
+/// must expire for the next run to take over).
+async fn rig_with_lease(
+    backend: Backend,
+    tag: &str,
+    publishing: PublishConfig,
+    lease_ms: i64,
+) -> Rig {
     let ports = ports(backend, tag).await;
     let (account, key) = new_account(&ports, Plan::Scale, None).await;
     let mut tools = reelforge_app::Tools::none(reelforge_core::styles::ProviderId::Espeak);
-    tools.lease_ms = 1_500;
+    tools.lease_ms = lease_ms;
     let app = Context::new(ports)
         .with_policy(TargetPolicy {
             allow_private: true,
@@ -812,7 +827,7 @@ async fn youtube_worker_killed_after_the_last_byte_leaves_one_video() {
     // is killed there. The claim runs out; the next run finds the attempt interrupted
     // and the session stored, asks it, and records the video made the first time.
     yt.fail_put(1, UploadFault::Hang);
-    let r = rig(Backend::Local, "crash", config(Some(&yt), None)).await;
+    let r = rig_with_lease(Backend::Local, "crash", config(Some(&yt), None), 1_500).await;
     let c = review_campaign(&r, &[Platform::YoutubeShorts], &[Language::En]).await;
     let dest = youtube_destination(&r, "private").await;
     assert_eq!(

@@ -151,7 +151,9 @@ async fn rig(backend: Backend, tag: &str, submit: bool) -> Rig {
     let mut tools = Tools::none(reelforge_core::styles::ProviderId::Espeak);
     tools.voice = voice.clone();
     tools.renderer = renderer.clone();
-    tools.lease_ms = 2_000;
+    // Long enough that no test depends on the machine's speed: copies of a message wait
+    // for the holder, which gives the claim back when it is done.
+    tools.lease_ms = 60_000;
     Rig {
         app: Arc::new(Context::new(ports).with_tools(tools)),
         account,
