@@ -5,7 +5,9 @@
 //! least 5 receives, a visibility timeout of at least 6x its timeout, and reports batch
 //! item failures; every API function's role allows each DynamoDB and SQS call its
 //! routes make, seen on the wire by driving those routes through the aws backend on
-//! moto. (cfn-lint and `sam validate --lint` check the rest, in infra/test.sh.)
+//! moto, and each worker's role the store calls its code makes, with the
+//! `dynamodb:LeadingKeys` conditions evaluated (docs/deploy.md, "DynamoDB items per
+//! function"). (cfn-lint and `sam validate --lint` check the rest, in infra/test.sh.)
 //!
 //! The template is read with a small indentation-based reader for the subset of YAML it
 //! uses (block mappings plus one-line `{ k: v }` flow mappings), so no YAML crate is
@@ -645,45 +647,460 @@ fn allowed(policies: &str, service: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The IAM actions one request on the wire needs: the operation itself, or for a
-/// transaction, the action of each item in it (IAM authorises those, not the
-/// transaction); plus the index, when a query names one.
-fn needed(seen: &Seen) -> Vec<String> {
+/// One `Allow` statement of a role, as far as the DynamoDB checks need it.
+#[derive(Clone, Debug)]
+struct Statement {
+    /// `dynamodb:GetItem`, ...
+    actions: BTreeSet<String>,
+    /// Whether its resources include the table itself (`!GetAtt Table.Arn`).
+    table: bool,
+    /// The indexes among its resources (`!Sub "${Table.Arn}/index/gsi1"` → `gsi1`).
+    indexes: BTreeSet<String>,
+    /// `ForAllValues:StringLike: dynamodb:LeadingKeys: [...]`: the partition-key patterns
+    /// every item of a request must match; `None` when the statement has no condition.
+    leading_keys: Option<Vec<String>>,
+}
+
+/// The DynamoDB statements of a role's policies (`- Effect: Allow` blocks that name a
+/// `dynamodb:` action). Conditions other than `ForAllValues:StringLike` on
+/// `dynamodb:LeadingKeys` (one flow list) are refused: the checks below would not
+/// understand them.
+fn dynamodb_statements(policies: &str) -> Vec<Statement> {
+    policies
+        .split("- Effect")
+        .skip(1)
+        .filter_map(|chunk| {
+            let actions: BTreeSet<String> = allowed(chunk, "dynamodb")
+                .into_iter()
+                .map(|a| format!("dynamodb:{a}"))
+                .collect();
+            if actions.is_empty() {
+                return None;
+            }
+            assert!(
+                chunk.trim_start().starts_with(": Allow"),
+                "only Allow statements are understood: {chunk}"
+            );
+            let indexes = chunk
+                .split("${Table.Arn}/index/")
+                .skip(1)
+                .map(|rest| rest.split(['"', '\n']).next().unwrap_or("").to_string())
+                .collect();
+            let leading_keys = chunk.split_once("dynamodb:LeadingKeys:").map(|(before, after)| {
+                assert!(
+                    before.contains("ForAllValues:StringLike:"),
+                    "LeadingKeys only under ForAllValues:StringLike (ForAnyValue would allow any item beside one that matches): {chunk}"
+                );
+                let list = after.lines().next().unwrap_or("").trim();
+                let inner = list
+                    .strip_prefix('[')
+                    .and_then(|l| l.strip_suffix(']'))
+                    .unwrap_or_else(|| panic!("LeadingKeys as a one-line flow list: {chunk}"));
+                inner.split(',').map(unquote).filter(|p| !p.is_empty()).collect()
+            });
+            if leading_keys.is_none() {
+                assert!(
+                    !chunk.contains("Condition:"),
+                    "a condition other than LeadingKeys on a DynamoDB statement: {chunk}"
+                );
+            }
+            Some(Statement {
+                actions,
+                table: chunk.contains("!GetAtt Table.Arn"),
+                indexes,
+                leading_keys,
+            })
+        })
+        .collect()
+}
+
+/// IAM's `StringLike`: `*` matches any run of characters, `?` any one.
+fn string_like(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('*', rest)) => (0..=v.len()).any(|i| go(rest, &v[i..])),
+            Some(('?', rest)) => !v.is_empty() && go(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && go(rest, &v[1..]),
+        }
+    }
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    go(&p, &v)
+}
+
+/// What IAM authorises for one request (or one item of a transaction): an action, on
+/// the table or an index, for the partition-key values it touches.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Need {
+    action: String,
+    index: Option<String>,
+    /// `dynamodb:LeadingKeys` of the request: the partition key of each item it names
+    /// (for a Query, the partition value of its key condition, which on an index is the
+    /// index's partition key).
+    leading_keys: Vec<String>,
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.action)?;
+        if let Some(index) = &self.index {
+            write!(f, " on index/{index}")?;
+        }
+        if !self.leading_keys.is_empty() {
+            write!(f, " for {}", self.leading_keys.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A string attribute value (`{"S": "..."}`).
+fn string_value(value: &Value) -> String {
+    value["S"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a string key value, not {value}"))
+        .to_string()
+}
+
+/// The partition value of a Query: the `=` clause of its key condition on the table's
+/// (`pk`) or the index's (`gsi1pk`) partition key.
+fn query_partition(body: &Value) -> String {
+    let partition = if body["IndexName"].is_string() {
+        "gsi1pk"
+    } else {
+        "pk"
+    };
+    let expression = body["KeyConditionExpression"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a Query without KeyConditionExpression: {body}"));
+    for clause in expression.split(" AND ") {
+        let Some((lhs, rhs)) = clause.split_once('=') else {
+            continue;
+        };
+        let lhs = lhs.trim();
+        if lhs.ends_with(['<', '>']) {
+            continue;
+        }
+        let name = body["ExpressionAttributeNames"][lhs]
+            .as_str()
+            .unwrap_or(lhs);
+        if name == partition {
+            return string_value(&body["ExpressionAttributeValues"][rhs.trim()]);
+        }
+    }
+    panic!("no partition-key clause in {expression:?}")
+}
+
+/// What one request on the wire needs: the operation itself, or for a transaction, the
+/// action of each item in it (IAM authorises those, not the transaction), each with the
+/// partition keys it touches (`dynamodb:LeadingKeys`: Key for GetItem, UpdateItem and
+/// DeleteItem, Item for PutItem, every key of a batch, the key condition's partition
+/// value for a Query).
+fn needed(seen: &Seen) -> Vec<Need> {
+    let plain = |action: String| Need {
+        action,
+        index: None,
+        leading_keys: Vec::new(),
+    };
     if let Some(op) = seen.target.strip_prefix("AmazonSQS.") {
-        return vec![format!("sqs:{op}")];
+        return vec![plain(format!("sqs:{op}"))];
     }
     let Some(op) = seen.target.strip_prefix("DynamoDB_20120810.") else {
         return Vec::new(); // S3 is authorised by resource, checked by review
     };
     let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
-    let mut actions = match op {
+    let pk = |item: &Value| string_value(&item["pk"]);
+    let on = |action: &str, keys: Vec<String>| Need {
+        action: format!("dynamodb:{action}"),
+        index: body["IndexName"].as_str().map(str::to_string),
+        leading_keys: keys,
+    };
+    match op {
         "TransactWriteItems" => body["TransactItems"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|item| item.as_object()?.keys().next().cloned())
-            .map(|kind| match kind.as_str() {
-                "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
-                other => format!("dynamodb:{other}Item"),
+            .filter_map(|item| item.as_object()?.iter().next())
+            .map(|(kind, detail)| {
+                let key = if kind == "Put" {
+                    pk(&detail["Item"])
+                } else {
+                    pk(&detail["Key"])
+                };
+                let action = match kind.as_str() {
+                    "ConditionCheck" => "ConditionCheckItem".to_string(),
+                    other => format!("{other}Item"),
+                };
+                on(&action, vec![key])
             })
             .collect(),
-        "TransactGetItems" => vec!["dynamodb:GetItem".to_string()],
-        _ => vec![format!("dynamodb:{op}")],
-    };
-    if let Some(index) = body["IndexName"].as_str() {
-        actions.push(format!("index/{index}"));
+        "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| on("GetItem", vec![pk(&item["Get"]["Key"])]))
+            .collect(),
+        "BatchGetItem" => vec![on(
+            "BatchGetItem",
+            body["RequestItems"]
+                .as_object()
+                .into_iter()
+                .flat_map(|tables| tables.values())
+                .flat_map(|t| t["Keys"].as_array().cloned().unwrap_or_default())
+                .map(|key| pk(&key))
+                .collect(),
+        )],
+        "GetItem" | "UpdateItem" | "DeleteItem" => vec![on(op, vec![pk(&body["Key"])])],
+        "PutItem" => vec![on(op, vec![pk(&body["Item"])])],
+        "Query" => vec![on(op, vec![query_partition(&body)])],
+        _ => vec![on(op, Vec::new())],
     }
-    actions
 }
 
-/// Whether a role allows what `needed` says: an action by name, an index by its ARN
-/// appearing among the policy's resources.
-fn allows(f: &Function, need: &str) -> bool {
-    if need.starts_with("index/") {
-        return f.policies.contains(need);
+/// Whether a role allows what `needed` says: an SQS action by name; a DynamoDB action
+/// through one statement that names it, on the table or the index the request is on,
+/// whose LeadingKeys condition (if any) matches every partition key the request touches
+/// (`ForAllValues`: all of them, each against any pattern).
+fn allows(f: &Function, need: &Need) -> bool {
+    let (service, action) = need.action.split_once(':').expect("service:action");
+    if service != "dynamodb" {
+        return allowed(&f.policies, service).contains(action);
     }
-    let (service, action) = need.split_once(':').expect("service:action");
-    allowed(&f.policies, service).contains(action)
+    allows_dynamodb(&dynamodb_statements(&f.policies), need)
+}
+
+fn allows_dynamodb(statements: &[Statement], need: &Need) -> bool {
+    statements.iter().any(|s| {
+        s.actions.contains(&need.action)
+            && match &need.index {
+                Some(index) => s.indexes.contains(index),
+                None => s.table,
+            }
+            && s.leading_keys.as_ref().is_none_or(|patterns| {
+                need.leading_keys
+                    .iter()
+                    .all(|key| patterns.iter().any(|p| string_like(p, key)))
+            })
+    })
+}
+
+/// Prefixes a role grants from reading the code, on paths the driven calls do not take:
+/// (function, pattern, why).
+const API_PREFIXES_FROM_CODE: &[(&str, &str, &str)] = &[
+    (
+        "ApiCampaignGet",
+        "ACCOUNT#*",
+        "the listing reads the account to sign or verify a cursor (api/listing.rs), only when there is a next page",
+    ),
+    (
+        "ApiCampaignCreate",
+        "QUOTA#*",
+        "create_campaign reads the quota when the reservation cannot fit or a refused write returned no item (store/campaigns.rs)",
+    ),
+    (
+        "ApiCampaignCreate",
+        "PROFILES#*",
+        "a campaign that names profiles or a playlist reads them (api/campaigns.rs); this one names none",
+    ),
+    (
+        "ApiCampaignReview",
+        "PROFILES#*",
+        "publishing reads the destinations it names (api/review.rs); the campaign here never reaches review",
+    ),
+    (
+        "ApiCampaignReview",
+        "CAMPAIGN#*",
+        "an edit or a publish writes the campaign (and campaign.published) through lifecycle::update/advance (api/review.rs); the campaign here never reaches review",
+    ),
+    (
+        "ApiAccount",
+        "WIN#*",
+        "a window is read when a refused append returned no item (store/windows.rs); moto always returns it",
+    ),
+    ("ApiCampaignCreate", "WIN#*", "as for ApiAccount"),
+    ("ApiCampaignGet", "WIN#*", "as for ApiAccount"),
+    ("ApiCampaignReview", "WIN#*", "as for ApiAccount"),
+    ("ApiProfiles", "WIN#*", "as for ApiAccount"),
+];
+
+/// Each LeadingKeys pattern of each role the calls cover is needed: without it, some
+/// call is refused (these are the refusals the check now catches), unless the pattern is
+/// listed as granted from reading the code.
+fn prefixes_are_needed(
+    template: &Template,
+    calls: &[(String, String, Need)],
+    from_code: &[(&str, &str, &str)],
+) {
+    let functions: BTreeSet<&str> = calls.iter().map(|(f, _, _)| f.as_str()).collect();
+    let mut caught = 0;
+    let mut unused = Vec::new();
+    for function in functions {
+        let statements = dynamodb_statements(&template.functions[function].policies);
+        let needs: Vec<&Need> = calls
+            .iter()
+            .filter(|(f, _, need)| f == function && need.action.starts_with("dynamodb:"))
+            .map(|(_, _, need)| need)
+            .collect();
+        for (i, statement) in statements.iter().enumerate() {
+            for pattern in statement.leading_keys.iter().flatten() {
+                let mut without = statements.clone();
+                without[i]
+                    .leading_keys
+                    .as_mut()
+                    .unwrap()
+                    .retain(|p| p != pattern);
+                let refused = needs
+                    .iter()
+                    .filter(|need| !allows_dynamodb(&without, need))
+                    .count();
+                if refused > 0 {
+                    caught += 1;
+                } else if !from_code
+                    .iter()
+                    .any(|(f, p, _)| *f == function && p == pattern)
+                {
+                    unused.push(format!(
+                        "{function}: {pattern} in the statement for {:?}",
+                        statement.actions
+                    ));
+                }
+            }
+        }
+    }
+    println!("{caught} granted prefixes each refuse at least one real call when taken away");
+    assert!(caught > 0);
+    assert!(
+        unused.is_empty(),
+        "prefixes no call needs (drop them, or list them as granted from the code):\n{}",
+        unused.join("\n")
+    );
+}
+
+/// The item kinds the review named: API keys and accounts are written by no function
+/// (operators write them with the CLI); the account item holds the webhook secrets, so
+/// only the functions that sign or verify with them (webhook deliveries, listing
+/// cursors) and the account overview read it; every DynamoDB grant on the table is
+/// scoped by LeadingKeys, and nothing may Scan (a Scan has no leading keys, so a
+/// `ForAllValues` condition would not limit it).
+#[test]
+fn keys_and_accounts_are_written_by_no_function_and_read_by_few() {
+    let template = parse_template();
+    let writes = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ];
+    let reads = [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+    ];
+    let mut account_readers = BTreeSet::new();
+    for (name, f) in &template.functions {
+        let statements = dynamodb_statements(&f.policies);
+        assert!(!statements.is_empty(), "{name}: no DynamoDB access at all?");
+        for s in &statements {
+            assert!(
+                s.leading_keys.is_some(),
+                "{name}: a DynamoDB grant without LeadingKeys reaches every item: {s:?}"
+            );
+            assert!(
+                !s.actions
+                    .iter()
+                    .any(|a| a.contains("Scan") || a.contains("PartiQL")),
+                "{name}: {s:?}"
+            );
+        }
+        let can = |actions: &[&str], key: &str, index: Option<&str>| {
+            actions.iter().any(|action| {
+                allows_dynamodb(
+                    &statements,
+                    &Need {
+                        action: action.to_string(),
+                        index: index.map(str::to_string),
+                        leading_keys: vec![key.to_string()],
+                    },
+                )
+            })
+        };
+        for key in ["KEY#0123abcd", "ACCOUNT#acct_1"] {
+            assert!(!can(&writes, key, None), "{name} may write {key}");
+        }
+        if can(&reads, "ACCOUNT#acct_1", None) {
+            account_readers.insert(name.as_str());
+        }
+    }
+    assert_eq!(
+        account_readers,
+        BTreeSet::from(["ApiAccount", "ApiCampaignGet", "WebhookSender"]),
+        "who may read account items (and so webhook secrets)"
+    );
+}
+
+/// The evaluation itself refuses what it should: a role without the prefix, a write
+/// where only a read is granted, an index query under a table-only grant.
+#[test]
+fn a_role_without_the_prefix_is_refused() {
+    let policy = r#"
+            - Effect: Allow
+              Action: [dynamodb:GetItem, dynamodb:Query]
+              Resource: !GetAtt Table.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys: ["WIN#*", "CAMPAIGN#*"]
+            - Effect: Allow
+              Action: dynamodb:UpdateItem
+              Resource: !GetAtt Table.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys: ["WIN#*"]
+"#;
+    let statements = dynamodb_statements(policy);
+    assert_eq!(statements.len(), 2);
+    let need = |action: &str, index: Option<&str>, keys: &[&str]| Need {
+        action: format!("dynamodb:{action}"),
+        index: index.map(str::to_string),
+        leading_keys: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    let ok = |n: Need| allows_dynamodb(&statements, &n);
+    assert!(ok(need("GetItem", None, &["CAMPAIGN#1"])));
+    assert!(ok(need("UpdateItem", None, &["WIN#ip:1"])));
+    assert!(!ok(need("GetItem", None, &["KEY#abc"])), "no KEY# prefix");
+    assert!(!ok(need("UpdateItem", None, &["CAMPAIGN#1"])), "read only");
+    assert!(
+        !ok(need("PutItem", None, &["WIN#ip:1"])),
+        "action not granted"
+    );
+    assert!(
+        !ok(need("Query", Some("gsi1"), &["ACCOUNT#a"])),
+        "the index is another resource"
+    );
+    assert!(
+        !ok(need("GetItem", None, &["CAMPAIGN#1", "ACCOUNT#a"])),
+        "ForAllValues: every key of the request"
+    );
+    // A request the proxy saw, refused by the first statement for its key.
+    let seen = Seen {
+        target: "DynamoDB_20120810.GetItem".to_string(),
+        body: r#"{"TableName":"t","Key":{"pk":{"S":"KEY#abc"},"sk":{"S":"KEY"}}}"#.to_string(),
+        fault: None,
+    };
+    let needs = needed(&seen);
+    assert_eq!(needs, vec![need("GetItem", None, &["KEY#abc"])]);
+    assert!(!allows_dynamodb(&statements, &needs[0]));
+    let query = Seen {
+        target: "DynamoDB_20120810.Query".to_string(),
+        body: r##"{"TableName":"t","IndexName":"gsi1","KeyConditionExpression":"#g = :g AND begins_with(#s, :p)","ExpressionAttributeNames":{"#g":"gsi1pk","#s":"gsi1sk"},"ExpressionAttributeValues":{":g":{"S":"ACCOUNT#a"},":p":{"S":"KEY#"}}}"##.to_string(),
+        fault: None,
+    };
+    assert_eq!(
+        needed(&query),
+        vec![need("Query", Some("gsi1"), &["ACCOUNT#a"])]
+    );
+    let any_value = std::panic::catch_unwind(|| {
+        dynamodb_statements(&policy.replace("ForAllValues", "ForAnyValue"))
+    });
+    assert!(any_value.is_err(), "ForAnyValue is refused");
 }
 
 /// The id in a created resource's answer: `campaign_id`, or the record's own id inside
@@ -722,7 +1139,8 @@ fn profile_body(segment: &str, ids: &BTreeMap<String, String>) -> Value {
 /// through the aws backend on moto via a recording proxy, creating before reading and
 /// deleting last so each route does its real work; every DynamoDB and SQS call a
 /// request makes must be allowed by the role of the function API Gateway sends that
-/// route to. (The stage workers and the webhook sender are not driven here.)
+/// route to, LeadingKeys included. (The workers are checked by
+/// `worker_roles_allow_the_store_calls_their_code_makes`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_roles_allow_every_call_their_routes_make() {
     let template = parse_template();
@@ -771,6 +1189,8 @@ async fn api_roles_allow_every_call_their_routes_make() {
 
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut refused = Vec::new();
+    // (function, route, need) of every call made.
+    let mut calls: Vec<(String, String, Need)> = Vec::new();
     for (ip, (method, route)) in (1u32..).zip(&routes) {
         let function = if route == "/api/v1/no-such-route" {
             owner("ANY", "$default")
@@ -850,7 +1270,6 @@ async fn api_roles_allow_every_call_their_routes_make() {
         if let Some(video) = answer["videos"][0]["id"].as_str() {
             ids.insert("video".to_string(), video.to_string());
         }
-        let f = &template.functions[function];
         for seen in &proxy.seen()[before..] {
             if seen.target.ends_with(".DeleteItem") {
                 assert!(
@@ -860,30 +1279,263 @@ async fn api_roles_allow_every_call_their_routes_make() {
                 );
             }
             for need in needed(seen) {
-                if !allows(f, &need) {
-                    refused.push(format!("{function}: {method} {route} needs {need}"));
-                }
+                calls.push((function.to_string(), format!("{method} {route}"), need));
             }
         }
     }
+    calls.sort();
+    calls.dedup();
+    for (function, route, need) in &calls {
+        if !allows(&template.functions[function], need) {
+            refused.push(format!("{function}: {route} needs {need}"));
+        }
+    }
     println!(
-        "{} requests, {} calls on the wire checked against their roles",
+        "{} requests, {} calls on the wire ({} distinct needs) checked against their roles",
         routes.len(),
-        proxy.seen().len()
+        proxy.seen().len(),
+        calls.len()
     );
-    refused.sort();
-    refused.dedup();
     assert!(
         refused.is_empty(),
         "calls the roles would refuse:\n{}",
         refused.join("\n")
     );
+    prefixes_are_needed(&template, &calls, API_PREFIXES_FROM_CODE);
     // Deleting is allowed only on profile items (a LeadingKeys condition): the only
     // function that deletes is the profiles one.
     assert!(template.functions["ApiProfiles"]
         .policies
         .contains(r#"dynamodb:LeadingKeys: ["PROFILES#*"]"#));
 }
+
+/// The workers' roles against the store calls their code makes. The stage functions,
+/// render events, dead letters and the webhook sender are not driven end to end here
+/// (they need Chromium, Bedrock, Polly, MediaConvert and a receiver); the library calls
+/// they make on the table are, through the recording proxy on moto: a stage's claim
+/// (`pipeline::lease::claim`), a failure with a refund and a `campaign.failed` event
+/// (`pipeline::dead_letter`, which is `lifecycle::fail` as every stage's failure path),
+/// a finish with ready videos (the transition that adds to the produced-video counters),
+/// re-queueing unstarted events, a delivery's reads and attempt writes, and a
+/// destination's read and token write-back. Which function makes which of these is
+/// read off the code (`GROUPS` below); each role must allow every call of its groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_roles_allow_the_store_calls_their_code_makes() {
+    use reelforge_app::pipeline;
+    use reelforge_core::model::{CampaignStatus, Stage, StageMessage, VideoStatus};
+    use reelforge_core::ports::{
+        AccountStore, CampaignStore, ProfileRecord, ProfileStore, WebhookStore,
+    };
+
+    const STAGES: &[&str] = &[
+        "StageCollect",
+        "StageScript",
+        "StageVoiceover",
+        "StageRender",
+        "StageRerender",
+        "StagePublish",
+    ];
+    const FAILING: &[&str] = &[
+        "StageCollect",
+        "StageScript",
+        "StageVoiceover",
+        "StageRender",
+        "RenderEvents",
+        "DeadLetters",
+    ];
+    // (group, the functions whose code makes its calls)
+    let groups: Vec<(&str, Vec<&str>)> = vec![
+        ("claim", STAGES.to_vec()),
+        ("fail", FAILING.to_vec()),
+        ("finish", vec!["StageRender", "RenderEvents", "DeadLetters"]),
+        ("requeue", [STAGES, FAILING].concat()),
+        ("deliver", vec!["WebhookSender"]),
+        ("abandon", vec!["DeadLetters"]),
+        ("destination", vec!["StagePublish"]),
+    ];
+
+    let template = parse_template();
+    let direct = Arc::new(support::moto::aws_store().await);
+    let proxy = FaultProxy::start(support::moto::endpoint()).await;
+    let through = Arc::new(proxy.aws_store(direct.names().clone()).await);
+    let app = Context::new(Ports::from_store(through.clone()));
+    let setup = Context::new(Ports::from_store(direct.clone()));
+    let (account, key) = new_account(
+        &Ports::from_store(direct.clone()),
+        Plan::Enterprise,
+        Some(100),
+    )
+    .await;
+    let mut campaigns = Vec::new();
+    for ip in 1..=2u32 {
+        let body = json!({
+            "url": "https://93.184.216.34/",
+            "languages": ["en"],
+            "webhook_url": "https://93.184.216.34/hook",
+        })
+        .to_string();
+        let resp = handle(
+            &setup,
+            request(Method::POST, "/api/v1/campaigns", Some(&key), ip, &body),
+        )
+        .await;
+        let answer: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        assert_eq!(resp.status, 201, "{answer}");
+        let id: uuid::Uuid = answer["campaign_id"].as_str().unwrap().parse().unwrap();
+        campaigns.push(id);
+    }
+    let (a, b) = (campaigns[0], campaigns[1]);
+
+    let mut recorded: BTreeMap<&str, Vec<Need>> = BTreeMap::new();
+    let mut mark = proxy.seen().len();
+    let mut record = |group: &'static str, recorded: &mut BTreeMap<&str, Vec<Need>>| {
+        let seen = proxy.seen();
+        let needs = seen[mark..].iter().flat_map(needed);
+        recorded.entry(group).or_default().extend(needs);
+        mark = seen.len();
+    };
+
+    // A stage claims campaign a, and renews its claim.
+    let claim = pipeline::lease::claim(&app, a, Stage::Collect, |_| {})
+        .await
+        .expect("claim");
+    drop(claim);
+    through
+        .renew_lease(a, "someone-else", 0)
+        .await
+        .expect("renew");
+    record("claim", &mut recorded);
+
+    // A finish with a ready video: the transition adds to the produced-video counters.
+    let current = through.get_campaign(a).await.unwrap().expect("campaign a");
+    let mut next = current.clone();
+    next.status = CampaignStatus::Failed;
+    next.revision = current.revision + 1;
+    next.lease = None;
+    next.videos[0].status = VideoStatus::Ready;
+    through
+        .commit_transition(&next, current.status, 0, None)
+        .await
+        .expect("finish");
+    record("finish", &mut recorded);
+
+    // Campaign b's collect messages ran out: it fails, refunded, with its event queued.
+    pipeline::dead_letter(&app, &StageMessage::stage(Stage::Collect, b))
+        .await
+        .expect("dead letter");
+    record("fail", &mut recorded);
+    reelforge_app::lifecycle::requeue_unstarted_events(&app, b)
+        .await
+        .expect("requeue");
+    record("requeue", &mut recorded);
+
+    // The webhook sender's calls on b's event (without sending it anywhere).
+    let event = through
+        .list_events(b)
+        .await
+        .unwrap()
+        .pop()
+        .expect("an event");
+    // Calls made only to set up the next step are recorded for no group.
+    record("setup", &mut BTreeMap::new());
+    through
+        .get_event(b, &event.id)
+        .await
+        .unwrap()
+        .expect("event");
+    through
+        .get_account(&account)
+        .await
+        .unwrap()
+        .expect("account");
+    let attempt = reelforge_core::model::DeliveryAttempt::starting(1, 0);
+    through
+        .claim_attempt(b, &event.id, &attempt)
+        .await
+        .expect("claim attempt");
+    let _ = through
+        .finish_attempt(
+            b,
+            &event.id,
+            &attempt,
+            reelforge_core::model::DeliveryState::Failed,
+            0,
+        )
+        .await;
+    record("deliver", &mut recorded);
+    pipeline::webhook::abandon(&app, b, &event.id)
+        .await
+        .expect("abandon");
+    record("abandon", &mut recorded);
+
+    // The publisher reads a destination and writes a rotated token back.
+    let _ = through.get_profile(&account, "destination", "ds_1").await;
+    let _ = through
+        .replace_profile(&ProfileRecord {
+            account_id: account.clone(),
+            kind: "destination".into(),
+            id: "ds_1".into(),
+            doc: json!({}),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        })
+        .await;
+    record("destination", &mut recorded);
+
+    let mut calls: Vec<(String, String, Need)> = Vec::new();
+    for (group, functions) in &groups {
+        let needs = recorded.get(*group).cloned().unwrap_or_default();
+        assert!(
+            needs.iter().any(|n| n.action.starts_with("dynamodb:")),
+            "{group}: no table call recorded"
+        );
+        for function in functions {
+            assert!(template.functions.contains_key(*function), "{function}");
+            for need in &needs {
+                calls.push((function.to_string(), group.to_string(), need.clone()));
+            }
+        }
+    }
+    calls.sort();
+    calls.dedup();
+    let refused: Vec<String> = calls
+        .iter()
+        .filter(|(f, _, need)| !allows(&template.functions[f], need))
+        .map(|(f, group, need)| format!("{f}: {group} needs {need}"))
+        .collect();
+    println!(
+        "{} worker calls on the wire ({} distinct function needs) checked against their roles",
+        proxy.seen().len(),
+        calls.len()
+    );
+    assert!(
+        refused.is_empty(),
+        "calls the roles would refuse:\n{}",
+        refused.join("\n")
+    );
+    // Every worker is covered.
+    let covered: BTreeSet<&str> = calls.iter().map(|(f, _, _)| f.as_str()).collect();
+    for (name, f) in &template.functions {
+        if f.routes.is_empty() {
+            assert!(covered.contains(name.as_str()), "{name} is not checked");
+        }
+    }
+    prefixes_are_needed(&template, &calls, WORKER_PREFIXES_FROM_CODE);
+}
+
+/// Worker prefixes granted from reading the code, on paths the replay does not take.
+const WORKER_PREFIXES_FROM_CODE: &[(&str, &str, &str)] = &[
+    (
+        "StageCollect",
+        "QUOTA#*",
+        "commit_transition reads the quota when the refund's condition failed without returning the item (store/campaigns.rs)",
+    ),
+    ("StageScript", "QUOTA#*", "as for StageCollect"),
+    ("StageVoiceover", "QUOTA#*", "as for StageCollect"),
+    ("StageRender", "QUOTA#*", "as for StageCollect"),
+    ("RenderEvents", "QUOTA#*", "as for StageCollect"),
+    ("DeadLetters", "QUOTA#*", "as for StageCollect"),
+];
 
 /// Safe deploys and monitoring: tracing is on for every function (Globals), each
 /// function shifts traffic under CodeDeploy with its own errors alarm as the rollback
