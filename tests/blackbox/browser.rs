@@ -365,6 +365,67 @@ impl Page {
         assert_eq!(self.checked(name), on, "checkbox {name:?}");
     }
 
+    /// Chooses the option whose text is `option` in the select (combobox) named `name`,
+    /// as a user does: the value changes and `input` and `change` fire.
+    pub fn select(&self, name: &str, option: &str) {
+        let node = self.get("combobox", name);
+        let chosen = self.on(
+            node,
+            &format!(
+                "function() {{ const o = [...this.options].find(o => o.textContent === {option}); \
+                   if (!o) return false; this.focus(); this.value = o.value; \
+                   this.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                   this.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }}",
+                option = json!(option)
+            ),
+        );
+        assert_eq!(chosen, true, "no option {option:?} in {name:?}");
+    }
+
+    /// Sets the value of the control that the label with text `label` labels (a colour
+    /// or number field, which take no typed text), firing `input` and `change`.
+    pub fn set_by_label(&self, label: &str, value: &str) {
+        let done = self.eval(&format!(
+            "(() => {{ const l = [...document.querySelectorAll('label')].find(l => l.textContent === {label}); \
+               const c = l && l.control; if (!c) return false; c.focus(); c.value = {value}; \
+               c.dispatchEvent(new Event('input', {{bubbles: true}})); \
+               c.dispatchEvent(new Event('change', {{bubbles: true}})); return c.value === {value}; }})()",
+            label = json!(label),
+            value = json!(value)
+        ));
+        assert_eq!(done, true, "setting {label:?} to {value:?}");
+    }
+
+    /// Chooses `file` in the file input that the label starting with `label` labels, as
+    /// the file picker does (`DOM.setFileInputFiles`, which fires `input` and `change`).
+    pub fn choose_file(&self, label: &str, file: &Path) {
+        let object = self.call(
+            "Runtime.evaluate",
+            json!({"expression": format!(
+                "[...document.querySelectorAll('label')].find(l => l.textContent.startsWith({})).control",
+                json!(label))}),
+        );
+        let object_id = object["result"]["objectId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no file input labelled {label:?}: {object}"));
+        // requestNode needs the document pushed to the client first.
+        self.call("DOM.getDocument", json!({"depth": 0}));
+        let node = self.call("DOM.requestNode", json!({"objectId": object_id}));
+        self.call(
+            "DOM.setFileInputFiles",
+            json!({"files": [file.display().to_string()], "nodeId": node["nodeId"]}),
+        );
+        let name = self.call(
+            "Runtime.callFunctionOn",
+            json!({"objectId": object_id, "returnByValue": true,
+                   "functionDeclaration": "function() { return this.files[0]?.name; }"}),
+        );
+        assert_eq!(
+            name["result"]["value"],
+            json!(file.file_name().unwrap().to_str().unwrap())
+        );
+    }
+
     /// A PNG of the whole page (beyond the viewport) at the current width.
     pub fn screenshot(&self, path: &Path) -> usize {
         use base64::Engine;

@@ -11,8 +11,8 @@ use crate::browser::{Browser, Page};
 use reelforge_testkit::providers::{
     TikTokFake, YouTubeFake, YT_CLIENT_ID, YT_CLIENT_SECRET, YT_REFRESH_TOKEN,
 };
-use reelforge_testkit::server::{call, Server};
-use serde_json::json;
+use reelforge_testkit::server::{call, ffmpeg_file, Server};
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,30 @@ fn docs(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The page's rendered text.
+fn text(page: &Page) -> String {
+    page.eval("document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Waits until the page's text contains `needle`.
+fn wait_text(page: &Page, needle: &str) {
+    page.wait_for(
+        &format!("the text {needle:?}"),
+        Duration::from_secs(20),
+        || text(page).contains(needle).then_some(()),
+    );
+}
+
+/// A computed style property of the element with `id`.
+fn computed(page: &Page, id: &str, property: &str) -> Value {
+    page.eval(&format!(
+        "getComputedStyle(document.getElementById('{id}'))['{property}']"
+    ))
+}
+
 fn sign_in(page: &Page, key: &str) {
     page.fill("API key", key);
     page.click("button", "Sign in");
@@ -44,7 +68,14 @@ fn assert_fits(page: &Page, width: u32) {
         .eval("document.documentElement.scrollWidth")
         .as_u64()
         .unwrap();
-    assert!(scroll <= u64::from(width), "scrollWidth {scroll} > {width}");
+    if scroll > u64::from(width) {
+        // Name the elements that reach past the viewport, innermost last.
+        let wide = page.eval(&format!(
+            "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > {width}) \
+               .slice(-8).map(e => `${{e.tagName}}.${{e.className}}#${{e.id}} ${{Math.round(e.getBoundingClientRect().right)}}`)"
+        ));
+        panic!("scrollWidth {scroll} > {width}: {wide}");
+    }
 }
 
 fn assert_same_origin(page: &Page, origin: &str) {
@@ -359,17 +390,231 @@ async fn dashboard_shows_page_text_as_text_and_a_failed_campaign_with_its_error(
     page.click("link", "Account");
     page.get("heading", "Font profiles");
     assert_fits(&page, 375);
-    page.fill("Profile name", "Big captions");
+    page.fill("Font profile name", "Big captions");
     page.click("button", "Create font profile");
-    page.wait_for("the new profile", Duration::from_secs(10), || {
-        page.eval("document.body.innerText.includes('Big captions: Noto Sans, 72 px')")
-            .as_bool()
-            .filter(|b| *b)
-    });
-    page.screenshot(&docs("dashboard-account-phone.png"));
+    page.get("button", "Edit Big captions");
+    assert!(text(&page).contains("Big captions Noto Sans, 88 px"));
+    assert_fits(&page, 375);
 
     assert_eq!(page.dialogs(), Vec::<String>::new());
     // The wrong key's 401 is logged by the browser as a failed load; nothing else is.
     assert_eq!(page.errors(false), Vec::<String>::new());
     assert_same_origin(&page, &origin);
+}
+
+/// The account page's editors at 375 px: a font profile created, its caption preview
+/// following the fields (colour, size, position in the safe zone), edited; a media
+/// profile with the built-in music and a watermark PNG chosen in a file input (uploaded
+/// with `image/png`), then a WAV track; a voice profile; a playlist naming all three; a
+/// destination created and shown masked; deletes confirmed by a second press.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dashboard_account_edits_profiles_uploads_files_and_previews_captions() {
+    let started = Instant::now();
+    let s = Server::start(&[]);
+    let (account, key) = s.account("scale", &[]);
+    let c = s.client();
+    let origin = format!("http://{}", s.addr);
+    let files = reelforge_testkit::server::temp_dir("dashboard-uploads");
+    std::fs::create_dir_all(&files).unwrap();
+    let png = files.join("logo.png");
+    std::fs::write(
+        &png,
+        ffmpeg_file(
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "color=c=blue:s=120x60",
+                "-frames:v",
+                "1",
+            ],
+            "png",
+        ),
+    )
+    .unwrap();
+    let wav = files.join("bed.wav");
+    std::fs::write(
+        &wav,
+        ffmpeg_file(
+            &["-f", "lavfi", "-i", "sine=frequency=440:duration=2"],
+            "wav",
+        ),
+    )
+    .unwrap();
+
+    let browser = Browser::launch();
+    let page = browser.page(375, 812);
+    page.goto(&format!("{origin}/"));
+    sign_in(&page, &key);
+    page.click("link", "Account");
+    page.get("heading", "Font profiles");
+    for heading in [
+        "Media profiles",
+        "Voice profiles",
+        "Playlists",
+        "Destinations",
+    ] {
+        page.get("heading", heading);
+    }
+    assert_fits(&page, 375);
+
+    // The font profile's preview follows the fields, as the renderer draws captions.
+    let caption = "fp-preview-caption";
+    page.wait_for("the preview", Duration::from_secs(10), || {
+        (computed(&page, caption, "color") == "rgb(255, 255, 255)").then_some(())
+    });
+    assert_eq!(
+        computed(&page, caption, "backgroundColor"),
+        "rgba(11, 11, 11, 0.9)"
+    );
+    assert_eq!(
+        page.eval("getComputedStyle(document.querySelector('#fp-preview-caption .spoken')).color"),
+        "rgb(255, 214, 10)"
+    );
+    page.fill("Font profile name", "Launch captions");
+    page.set_by_label("Caption colour", "#00ff00");
+    page.wait_for("the green preview", Duration::from_secs(5), || {
+        (computed(&page, caption, "color") == "rgb(0, 255, 0)").then_some(())
+    });
+    // At the default size (two lines): Top Center puts the block's top on the safe
+    // zone's, Bottom Center its bottom.
+    let place = "(() => { const b = document.querySelector('.caption-block'); \
+                 return [b.offsetTop, b.offsetTop + b.offsetHeight, b.parentElement.clientHeight]; })()";
+    page.select("Position", "Top Center");
+    assert_eq!(page.eval(place)[0], 0);
+    page.select("Position", "Bottom Center");
+    let at = page.eval(place);
+    assert_eq!(at[1], at[2], "{at}");
+    // 176 px on a 1080-pixel side in a 216 px wide frame: 35.2 px.
+    page.set_by_label("Size (pixels on a 1080-pixel side)", "176");
+    assert_eq!(computed(&page, caption, "fontSize"), "35.2px");
+    page.set_by_label("Spoken word colour", "#ff00ff");
+    assert_eq!(
+        page.eval("getComputedStyle(document.querySelector('#fp-preview-caption .spoken')).color"),
+        "rgb(255, 0, 255)"
+    );
+    page.click("button", "Create font profile");
+    page.get("button", "Edit Launch captions");
+    wait_text(
+        &page,
+        "Launch captions Noto Sans, 176 px, #00FF00, Bottom Center",
+    );
+
+    // Edit it: the form opens with its values (the preview green again), save a change.
+    page.click("button", "Edit Launch captions");
+    page.get("heading", "Edit font profile: Launch captions");
+    assert_eq!(computed(&page, caption, "color"), "rgb(0, 255, 0)");
+    page.set_by_label("Caption colour", "#ff0000");
+    page.wait_for("the red preview", Duration::from_secs(5), || {
+        (computed(&page, caption, "color") == "rgb(255, 0, 0)").then_some(())
+    });
+    page.set_by_label("Size (pixels on a 1080-pixel side)", "100");
+    page.click("button", "Save font profile");
+    wait_text(&page, "Launch captions Noto Sans, 100 px, #FF0000");
+    let fonts = call(&c, "GET", "/api/v1/font-profiles", &key, None)
+        .await
+        .json();
+    let font = &fonts["font_profiles"][0];
+    assert_eq!(font["caption_style_color"], "#FF0000");
+    assert_eq!(font["caption_highlighter_color"], "#FF00FF");
+    assert_eq!(
+        font["caption_position"]["overlay_visualizer"],
+        "Bottom Center"
+    );
+    let font_id = font["font_profile_id"].as_str().unwrap().to_string();
+
+    // A media profile: the built-in music and a watermark chosen in the file input.
+    page.fill("Media profile name", "Brand media");
+    page.select("Watermark corner", "Bottom left");
+    page.select("Music", "Built-in bed (default)");
+    page.choose_file("Watermark PNG", &png);
+    page.click("button", "Create media profile");
+    page.get("button", "Edit Brand media");
+    let media = call(&c, "GET", "/api/v1/media-profiles", &key, None)
+        .await
+        .json();
+    let media = media["media_profiles"][0].clone();
+    let media_id = media["media_profile_id"].as_str().unwrap().to_string();
+    let watermark = format!("uploads/{account}/{media_id}/watermark.png");
+    assert_eq!(media["watermark_key"], watermark.as_str());
+    assert_eq!(media["watermark_position"], "bottom_left");
+    assert_eq!(media["music"], "default");
+    wait_text(
+        &page,
+        &format!("watermark: {watermark} (bottom_left, 20 % wide)"),
+    );
+    assert!(text(&page).contains("music: built-in bed"));
+    // Then a WAV track (sent as audio/wav, whatever the browser calls it); the
+    // watermark stays.
+    page.click("button", "Edit Brand media");
+    page.get("heading", "Edit media profile: Brand media");
+    page.choose_file("Music MP3, M4A or WAV", &wav);
+    page.click("button", "Save media profile");
+    wait_text(&page, "music: music.wav");
+    assert!(text(&page).contains(&watermark));
+
+    // A voice profile and a playlist naming the three.
+    page.fill("Voice profile name", "Narrator");
+    page.click("button", "Create voice profile");
+    page.get("button", "Edit Narrator");
+    page.fill("Playlist name", "Launch");
+    page.select("Font profile", "Launch captions");
+    page.select("Media profile", "Brand media");
+    page.select("Voice profile", "Narrator");
+    page.click("button", "Create playlist");
+    wait_text(
+        &page,
+        "font profile: Launch captions; media profile: Brand media; voice profile: Narrator",
+    );
+    let lists = call(&c, "GET", "/api/v1/playlists", &key, None)
+        .await
+        .json();
+    let playlist = &lists["playlists"][0];
+    assert_eq!(playlist["font_profile_id"], font_id.as_str());
+    assert_eq!(playlist["media_profile_id"], media_id.as_str());
+
+    // A destination: created from the form, shown masked only.
+    let (secret, token) = ("client-secret-abcdefghijkl", "refresh-token-qrstuvwx7890");
+    page.select("Destination provider", "YouTube");
+    page.fill("Destination name", "Channel");
+    page.fill("Client ID", "client-id-0123456789");
+    page.fill("Client secret", secret);
+    page.fill("Refresh token", token);
+    page.select("Privacy", "unlisted");
+    page.click("button", "Create destination");
+    page.get("button", "Delete Channel");
+    let shown = text(&page);
+    assert!(shown.contains("(youtube, unlisted)"), "{shown}");
+    assert!(!shown.contains(secret) && !shown.contains(token), "{shown}");
+    assert!(
+        shown.contains("7890"),
+        "the masked token's last four: {shown}"
+    );
+    assert_fits(&page, 375);
+    page.screenshot(&docs("dashboard-account-phone.png"));
+
+    // Delete the playlist and the destination: a second press confirms.
+    page.click("button", "Delete Launch");
+    page.click("button", "Confirm delete Launch");
+    wait_text(&page, "No playlists yet.");
+    page.click("button", "Delete Channel");
+    page.click("button", "Confirm delete Channel");
+    wait_text(&page, "No destinations yet.");
+    let lists = call(&c, "GET", "/api/v1/playlists", &key, None)
+        .await
+        .json();
+    assert_eq!(lists["playlists"], json!([]));
+    assert_fits(&page, 375);
+
+    assert_eq!(page.errors(true), Vec::<String>::new());
+    assert_eq!(page.dialogs(), Vec::<String>::new());
+    assert_same_origin(&page, &origin);
+    for url in page.requests() {
+        assert!(!url.contains(&key), "the key was in a URL: {url}");
+    }
+    let _ = std::fs::remove_dir_all(&files);
+    eprintln!(
+        "dashboard account editors: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -42,7 +42,7 @@ function h(tag, attrs = {}, ...children) {
 }
 
 function append(el, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -230,7 +230,7 @@ async function newCampaignView(gen) {
   const platSet = h('fieldset', {}, h('legend', {}, 'Platforms'),
     PLATFORMS.map(([, name], i) => h('label', {}, platBoxes[i], name)));
   const playlist = h('select', { id: 'playlist' }, h('option', { value: '' }, 'None'),
-    playlists.map((p) => h('option', { value: p.playlist_id || p.id }, p.name || p.profile_name || p.playlist_id || p.id)));
+    playlists.map((p) => h('option', { value: p.playlist_id || p.id }, p.playlist_name || p.name || p.playlist_id || p.id)));
   const webhook = h('input', { id: 'webhook', type: 'url', placeholder: 'https://example.com/hooks' });
   const estimate = h('p', { id: 'estimate', role: 'status', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit' }, 'Create campaign');
@@ -479,13 +479,65 @@ async function campaignView(gen, id) {
 
 // ---------------------------------------------------------------- account
 
-async function accountView(gen) {
+// The renderer's caption look (shared/core/src/render.rs, docs/video.md): a 1080x1920
+// frame, the safe zone (270 px top, 676 px bottom, 160 px each side), the box (#0B0B0B at
+// 90 %, 24 px padding) and where each preset puts the caption block's centre, as fractions
+// of the safe zone (the block is then kept inside it).
+const FRAME_W = 1080;
+const POSITIONS = [['Top Center', 0], ['Middle Center', 0.5], ['Lower Third', 0.82], ['Bottom Center', 1], ['Custom', 0.5]];
+const CORNERS = [['top_left', 'Top left'], ['top_right', 'Top right'], ['bottom_left', 'Bottom left'], ['bottom_right', 'Bottom right']];
+const VOICE_PROVIDERS = [['espeak', 'eSpeak NG'], ['polly', 'Amazon Polly'], ['elevenlabs', 'ElevenLabs'], ['azure', 'Azure']];
+const NEW_FONT = {
+  profile_name: 'Brand captions', name: 'Noto Sans', size: 88, bold: true, italic: false, underlined: false,
+  strikethrough: false, caption_position: { overlay_visualizer: 'Lower Third' },
+  caption_style_color: '#FFFFFF', caption_style_stroke_color: '#000000', caption_style_stroke_thickness: 0,
+  caption_shadow_x_pos: 0, caption_shadow_y_pos: 0, caption_shadow_color: '#000000', caption_shadow_blur: 0,
+  caption_lines: 2, caption_highlighter: true, caption_highlighter_color: '#FFD60A',
+};
+// Upload types by file name: browsers disagree on .m4a and .wav (audio/x-m4a, audio/x-wav).
+const UPLOAD_TYPES = { png: 'image/png', mp4: 'video/mp4', mp3: 'audio/mpeg', m4a: 'audio/mp4', wav: 'audio/wav' };
+
+/** A file's bytes PUT to the API with the type its name says (the server checks the bytes). */
+async function upload(path, file) {
+  const ext = (file.name.split('.').pop() || '').toLowerCase();
+  const type = UPLOAD_TYPES[ext] || file.type || 'application/octet-stream';
+  const init = {
+    method: 'PUT', body: file, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+    headers: { Authorization: `Bearer ${getKey()}`, 'Content-Type': type },
+  };
+  let r;
+  try { r = await fetch(`/api/v1${path}`, init); } catch (e) { throw new ApiError('The server could not be reached', 0); }
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) throw new ApiError(`${file.name}: ${(data && data.error) || `HTTP ${r.status}`}`, r.status);
+  return data;
+}
+
+/** A record without the fields the API adds (ids, times), ready to be sent back. */
+function plain(rec, idField) {
+  const out = { ...rec };
+  for (const k of [idField, 'disabled', 'created_at', 'updated_at']) delete out[k];
+  return out;
+}
+
+const hex = (v, fallback) => (/^#[0-9a-fA-F]{6}$/.test(v || '') ? v.toLowerCase() : fallback);
+
+function field(id, label, input) {
+  input.id = id;
+  return [h('label', { for: id }, label), input];
+}
+
+function check(id, label, on) {
+  const box = h('input', { type: 'checkbox', id, checked: !!on });
+  return [box, h('label', { for: id, class: 'inline' }, box, label)];
+}
+
+async function accountView(gen, flash) {
   const err = errorBox();
   show(h('h1', {}, 'Account'), err);
-  let a, fonts;
+  let a, destinations;
   try {
-    a = await api('GET', '/account');
-    fonts = firstArray(await api('GET', '/font-profiles'));
+    [a, destinations] = await Promise.all([api('GET', '/account'), api('GET', '/destinations')]);
   } catch (e) { err.textContent = e.message; return; }
   if (gen !== generation) return;
   const p = a.plan, u = a.usage;
@@ -502,60 +554,359 @@ async function accountView(gen) {
       h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Created'), h('th', {}, 'State'))),
       h('tbody', {}, (a.keys || []).map((k) => h('tr', {}, h('td', {}, h('code', {}, k.display)),
         h('td', {}, new Date(k.created_at).toLocaleDateString()), h('td', {}, k.revoked_at ? 'revoked' : 'active')))))));
-  show(h('h1', {}, 'Account'), plan, usage, keys, fontProfiles(gen, fonts));
+  const lists = {
+    font: a.font_profiles || [], media: a.media_profiles || [], voice: a.voice_profiles || [],
+    playlist: a.playlists || [], destination: (destinations && destinations.destinations) || [],
+  };
+  const reload = (section, text) => { if (gen === generation) accountView(gen, { section, text }); };
+  const sections = [
+    editor(fontEditor(), lists.font, reload, flash),
+    editor(mediaEditor(), lists.media, reload, flash),
+    editor(voiceEditor(), lists.voice, reload, flash),
+    editor(playlistEditor(lists), lists.playlist, reload, flash),
+    editor(destinationEditor(), lists.destination, reload, flash),
+  ];
+  show(h('h1', {}, 'Account'), plan, usage, keys, sections);
+  const flashed = flash && main.querySelector(`#${flash.section}-msg`);
+  if (flashed) flashed.focus();
 }
 
-function fontProfiles(gen, fonts) {
-  const list = h('ul', {}, fonts.map((f) => h('li', {}, `${f.profile_name}: ${f.name}, ${f.size} px, ${f.caption_style_color}`)));
-  if (!fonts.length) list.append(h('li', { class: 'muted' }, 'No font profiles yet.'));
-  const name = h('input', { id: 'fp-name', type: 'text', required: true, value: 'Brand captions' });
-  const family = h('input', { id: 'fp-family', type: 'text', value: 'Noto Sans' });
-  const size = h('input', { id: 'fp-size', type: 'number', min: '8', max: '200', value: '72' });
-  const color = h('input', { id: 'fp-color', type: 'color', value: '#ffffff' });
-  const stroke = h('input', { id: 'fp-stroke', type: 'color', value: '#000000' });
-  const position = h('select', { id: 'fp-position' },
-    ['Bottom Center', 'Lower Third', 'Middle Center', 'Top Center'].map((p) => h('option', { value: p }, p)));
-  // The spoken word is highlighted, as the renderer draws it.
-  const sample = h('span', {}, 'Your product, ', h('mark', {}, 'in'), ' your words');
-  const preview = h('div', { class: 'preview', role: 'img', 'aria-label': 'Caption preview' }, sample);
-  const msg = statusBox();
-  const update = () => {
-    // Scaled from the 1080-pixel short side to the 192-pixel preview; CSSOM, not a style attribute.
-    sample.style.color = color.value;
-    sample.style.fontSize = `${Math.max(6, Number(size.value) * 192 / 1080)}px`;
-    sample.style.fontFamily = `"${family.value.replace(/[^A-Za-z0-9 -]/g, '')}", sans-serif`;
-    sample.style.webkitTextStroke = `0.6px ${stroke.value}`;
-    preview.className = `preview ${{ 'Top Center': 'top', 'Middle Center': 'middle', 'Lower Third': 'third' }[position.value] || ''}`;
+/**
+ * A list of records with Edit and Delete, and a form that creates one or edits the chosen
+ * one. `kind` describes the API (`path`, `idField`, `nameField`), the words (`title`,
+ * `noun`) and the form (`fields(rec)` → `{ nodes, body(), after(id) }`).
+ */
+function editor(kind, records, reload, flash) {
+  const msg = h('p', { class: 'note', role: 'status', id: `${kind.key}-msg`, tabindex: '-1' });
+  if (flash && flash.section === kind.key) msg.textContent = flash.text;
+  const holder = h('div', {});
+  const nameOf = (r) => r[kind.nameField] || r[kind.idField];
+  const list = h('ul', { class: 'plain records' }, records.map((r) => {
+    const name = nameOf(r);
+    const del = h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${name}` }, 'Delete');
+    let armed = false;
+    del.addEventListener('click', async () => {
+      if (!armed) {
+        // A second press confirms: no dialog (a dialog would block the page).
+        armed = true;
+        del.textContent = 'Confirm delete';
+        del.setAttribute('aria-label', `Confirm delete ${name}`);
+        return;
+      }
+      del.disabled = true;
+      try {
+        await api('DELETE', `${kind.path}/${encodeURIComponent(r[kind.idField])}`);
+        reload(kind.key, `Deleted ${name}.`);
+      } catch (e) { msg.textContent = e.message; del.disabled = false; }
+    });
+    const edit = kind.editable === false ? null
+      : h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${name}`, onclick: () => openForm(r) }, 'Edit');
+    return h('li', {}, h('div', {}, h('strong', {}, name), h('span', { class: 'muted' }, ` ${kind.summary(r)}`)),
+      h('div', {}, edit, del));
+  }));
+  if (!records.length) list.append(h('li', { class: 'muted' }, `No ${kind.title.toLowerCase()} yet.`));
+
+  const openForm = (rec) => {
+    const f = kind.fields(rec);
+    const submit = h('button', { type: 'submit' }, rec ? `Save ${kind.noun}` : `Create ${kind.noun}`);
+    const cancel = rec ? h('button', { type: 'button', class: 'secondary', onclick: () => openForm(null) }, 'Cancel') : null;
+    const form = h('form', { novalidate: true },
+      h('h3', {}, rec ? `Edit ${kind.noun}: ${nameOf(rec)}` : `New ${kind.noun}`),
+      f.nodes, submit, cancel);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      msg.textContent = '';
+      submit.disabled = true;
+      try {
+        let saved;
+        if (rec) saved = await api('PUT', `${kind.path}/${encodeURIComponent(rec[kind.idField])}`, f.body());
+        else saved = await api('POST', kind.path, f.body());
+        const record = saved[kind.api] || saved;
+        if (f.after) await f.after(record[kind.idField]);
+        reload(kind.key, `${rec ? 'Saved' : 'Created'} ${nameOf(record)}.`);
+      } catch (e) {
+        msg.textContent = e.message;
+        submit.disabled = false;
+      }
+    });
+    holder.replaceChildren(form);
+    if (f.start) f.start();
+    if (rec) form.querySelector('input, select').focus();
   };
-  [family, size, color, stroke, position].forEach((el) => el.addEventListener('input', update));
-  const form = h('form', {},
-    h('label', { for: 'fp-name' }, 'Profile name'), name,
-    h('label', { for: 'fp-family' }, 'Font family'), family,
-    h('label', { for: 'fp-size' }, 'Size (pixels on a 1080-pixel side)'), size,
+  openForm(null);
+  return h('section', { class: 'card', 'aria-labelledby': `${kind.key}-h` },
+    h('h2', { id: `${kind.key}-h` }, kind.title), list, msg, holder);
+}
+
+// ------------------------------------------------ font profiles and the caption preview
+
+function fontEditor() {
+  return {
+    key: 'font', title: 'Font profiles', noun: 'font profile', api: 'font_profile', path: '/font-profiles',
+    idField: 'font_profile_id', nameField: 'profile_name',
+    summary: (f) => `${f.name}, ${f.size} px, ${f.caption_style_color}, ${(f.caption_position || {}).overlay_visualizer || 'Lower Third'}`,
+    fields: fontFields,
+  };
+}
+
+function fontFields(rec) {
+  const r = { ...NEW_FONT, ...(rec ? plain(rec, 'font_profile_id') : {}) };
+  const pos = r.caption_position || {};
+  const text = (v, attrs = {}) => h('input', { type: 'text', value: v == null ? '' : String(v), ...attrs });
+  const num = (v, min, max, step = '1') => h('input', { type: 'number', min, max, step, value: String(v) });
+  const color = (v, fallback) => h('input', { type: 'color', value: hex(v, fallback) });
+  const name = text(r.profile_name, { required: true, maxlength: '100' });
+  const family = text(r.name);
+  const size = num(r.size, '8', '200');
+  const [bold, boldL] = check('fp-bold', 'Bold', r.bold);
+  const [italic, italicL] = check('fp-italic', 'Italic', r.italic);
+  const [underline, underlineL] = check('fp-underline', 'Underlined', r.underlined);
+  const [strike, strikeL] = check('fp-strike', 'Strikethrough', r.strikethrough);
+  const position = h('select', {}, POSITIONS.map(([p]) => h('option', { value: p, selected: p === (pos.overlay_visualizer || 'Lower Third') }, p)));
+  const px = text(pos.x, { placeholder: '(main_w-overlay_w)/2', spellcheck: 'false' });
+  const py = text(pos.y, { placeholder: 'main_h*0.8', spellcheck: 'false' });
+  const custom = h('div', {}, field('fp-x', 'Custom x (expression)', px), field('fp-y', 'Custom y (expression)', py));
+  const lines = num(r.caption_lines, '1', '4');
+  const textColor = color(r.caption_style_color, '#ffffff');
+  const [highlighter, highlighterL] = check('fp-highlighter', 'Highlight the spoken word', r.caption_highlighter);
+  const highlightColor = color(r.caption_highlighter_color, '#ffd60a');
+  const strokeColor = color(r.caption_style_stroke_color, '#000000');
+  const strokeWidth = num(r.caption_style_stroke_thickness, '0', '20');
+  const shadowColor = color(r.caption_shadow_color, '#000000');
+  const shadowX = num(r.caption_shadow_x_pos, '-50', '50');
+  const shadowY = num(r.caption_shadow_y_pos, '-50', '50');
+  const shadowBlur = num(r.caption_shadow_blur, '0', '20');
+
+  // The preview: a 9:16 frame, the safe zone, the caption block (box, text, spoken word).
+  const spoken = h('span', { class: 'spoken' }, 'in');
+  const words = h('span', { class: 'caption-text' }, 'Your product, ', spoken, ' your own words');
+  const block = h('div', { class: 'caption-block' }, words);
+  words.id = 'fp-preview-caption';
+  const zone = h('div', { class: 'safe-zone' }, block);
+  const frame = h('div', { class: 'frame', role: 'img', 'aria-label': 'Caption preview in a 9:16 frame' }, zone);
+  const note = h('p', { class: 'muted small', id: 'fp-preview-note' });
+  const update = () => {
+    // Everything scales from the 1080-pixel short side to the frame's width; set through
+    // the CSSOM (the policy allows no style attributes).
+    const scale = (frame.clientWidth || 216) / FRAME_W;
+    const font = family.value.replace(/[^\p{L}\p{N} -]/gu, '').trim();
+    const s = words.style;
+    s.fontFamily = font ? `"${font}", "Noto Sans CJK JP", sans-serif` : '"Noto Sans CJK JP", sans-serif';
+    s.fontSize = `${Math.max(1, Math.min(200, Number(size.value) || 8) * scale)}px`;
+    s.fontWeight = bold.checked ? '700' : '400';
+    s.fontStyle = italic.checked ? 'italic' : 'normal';
+    s.textDecorationLine = [underline.checked && 'underline', strike.checked && 'line-through'].filter(Boolean).join(' ') || 'none';
+    s.color = textColor.value;
+    s.padding = `${24 * scale}px`;
+    const n = Math.max(1, Math.min(4, Number(lines.value) || 1));
+    spoken.style.color = highlighter.checked ? highlightColor.value : textColor.value;
+    custom.hidden = position.value !== 'Custom';
+    // The block's centre at the preset's fraction of the safe zone, kept inside it.
+    const frac = (POSITIONS.find(([p]) => p === position.value) || POSITIONS[2])[1];
+    const zh = zone.clientHeight, bh = block.offsetHeight;
+    const centre = Math.min(Math.max(frac * zh, bh / 2), Math.max(bh / 2, zh - bh / 2));
+    block.style.top = `${centre - bh / 2}px`;
+    note.textContent = 'As the renderer draws it: the text in a #0B0B0B box at 90 % inside the safe zone (dashed), '
+      + `at most ${n} line${n === 1 ? '' : 's'}. The box replaces the outline and the shadow, so they are stored but not drawn`
+      + (position.value === 'Custom' ? '; custom expressions are evaluated by the server, the preview shows the middle.' : '.');
+  };
+  const inputs = [family, size, bold, italic, underline, strike, position, lines, textColor, highlighter, highlightColor];
+  inputs.forEach((el) => { el.addEventListener('input', update); el.addEventListener('change', update); });
+
+  const nodes = [
+    field('fp-name', 'Font profile name', name),
+    field('fp-family', 'Font family', family),
+    field('fp-size', 'Size (pixels on a 1080-pixel side)', size),
+    h('fieldset', {}, h('legend', {}, 'Style'), boldL, italicL, underlineL, strikeL),
+    field('fp-position', 'Position', position), custom,
+    field('fp-lines', 'Lines per caption (1–4)', lines),
     h('div', { class: 'row' },
-      h('div', {}, h('label', { for: 'fp-color' }, 'Caption colour'), color),
-      h('div', {}, h('label', { for: 'fp-stroke' }, 'Outline colour'), stroke)),
-    h('label', { for: 'fp-position' }, 'Position'), position,
-    h('p', { class: 'muted' }, 'Preview (approximate):'), preview,
-    h('button', { type: 'submit' }, 'Create font profile'), msg);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    msg.textContent = '';
-    try {
-      await api('POST', '/font-profiles', {
-        profile_name: name.value, name: family.value, size: Number(size.value),
-        bold: true, italic: false, underlined: false, strikethrough: false,
-        caption_position: { overlay_visualizer: position.value },
-        caption_style_color: color.value.toUpperCase(), caption_style_stroke_color: stroke.value.toUpperCase(),
-        caption_style_stroke_thickness: 4, caption_shadow_x_pos: 2, caption_shadow_y_pos: 2,
-        caption_shadow_color: '#000000', caption_shadow_blur: 2, caption_lines: 2,
-        caption_highlighter: true, caption_highlighter_color: '#FFD400',
+      h('div', {}, field('fp-color', 'Caption colour', textColor)),
+      h('div', {}, field('fp-highlight', 'Spoken word colour', highlightColor))),
+    highlighterL,
+    h('fieldset', {}, h('legend', {}, 'Outline and shadow (stored; not drawn under the box)'),
+      h('div', { class: 'row' },
+        h('div', {}, field('fp-stroke', 'Outline colour', strokeColor)),
+        h('div', {}, field('fp-stroke-width', 'Outline thickness', strokeWidth)),
+        h('div', {}, field('fp-shadow', 'Shadow colour', shadowColor))),
+      h('div', { class: 'row' },
+        h('div', {}, field('fp-shadow-x', 'Shadow x', shadowX)),
+        h('div', {}, field('fp-shadow-y', 'Shadow y', shadowY)),
+        h('div', {}, field('fp-shadow-blur', 'Shadow blur', shadowBlur)))),
+    h('p', { class: 'muted' }, 'Caption preview:'), frame, note,
+  ];
+  const body = () => {
+    const caption_position = { overlay_visualizer: position.value };
+    if (position.value === 'Custom') {
+      if (px.value.trim()) caption_position.x = px.value.trim();
+      if (py.value.trim()) caption_position.y = py.value.trim();
+    }
+    return {
+      ...r,
+      profile_name: name.value.trim(), name: family.value.trim(), size: Number(size.value),
+      bold: bold.checked, italic: italic.checked, underlined: underline.checked, strikethrough: strike.checked,
+      caption_position, caption_lines: Number(lines.value),
+      caption_style_color: textColor.value.toUpperCase(),
+      caption_highlighter: highlighter.checked, caption_highlighter_color: highlightColor.value.toUpperCase(),
+      caption_style_stroke_color: strokeColor.value.toUpperCase(), caption_style_stroke_thickness: Number(strokeWidth.value),
+      caption_shadow_color: shadowColor.value.toUpperCase(), caption_shadow_x_pos: Number(shadowX.value),
+      caption_shadow_y_pos: Number(shadowY.value), caption_shadow_blur: Number(shadowBlur.value),
+    };
+  };
+  // Laid out once the form is in the document (the block's height places it).
+  return { nodes, body, start: () => requestAnimationFrame(update) };
+}
+
+// ------------------------------------------------ media profiles (with uploads)
+
+function mediaEditor() {
+  const file = (k) => (k ? k.split('/').pop() : 'none');
+  return {
+    key: 'media', title: 'Media profiles', noun: 'media profile', api: 'media_profile', path: '/media-profiles',
+    idField: 'media_profile_id', nameField: 'profile_name',
+    summary: (m) => `watermark: ${m.watermark_key || 'none'}` +
+      `${m.watermark_key ? ` (${m.watermark_position || 'no corner'}, ${Math.round((m.watermark_width_fraction || 0) * 100)} % wide)` : ''}` +
+      `; end clip: ${m.end_clip_key || 'none'}; music: ${m.music === 'default' ? 'built-in bed' : m.music ? file(m.music) : 'none'}`,
+    fields: (rec) => {
+      const r = rec ? plain(rec, 'media_profile_id') : {};
+      const name = h('input', { type: 'text', required: true, maxlength: '100', value: r.profile_name || 'Brand media' });
+      const corner = h('select', {}, h('option', { value: '' }, 'None'),
+        CORNERS.map(([v, l]) => h('option', { value: v, selected: v === r.watermark_position }, l)));
+      const width = h('input', { type: 'number', min: '0.02', max: '0.5', step: '0.01', value: String(r.watermark_width_fraction || 0.2) });
+      const uploaded = r.music && r.music !== 'default';
+      const music = h('select', {},
+        h('option', { value: '' }, 'None'),
+        h('option', { value: 'default', selected: r.music === 'default' }, 'Built-in bed (default)'),
+        uploaded ? h('option', { value: 'keep', selected: true }, `Uploaded: ${r.music.split('/').pop()}`) : null);
+      const wm = h('input', { type: 'file', accept: 'image/png,.png' });
+      const clip = h('input', { type: 'file', accept: 'video/mp4,.mp4' });
+      const track = h('input', { type: 'file', accept: 'audio/mpeg,audio/mp4,audio/wav,.mp3,.m4a,.wav' });
+      const nodes = [
+        field('mp-name', 'Media profile name', name),
+        field('mp-corner', 'Watermark corner', corner),
+        field('mp-width', 'Watermark width (fraction of the frame, 0.02–0.5)', width),
+        field('mp-music', 'Music', music),
+        h('fieldset', {}, h('legend', {}, 'Files (uploaded when you save)'),
+          field('mp-watermark', `Watermark PNG (at most 2 MiB)${r.watermark_key ? `, now ${r.watermark_key.split('/').pop()}` : ''}`, wm),
+          field('mp-end-clip', `End clip MP4 (at most 4 MiB, 15 s)${r.end_clip_key ? `, now ${r.end_clip_key.split('/').pop()}` : ''}`, clip),
+          field('mp-music-file', 'Music MP3, M4A or WAV (at most 8 MiB, 5 minutes; replaces the choice above)', track)),
+      ];
+      const body = () => {
+        const out = { ...r, profile_name: name.value.trim(), watermark_position: corner.value || null,
+          watermark_width_fraction: Number(width.value) };
+        // The stored files stay when left out; only the upload routes set them.
+        delete out.watermark_key; delete out.end_clip_key;
+        out.music = music.value === 'keep' ? r.music : (music.value || null);
+        return out;
+      };
+      const after = async (id) => {
+        const base = `/media-profiles/${encodeURIComponent(id)}`;
+        if (wm.files[0]) await upload(`${base}/watermark`, wm.files[0]);
+        if (clip.files[0]) await upload(`${base}/end-clip`, clip.files[0]);
+        if (track.files[0]) await upload(`${base}/music`, track.files[0]);
+      };
+      return { nodes, body, after };
+    },
+  };
+}
+
+// ------------------------------------------------ voice profiles
+
+function voiceEditor() {
+  return {
+    key: 'voice', title: 'Voice profiles', noun: 'voice profile', api: 'voice_profile', path: '/voice-profiles',
+    idField: 'voice_profile_id', nameField: 'profile_name',
+    summary: (v) => `${v.provider_name || v.provider_id}${v.region ? `, ${v.region}` : ''}, key ${v.api_key || 'none'}`,
+    fields: (rec) => {
+      const r = rec || {};
+      const name = h('input', { type: 'text', required: true, maxlength: '100', value: r.profile_name || 'Narrator' });
+      const provider = h('select', {}, VOICE_PROVIDERS.map(([v, l]) => h('option', { value: v, selected: v === (r.provider_id || 'espeak') }, l)));
+      const region = h('input', { type: 'text', value: r.region || '', placeholder: 'us-east-1' });
+      const key = h('input', { type: 'password', autocomplete: 'off', value: '' });
+      const [remove, removeL] = check('vp-remove-key', 'Remove the stored key', false);
+      const nodes = [
+        field('vp-name', 'Voice profile name', name),
+        field('vp-provider', 'Voice provider', provider),
+        field('vp-region', 'Region (optional)', region),
+        field('vp-key', rec ? `Provider API key (empty keeps ${r.api_key || 'none'})` : 'Provider API key (optional)', key),
+        rec && r.api_key ? removeL : null,
+        h('p', { class: 'muted' }, 'This server speaks with its own engine (eSpeak NG locally, Polly on AWS); a profile for another provider is refused.'),
+      ];
+      const body = () => {
+        const out = { profile_name: name.value.trim(), provider_id: provider.value, region: region.value.trim() };
+        if (key.value) out.api_key = key.value;
+        else if (remove.checked) out.api_key = '';
+        return out;
+      };
+      return { nodes, body };
+    },
+  };
+}
+
+// ------------------------------------------------ playlists
+
+function playlistEditor(lists) {
+  const named = (items, idField, id) => {
+    const r = items.find((x) => x[idField] === id);
+    return r ? r.profile_name : id;
+  };
+  const choices = [
+    ['font_profile_id', 'Font profile', lists.font], ['media_profile_id', 'Media profile', lists.media],
+    ['voice_profile_id', 'Voice profile', lists.voice],
+  ];
+  return {
+    key: 'playlist', title: 'Playlists', noun: 'playlist', api: 'playlist', path: '/playlists',
+    idField: 'playlist_id', nameField: 'playlist_name',
+    summary: (p) => choices.map(([f, l, items]) => `${l.toLowerCase()}: ${p[f] ? named(items, f, p[f]) : 'none'}`).join('; '),
+    fields: (rec) => {
+      const r = rec ? plain(rec, 'playlist_id') : {};
+      const name = h('input', { type: 'text', required: true, maxlength: '100', value: r.playlist_name || 'Brand playlist' });
+      const selects = choices.map(([f, , items]) => h('select', {}, h('option', { value: '' }, 'None'),
+        items.map((x) => h('option', { value: x[f], selected: x[f] === r[f] }, x.profile_name || x[f]))));
+      const nodes = [
+        field('pl-name', 'Playlist name', name),
+        choices.map(([f, l], i) => field(`pl-${f}`, l, selects[i])),
+      ];
+      const body = () => {
+        const out = { ...r, playlist_name: name.value.trim() };
+        choices.forEach(([f], i) => { out[f] = selects[i].value || null; });
+        return out;
+      };
+      return { nodes, body };
+    },
+  };
+}
+
+// ------------------------------------------------ destinations
+
+function destinationEditor() {
+  return {
+    key: 'destination', title: 'Destinations', noun: 'destination', api: 'destination', path: '/destinations',
+    idField: 'destination_id', nameField: 'name', editable: false,
+    summary: (d) => `(${d.provider}, ${d.privacy}): client ${d.client_id}, secret ${d.client_secret}, refresh token ${d.refresh_token}`,
+    fields: () => {
+      const provider = h('select', {}, h('option', { value: 'youtube' }, 'YouTube'), h('option', { value: 'tiktok' }, 'TikTok'));
+      const name = h('input', { type: 'text', required: true, maxlength: '100', value: '' });
+      const secret = () => h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false' });
+      const id = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false' });
+      const sec = secret(), token = secret();
+      const privacy = h('select', {}, ['private', 'unlisted', 'public'].map((p) => h('option', { value: p }, p)));
+      const nodes = [
+        field('ds-provider', 'Destination provider', provider),
+        field('ds-name', 'Destination name', name),
+        field('ds-client-id', 'Client ID', id),
+        field('ds-client-secret', 'Client secret', sec),
+        field('ds-refresh-token', 'Refresh token', token),
+        field('ds-privacy', 'Privacy', privacy),
+        h('p', { class: 'muted' }, 'The credentials are sealed by the server and only ever shown masked. The refresh token comes from the provider’s consent flow (docs/publishing.md).'),
+      ];
+      const body = () => ({
+        provider: provider.value, name: name.value.trim(), client_id: id.value.trim(),
+        client_secret: sec.value, refresh_token: token.value, privacy: privacy.value,
       });
-      if (gen === generation) accountView(gen);
-    } catch (e) { msg.textContent = e.message; }
-  });
-  update();
-  return h('section', { class: 'card' }, h('h2', {}, 'Font profiles'), list, h('h3', {}, 'New font profile'), form);
+      return { nodes, body };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- router
