@@ -27,6 +27,7 @@ pub mod signature;
 pub mod sound;
 pub mod stats;
 pub mod storyboard;
+mod string_enum;
 pub mod styles;
 pub mod views;
 pub mod voice;

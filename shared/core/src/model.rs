@@ -3,6 +3,7 @@
 use crate::plans::Plan;
 pub use crate::publish::{PublishRequest, VideoReview};
 use crate::render::FrameSize;
+use crate::string_enum::string_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -76,29 +77,6 @@ pub struct Principal {
     pub scopes: Vec<String>,
     pub revoked: bool,
 }
-
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-        impl FromStr for $name {
-            type Err = ();
-            fn from_str(s: &str) -> Result<Self, ()> {
-                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
-            }
-        }
-    };
-}
-/// For the other modules of this crate that name a closed set of strings.
-pub(crate) use string_enum;
 
 string_enum!(
     /// Languages a script can be written and spoken in.

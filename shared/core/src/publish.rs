@@ -3,7 +3,7 @@
 //! records and rules (the edited script's checks are `crate::edit`); the uploads
 //! themselves are `reelforge_app::pipeline::publish`.
 
-use crate::model::string_enum;
+use crate::string_enum::string_enum;
 use crate::styles::secrets::{
     PlainSecret, SealedSecret, SecretError, SecretOwner, SecretSealer, MASK_MIN_CHARS,
     MAX_SECRET_LEN,
