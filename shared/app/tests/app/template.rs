@@ -575,8 +575,8 @@ fn stage_consumers_may_hand_their_messages_back() {
         checked += 1;
     }
     assert_eq!(
-        checked, 7,
-        "the four pipeline stage functions, the two after review and the webhook sender"
+        checked, 8,
+        "the five pipeline stage functions, the two after review and the webhook sender"
     );
 }
 
@@ -1329,6 +1329,7 @@ async fn worker_roles_allow_the_store_calls_their_code_makes() {
 
     const STAGES: &[&str] = &[
         "StageCollect",
+        "StageProcess",
         "StageScript",
         "StageVoiceover",
         "StageRender",
@@ -1337,6 +1338,7 @@ async fn worker_roles_allow_the_store_calls_their_code_makes() {
     ];
     const FAILING: &[&str] = &[
         "StageCollect",
+        "StageProcess",
         "StageScript",
         "StageVoiceover",
         "StageRender",
@@ -1530,6 +1532,7 @@ const WORKER_PREFIXES_FROM_CODE: &[(&str, &str, &str)] = &[
         "QUOTA#*",
         "commit_transition reads the quota when the refund's condition failed without returning the item (store/campaigns.rs)",
     ),
+    ("StageProcess", "QUOTA#*", "as for StageCollect"),
     ("StageScript", "QUOTA#*", "as for StageCollect"),
     ("StageVoiceover", "QUOTA#*", "as for StageCollect"),
     ("StageRender", "QUOTA#*", "as for StageCollect"),
