@@ -10,7 +10,7 @@
 #            /opt/chromium/lib (the wrapper sets LD_LIBRARY_PATH).
 #
 # No arm64 Chromium is published on the registries this project uses, so a deploy that
-# captures pages with this layer runs stage-collect on x86_64 (docs/deploy.md says how).
+# captures pages with this layer runs stage-process on x86_64 (docs/deploy.md says how).
 # Publish a zip with:
 #   aws lambda publish-layer-version --layer-name reelforge-chromium \
 #     --compatible-architectures x86_64 --zip-file fileb://target/layers/chromium-x86_64.zip

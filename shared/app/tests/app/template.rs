@@ -575,8 +575,8 @@ fn stage_consumers_may_hand_their_messages_back() {
         checked += 1;
     }
     assert_eq!(
-        checked, 7,
-        "the four pipeline stage functions, the two after review and the webhook sender"
+        checked, 8,
+        "the five pipeline stage functions, the two after review and the webhook sender"
     );
 }
 
@@ -630,6 +630,88 @@ fn only_the_publisher_may_decrypt_and_only_destination_credentials() {
         statement.contains("\"kms:EncryptionContext:profile_id\": \"ds_*\""),
         "decrypt only under a destination's encryption context: {statement}"
     );
+}
+
+/// Issue #16: Chromium runs unsandboxed, so it runs alone in `stage-process`: the only
+/// crate built with the `capture` feature, the only function with the Chromium layer and
+/// its binary path, and a role that reaches nothing but its table items, its queues and
+/// the S3 work prefix (`pipeline/artifacts.rs`: every key the process stage reads or
+/// writes is under `work/`).
+#[test]
+fn capture_runs_alone_with_a_role_reaching_only_the_work_prefix() {
+    let source = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let all = lines(&source);
+    let top = mapping(&all);
+    let resources = mapping(&top.get("Resources").expect("Resources").body);
+    let template = parse_template();
+    let mut chromium = BTreeSet::new();
+    for name in template.functions.keys() {
+        let text = resources[name.as_str()].text();
+        if text.contains("ChromiumLayerArn") || text.contains("REELFORGE_CHROMIUM") {
+            chromium.insert(template.functions[name].binary.clone());
+        }
+    }
+    let capture: BTreeSet<String> = function_crates()
+        .into_iter()
+        .filter(|name| {
+            std::fs::read_to_string(root().join("functions").join(name).join("Cargo.toml"))
+                .expect("Cargo.toml")
+                .contains("\"capture\"")
+        })
+        .collect();
+    let only = BTreeSet::from(["stage-process".to_string()]);
+    assert_eq!(capture, only, "crates built with the capture feature");
+    assert_eq!(chromium, only, "functions with the Chromium layer or path");
+    let main = std::fs::read_to_string(root().join("functions/stage-process/src/main.rs"))
+        .expect("stage-process main");
+    assert!(
+        main.contains("run_stages(&[Stage::Process])"),
+        "stage-process runs the process stage alone"
+    );
+
+    let process = &template.functions["StageProcess"];
+    for service in [
+        "kms",
+        "bedrock",
+        "polly",
+        "mediaconvert",
+        "iam",
+        "events",
+        "ssm",
+        "secretsmanager",
+    ] {
+        assert!(
+            allowed(&process.policies, service).is_empty(),
+            "StageProcess may call {service}"
+        );
+    }
+    assert_eq!(
+        allowed(&process.policies, "s3"),
+        BTreeSet::from(["GetObject".to_string(), "PutObject".to_string()])
+    );
+    for statement in process.policies.split("- Effect").skip(1) {
+        if statement.contains("s3:") {
+            let resources: Vec<&str> = statement
+                .lines()
+                .filter(|l| l.contains("MediaBucket"))
+                .collect();
+            assert_eq!(
+                resources,
+                vec![r#"Resource: !Sub "${MediaBucket.Arn}/work/*""#],
+                "StageProcess reaches S3 beyond the work prefix: {statement}"
+            );
+        }
+    }
+    let statements = dynamodb_statements(&process.policies);
+    assert!(!statements.is_empty());
+    for s in &statements {
+        let keys = s.leading_keys.clone().unwrap_or_default();
+        assert_eq!(
+            keys,
+            vec!["CAMPAIGN#*".to_string(), "QUOTA#*".to_string()],
+            "StageProcess: table items beyond campaigns and quotas: {s:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1329,6 +1411,7 @@ async fn worker_roles_allow_the_store_calls_their_code_makes() {
 
     const STAGES: &[&str] = &[
         "StageCollect",
+        "StageProcess",
         "StageScript",
         "StageVoiceover",
         "StageRender",
@@ -1337,6 +1420,7 @@ async fn worker_roles_allow_the_store_calls_their_code_makes() {
     ];
     const FAILING: &[&str] = &[
         "StageCollect",
+        "StageProcess",
         "StageScript",
         "StageVoiceover",
         "StageRender",
@@ -1530,6 +1614,7 @@ const WORKER_PREFIXES_FROM_CODE: &[(&str, &str, &str)] = &[
         "QUOTA#*",
         "commit_transition reads the quota when the refund's condition failed without returning the item (store/campaigns.rs)",
     ),
+    ("StageProcess", "QUOTA#*", "as for StageCollect"),
     ("StageScript", "QUOTA#*", "as for StageCollect"),
     ("StageVoiceover", "QUOTA#*", "as for StageCollect"),
     ("StageRender", "QUOTA#*", "as for StageCollect"),

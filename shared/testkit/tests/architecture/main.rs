@@ -329,7 +329,7 @@ fn linked(package: &str) -> BTreeSet<String> {
         .collect()
 }
 
-const FUNCTIONS: [&str; 14] = [
+const FUNCTIONS: [&str; 15] = [
     "api-campaign-create",
     "api-campaign-get",
     "api-campaign-review",
@@ -339,6 +339,7 @@ const FUNCTIONS: [&str; 14] = [
     "dead-letters",
     "render-events",
     "stage-collect",
+    "stage-process",
     "stage-script",
     "stage-voiceover",
     "stage-render",
