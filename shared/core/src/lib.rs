@@ -21,6 +21,7 @@ pub mod ports;
 pub mod pricing;
 pub mod publish;
 pub mod render;
+pub mod render_parts;
 pub mod scratch;
 pub mod script;
 pub mod signature;

@@ -17,6 +17,7 @@ use crate::ffmpeg::{
 use reelforge_core::render::{
     ass_dialogue, ass_header, caption_events, Corner, RenderError, RenderPlan, Shot, ASS_EVENTS,
 };
+pub use reelforge_core::render_parts::Part;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -145,36 +146,19 @@ fn command(settings: &FfmpegSettings, workdir: &Path) -> std::io::Result<tokio::
     Ok(cmd)
 }
 
-/// The input files of a plan that must exist.
-fn input_files(plan: &RenderPlan) -> Vec<&Path> {
-    let mut files: Vec<&Path> = vec![plan.voiceover.path.as_path()];
-    for s in &plan.scenes {
-        if let Shot::Camera { image, .. } = &s.shot {
-            files.push(image);
-        }
-    }
-    files.extend(plan.watermark.iter().map(|w| w.image.as_path()));
-    files.extend(plan.end_clip.iter().map(|c| c.path.as_path()));
-    if let Some(Some(path)) = plan.music.as_ref().map(|m| m.path.as_ref()) {
-        files.push(path);
-    }
-    files
-}
-
-/// Renders `plan` into `out`; `workdir` (which must exist) holds the clips and files.
-pub async fn render(
+/// Checks the plan and that `files` exist, and writes the fonts configuration.
+async fn prepare(
     plan: &RenderPlan,
+    files: &[&Path],
     workdir: &Path,
-    out: &Path,
     settings: &FfmpegSettings,
-) -> Result<RenderOutput, RenderError> {
+) -> Result<(), RenderError> {
     plan.validate()?;
-    for path in input_files(plan) {
+    for path in files {
         if !tokio::fs::try_exists(path).await.unwrap_or(false) {
             return Err(RenderError::MissingInput(path.to_path_buf()));
         }
     }
-    let started = Instant::now();
     if let Some(dir) = &settings.fonts_dir {
         tokio::fs::write(
             workdir.join(FONTS_CONF),
@@ -182,200 +166,268 @@ pub async fn render(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The input files of a whole plan (every part's).
+fn input_files(plan: &RenderPlan) -> Vec<&Path> {
+    let mut files: Vec<&Path> = Vec::new();
+    for part in plan.parts() {
+        for f in plan.part_inputs(part) {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
+    files
+}
+
+/// The image each of `scenes` draws from: its page, or its card's background, drawn
+/// here (all in one ffmpeg run) as `card-<scene>.png`.
+async fn scene_images(
+    plan: &RenderPlan,
+    scenes: &[usize],
+    workdir: &Path,
+    settings: &FfmpegSettings,
+) -> Result<std::collections::BTreeMap<usize, PathBuf>, RenderError> {
+    let mut images = std::collections::BTreeMap::new();
+    let mut cards: Vec<(usize, &reelforge_core::render::Card)> = Vec::new();
+    for &i in scenes {
+        match &plan.scenes[i].shot {
+            Shot::Camera { image, .. } => {
+                images.insert(i, image.clone());
+            }
+            Shot::Card(c) => cards.push((i, c)),
+        }
+    }
+    if cards.is_empty() {
+        return Ok(images);
+    }
+    let mut args = base_args();
+    let mut graph = String::new();
+    for (k, (_, card)) in cards.iter().enumerate() {
+        if k > 0 {
+            graph.push(';');
+        }
+        graph.push_str(
+            &cards::background_graph(plan.size, card.colours).replace("[bg]", &format!("[bg{k}]")),
+        );
+    }
+    args.push("-filter_complex".into());
+    args.push(graph.into());
+    for (k, (i, _)) in cards.iter().enumerate() {
+        let path = workdir.join(format!("card-{i}.png"));
+        args.extend([
+            "-map".into(),
+            format!("[bg{k}]").into(),
+            "-frames:v".into(),
+            "1".into(),
+        ]);
+        args.push(file_arg(&path)?);
+        images.insert(*i, path);
+    }
+    let mut cmd = command(settings, workdir)?;
+    cmd.args(args);
+    run(cmd, &settings.ffmpeg, settings.timeout).await?;
+    Ok(images)
+}
+
+/// The ffmpeg command that renders scene `i` into `out`: `this` is its image, `prev` the
+/// previous scene's when it differs (the transition blends from it). Writes the clip's
+/// caption file into `workdir`.
+async fn scene_command(
+    plan: &RenderPlan,
+    i: usize,
+    this: &Path,
+    prev: Option<&Path>,
+    workdir: &Path,
+    settings: &FfmpegSettings,
+    out: &Path,
+) -> Result<tokio::process::Command, RenderError> {
     let frames = plan.scene_frames();
-    let main_ms = plan.main_duration_ms();
-    let end_clip = match &plan.end_clip {
-        Some(c) => Some((c.path.clone(), probe_clip(settings, &c.path).await?)),
+    let ass = clip_ass(plan, i, &frames);
+    let ass_name = ass.as_ref().map(|_| format!("clip{i}.ass"));
+    if let (Some(doc), Some(name)) = (&ass, &ass_name) {
+        tokio::fs::write(workdir.join(name), doc).await?;
+    }
+    let mut args = base_args();
+    let mut files: Vec<&Path> = vec![this];
+    if let Some(p) = prev.filter(|p| *p != this) {
+        files.push(p);
+    }
+    if let Some(wm) = &plan.watermark {
+        files.push(&wm.image);
+    }
+    for f in &files {
+        args.push("-i".into());
+        args.push(file_arg(f)?);
+    }
+    let index = |p: &Path| files.iter().position(|f| *f == p);
+    let inputs = clip::Inputs {
+        this: 0,
+        prev: prev.and_then(index),
+        watermark: plan.watermark.as_ref().and_then(|w| index(&w.image)),
+    };
+    let graph = clip::clip_graph(
+        plan,
+        i,
+        &frames,
+        &inputs,
+        ass_name.as_deref(),
+        watermark_spec(plan),
+    );
+    args.push("-filter_complex".into());
+    args.push(graph.into());
+    args.extend(["-map", "[vout]"].map(OsString::from));
+    let zoom = matches!(&plan.scenes[i].shot, Shot::Camera { from, to, .. } if (from.zoom - to.zoom).abs() > 1e-6);
+    args.extend(encode_args(settings, plan.fps, zoom));
+    args.extend([
+        "-frames:v".into(),
+        frames[i].1.to_string().into(),
+        "-f".into(),
+        "mp4".into(),
+    ]);
+    args.push(file_arg(out)?);
+    let mut cmd = command(settings, workdir)?;
+    cmd.args(args);
+    Ok(cmd)
+}
+
+/// The ffmpeg command that re-encodes the end clip `path` like the scenes, into `out`.
+fn end_clip_command(
+    plan: &RenderPlan,
+    path: &Path,
+    workdir: &Path,
+    settings: &FfmpegSettings,
+    out: &Path,
+) -> Result<tokio::process::Command, RenderError> {
+    let mut args = base_args();
+    args.push("-i".into());
+    args.push(file_arg(path)?);
+    let (w, h) = (plan.size.width, plan.size.height);
+    args.push("-vf".into());
+    args.push(
+        format!(
+            "scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,\
+             fps={},format=yuv420p,setsar=1",
+            plan.fps
+        )
+        .into(),
+    );
+    args.extend(encode_args(settings, plan.fps, false));
+    args.extend(["-f".into(), "mp4".into()]);
+    args.push(file_arg(out)?);
+    let mut cmd = command(settings, workdir)?;
+    cmd.args(args);
+    Ok(cmd)
+}
+
+/// The soundtrack of `plan` into `out` (voice, ducked music, the end clip's sound).
+async fn sound(
+    plan: &RenderPlan,
+    workdir: &Path,
+    settings: &FfmpegSettings,
+    out: &Path,
+) -> Result<(), RenderError> {
+    let end = match &plan.end_clip {
+        Some(c) => {
+            let info = probe_clip(settings, &c.path).await?;
+            Some((c.path.as_path(), info.duration_ms, info.has_audio))
+        }
         None => None,
     };
-
-    // The soundtrack, in parallel with everything below.
-    let audio_out = workdir.join("audio.m4a");
-    let audio = {
-        let settings = settings.clone();
-        let voice = plan.voiceover.path.clone();
-        let music: Option<Option<PathBuf>> = plan.music.as_ref().map(|m| m.path.clone());
-        let speech = plan.speech.clone();
-        let end = end_clip
-            .as_ref()
-            .map(|(p, info)| (p.clone(), info.duration_ms, info.has_audio));
-        let (work, out) = (workdir.to_path_buf(), audio_out.clone());
-        tokio::spawn(async move {
-            let track = audio::Soundtrack {
-                voice: &voice,
-                music: music.as_ref().map(|m| m.as_deref()),
-                speech: &speech,
-                main_ms,
-                end_clip: end.as_ref().map(|(p, ms, a)| (p.as_path(), *ms, *a)),
-            };
-            audio::make(&settings, &track, &work, &out).await
-        })
+    let music: Option<Option<&Path>> = plan.music.as_ref().map(|m| m.path.as_deref());
+    let track = audio::Soundtrack {
+        voice: &plan.voiceover.path,
+        music,
+        speech: &plan.speech,
+        main_ms: plan.main_duration_ms(),
+        end_clip: end,
     };
-
-    // Card backgrounds, once per video.
-    let mut card_bg: Vec<(reelforge_core::render::CardKind, PathBuf)> = Vec::new();
-    let cards: Vec<&reelforge_core::render::Card> = plan
-        .scenes
-        .iter()
-        .filter_map(|s| match &s.shot {
-            Shot::Card(c) => Some(c),
-            Shot::Camera { .. } => None,
-        })
-        .collect();
-    if !cards.is_empty() {
-        let mut args = base_args();
-        let mut graph = String::new();
-        for (k, card) in cards.iter().enumerate() {
-            if k > 0 {
-                graph.push(';');
-            }
-            graph.push_str(
-                &cards::background_graph(plan.size, card.colours)
-                    .replace("[bg]", &format!("[bg{k}]")),
-            );
-        }
-        args.push("-filter_complex".into());
-        args.push(graph.into());
-        for (k, card) in cards.iter().enumerate() {
-            let path = workdir.join(format!("card{k}.png"));
-            args.extend([
-                "-map".into(),
-                format!("[bg{k}]").into(),
-                "-frames:v".into(),
-                "1".into(),
-            ]);
-            args.push(file_arg(&path)?);
-            card_bg.push((card.kind, path));
-        }
-        let mut cmd = command(settings, workdir)?;
-        cmd.args(args);
-        run(cmd, &settings.ffmpeg, settings.timeout).await?;
-    }
-    // Which image each scene draws from.
-    let mut card_index = 0;
-    let mut images: Vec<PathBuf> = Vec::with_capacity(plan.scenes.len());
-    for s in &plan.scenes {
-        match &s.shot {
-            Shot::Camera { image, .. } => images.push(image.clone()),
-            Shot::Card(_) => {
-                images.push(card_bg[card_index].1.clone());
-                card_index += 1;
-            }
-        }
-    }
-
-    // The clips, two (or `jobs`) at a time, longest first.
-    let slots = Arc::new(tokio::sync::Semaphore::new(settings.jobs.max(1)));
-    let mut order: Vec<usize> = (0..plan.scenes.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(frames[i].1));
-    let mut runs = tokio::task::JoinSet::new();
-    let watermark = watermark_spec(plan);
-    for i in order {
-        let ass = clip_ass(plan, i, &frames);
-        let ass_name = ass.as_ref().map(|_| format!("clip{i}.ass"));
-        if let (Some(doc), Some(name)) = (&ass, &ass_name) {
-            tokio::fs::write(workdir.join(name), doc).await?;
-        }
-        let mut args = base_args();
-        let mut files: Vec<&Path> = vec![&images[i]];
-        if i > 0 && images[i - 1] != images[i] {
-            files.push(&images[i - 1]);
-        }
-        if let Some(wm) = &plan.watermark {
-            files.push(&wm.image);
-        }
-        for f in &files {
-            args.push("-i".into());
-            args.push(file_arg(f)?);
-        }
-        let index = |p: &Path| files.iter().position(|f| *f == p);
-        let inputs = clip::Inputs {
-            this: 0,
-            prev: if i > 0 { index(&images[i - 1]) } else { None },
-            watermark: plan.watermark.as_ref().and_then(|w| index(&w.image)),
-        };
-        let graph = clip::clip_graph(
-            plan,
-            i,
-            &frames,
-            &inputs,
-            ass_name.as_deref(),
-            watermark.clone(),
-        );
-        args.push("-filter_complex".into());
-        args.push(graph.into());
-        args.extend(["-map", "[vout]"].map(OsString::from));
-        let zoom = matches!(&plan.scenes[i].shot, Shot::Camera { from, to, .. } if (from.zoom - to.zoom).abs() > 1e-6);
-        args.extend(encode_args(settings, plan.fps, zoom));
-        args.extend([
-            "-frames:v".into(),
-            frames[i].1.to_string().into(),
-            "-f".into(),
-            "mp4".into(),
-        ]);
-        args.push(file_arg(&workdir.join(format!("clip{i}.mp4")))?);
-        let mut cmd = command(settings, workdir)?;
-        cmd.args(args);
-        let (slots, program, timeout) = (slots.clone(), settings.ffmpeg.clone(), settings.timeout);
-        runs.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            run(cmd, &program, timeout).await.map(|_| ())
-        });
-    }
-    // The end clip, as one more clip with the same encoding.
-    if let Some((path, _)) = &end_clip {
-        let mut args = base_args();
-        args.push("-i".into());
-        args.push(file_arg(path)?);
-        let (w, h) = (plan.size.width, plan.size.height);
-        args.push("-vf".into());
-        args.push(
-            format!(
-                "scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,\
-                 fps={},format=yuv420p,setsar=1",
-                plan.fps
-            )
-            .into(),
-        );
-        args.extend(encode_args(settings, plan.fps, false));
-        args.extend(["-f".into(), "mp4".into()]);
-        args.push(file_arg(&workdir.join("clip-end.mp4"))?);
-        let mut cmd = command(settings, workdir)?;
-        cmd.args(args);
-        let (slots, program, timeout) = (slots.clone(), settings.ffmpeg.clone(), settings.timeout);
-        runs.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            run(cmd, &program, timeout).await.map(|_| ())
-        });
-    }
-    let mut failure = None;
-    while let Some(joined) = runs.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(e) => failure = failure.or(Some(RenderError::Probe(format!("clip task: {e}")))),
-        }
-    }
-    let loudness = audio
+    audio::make(settings, &track, workdir, out)
         .await
-        .map_err(|e| RenderError::Probe(format!("audio task: {e}")))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    loudness?;
+        .map(|_| ())
+}
 
-    // Join: the clips back to back (stream copy), the soundtrack muxed in.
+/// Renders one part of `plan` into `out` (named as [`Part::file_name`] says: an MP4 clip
+/// or the M4A soundtrack). `workdir` must exist; only the part's own inputs
+/// ([`RenderPlan::part_inputs`]) need to be there. This is what one `render-clip` run
+/// does on AWS; [`render`] runs the same commands for every part.
+pub async fn render_part(
+    plan: &RenderPlan,
+    part: Part,
+    workdir: &Path,
+    settings: &FfmpegSettings,
+    out: &Path,
+) -> Result<(), RenderError> {
+    if !plan.has_part(part) {
+        return Err(reelforge_core::render::invalid(format!(
+            "the plan has no part {part:?}"
+        )));
+    }
+    prepare(plan, &plan.part_inputs(part), workdir, settings).await?;
+    match part {
+        Part::Scene(i) => {
+            let wanted: Vec<usize> = [i.checked_sub(1), Some(i)].into_iter().flatten().collect();
+            let images = scene_images(plan, &wanted, workdir, settings).await?;
+            let prev = i.checked_sub(1).and_then(|p| images.get(&p));
+            let cmd = scene_command(
+                plan,
+                i,
+                &images[&i],
+                prev.map(PathBuf::as_path),
+                workdir,
+                settings,
+                out,
+            )
+            .await?;
+            run(cmd, &settings.ffmpeg, settings.timeout).await?;
+        }
+        Part::EndClip => {
+            let clip = plan.end_clip.as_ref().map(|c| c.path.as_path());
+            let cmd =
+                end_clip_command(plan, clip.unwrap_or(Path::new("")), workdir, settings, out)?;
+            run(cmd, &settings.ffmpeg, settings.timeout).await?;
+        }
+        Part::Sound => sound(plan, workdir, settings, out).await?,
+    }
+    Ok(())
+}
+
+/// Joins rendered parts into `out`: the video parts back to back by stream copy (they
+/// share one encoding), the soundtrack muxed in, `moov` first. `parts` maps each of the
+/// plan's parts to its file; every part must be there.
+pub async fn join(
+    plan: &RenderPlan,
+    parts: &std::collections::BTreeMap<Part, PathBuf>,
+    workdir: &Path,
+    settings: &FfmpegSettings,
+    out: &Path,
+) -> Result<RenderOutput, RenderError> {
+    let started = Instant::now();
+    let file = |part: Part| {
+        parts
+            .get(&part)
+            .ok_or_else(|| RenderError::InvalidPlan(format!("part {part:?} is missing")))
+    };
     let mut list = String::new();
-    for i in 0..plan.scenes.len() {
-        list.push_str(&format!("file 'clip{i}.mp4'\n"));
+    for part in plan.video_parts() {
+        let path = std::path::absolute(file(part)?)?;
+        let path = path.to_string_lossy();
+        if path.contains(['\'', '\n', '\r']) {
+            return Err(reelforge_core::render::invalid(
+                "a part's path has a quote or newline",
+            ));
+        }
+        list.push_str(&format!("file 'file:{path}'\n"));
     }
-    if end_clip.is_some() {
-        list.push_str("file 'clip-end.mp4'\n");
-    }
-    tokio::fs::write(workdir.join("clips.txt"), list).await?;
+    let list_path = workdir.join("clips.txt");
+    tokio::fs::write(&list_path, list).await?;
     let mut args = base_args();
-    args.extend(["-f", "concat", "-safe", "0", "-i", "clips.txt", "-i"].map(OsString::from));
-    args.push(file_arg(&audio_out)?);
+    args.extend(["-f", "concat", "-safe", "0", "-i"].map(OsString::from));
+    args.push(file_arg(&list_path)?);
+    args.push("-i".into());
+    args.push(file_arg(file(Part::Sound)?)?);
     args.extend(
         [
             "-map",
@@ -397,6 +449,84 @@ pub async fn render(
     cmd.args(args);
     run(cmd, &settings.ffmpeg, settings.timeout).await?;
     let mut output = probe_output(settings, out).await?;
+    output.elapsed = started.elapsed();
+    Ok(output)
+}
+
+/// Renders `plan` into `out`; `workdir` (which must exist) holds the parts and files.
+/// Every part of [`RenderPlan::parts`] with [`render_part`]'s commands, the soundtrack in
+/// parallel with the clips, the clips `settings.jobs` at a time, longest first (card
+/// backgrounds drawn once for all), then [`join`].
+pub async fn render(
+    plan: &RenderPlan,
+    workdir: &Path,
+    out: &Path,
+    settings: &FfmpegSettings,
+) -> Result<RenderOutput, RenderError> {
+    let started = Instant::now();
+    prepare(plan, &input_files(plan), workdir, settings).await?;
+    let frames = plan.scene_frames();
+    // The parts in a directory of their own: their names never meet an input's.
+    let parts_dir = workdir.join("parts");
+    tokio::fs::create_dir_all(&parts_dir).await?;
+    let mut files: std::collections::BTreeMap<Part, PathBuf> = plan
+        .parts()
+        .into_iter()
+        .map(|p| (p, parts_dir.join(p.file_name())))
+        .collect();
+
+    // The soundtrack, in parallel with everything below.
+    let sound_task = {
+        let (plan, work, settings) = (plan.clone(), workdir.to_path_buf(), settings.clone());
+        let out = files[&Part::Sound].clone();
+        tokio::spawn(async move { sound(&plan, &work, &settings, &out).await })
+    };
+
+    let all: Vec<usize> = (0..plan.scenes.len()).collect();
+    let images = scene_images(plan, &all, workdir, settings).await?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.jobs.max(1)));
+    let mut order: Vec<usize> = all.clone();
+    order.sort_by_key(|&i| std::cmp::Reverse(frames[i].1));
+    let mut runs = tokio::task::JoinSet::new();
+    let mut commands = Vec::new();
+    for i in order {
+        let prev = i.checked_sub(1).map(|p| images[&p].as_path());
+        let out = &files[&Part::Scene(i)];
+        commands.push(scene_command(plan, i, &images[&i], prev, workdir, settings, out).await?);
+    }
+    if let Some(clip) = &plan.end_clip {
+        commands.push(end_clip_command(
+            plan,
+            &clip.path,
+            workdir,
+            settings,
+            &files[&Part::EndClip],
+        )?);
+    }
+    for cmd in commands {
+        let (slots, program, timeout) = (slots.clone(), settings.ffmpeg.clone(), settings.timeout);
+        runs.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            run(cmd, &program, timeout).await.map(|_| ())
+        });
+    }
+    let mut failure = None;
+    while let Some(joined) = runs.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(e) => failure = failure.or(Some(RenderError::Probe(format!("clip task: {e}")))),
+        }
+    }
+    let sounded = sound_task
+        .await
+        .map_err(|e| RenderError::Probe(format!("audio task: {e}")))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    sounded?;
+    files.retain(|_, p| p.exists());
+    let mut output = join(plan, &files, workdir, settings, out).await?;
     output.elapsed = started.elapsed();
     Ok(output)
 }

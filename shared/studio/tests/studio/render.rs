@@ -550,3 +550,147 @@ async fn missing_inputs_and_bad_plans_fail_before_ffmpeg_runs() {
     assert!(err.to_string().contains("even"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The MD5 of one stream of `file`, copied as coded (`v` or `a`).
+fn stream_md5(file: &Path, stream: &str) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            &format!("0:{stream}"),
+            "-c",
+            "copy",
+            "-f",
+            "md5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// What one `render-clip` run on AWS does: each part rendered in a directory of its own
+/// holding only that part's inputs (under other names), then the join in a third. The
+/// result must be the local render, stream for stream.
+#[tokio::test]
+async fn parts_rendered_apart_join_into_the_local_render() {
+    use reelforge_core::render::{Card, CardKind};
+    use reelforge_studio::video::{join, render_part, Part};
+    let dir = workdir("parts");
+    let size = FrameSize {
+        width: 360,
+        height: 640,
+    };
+    let card = Scene {
+        duration_ms: 1000,
+        shot: Shot::Card(Card {
+            kind: CardKind::Opening,
+            title: "Acme".into(),
+            subtitle: "Videos from pages".into(),
+            pill: None,
+            monogram: Some("A".into()),
+            colours: (Rgb::new(20, 40, 120), Rgb::new(200, 60, 90)),
+        }),
+        transition: Transition::Flash,
+        note: String::new(),
+    };
+    let page = image(&dir, "page.png", "0x1a3a6e", "360x900");
+    let plan = RenderPlan {
+        size,
+        fps: 30,
+        speech: vec![(200, 2000)],
+        music: Some(reelforge_core::render::Music { path: None }),
+        scenes: vec![
+            card,
+            scene(page.clone(), size, 900, 1000),
+            scene(page, size, 900, 1000),
+        ],
+        voiceover: AudioTrack {
+            path: tone(&dir, 2.5),
+            duration_ms: 2500,
+        },
+        captions: Some(Captions {
+            language: "en".into(),
+            style: CaptionStyle::default(),
+            cues: vec![CaptionCue {
+                words: words("Parts join into one", ' ', 300, 400),
+            }],
+        }),
+        watermark: Some(Watermark {
+            image: image(&dir, "wm.png", "0xff0000", "120x60"),
+            position: Corner::BottomLeft,
+            width_fraction: 0.2,
+        }),
+        end_clip: Some(EndClip {
+            path: end_clip(&dir, 1.0),
+        }),
+    };
+    let local = dir.join("local.mp4");
+    render_with_ffmpeg(&plan, &dir, &local)
+        .await
+        .expect("local render");
+
+    let settings = FfmpegSettings::default();
+    let mut parts = std::collections::BTreeMap::new();
+    for part in plan.parts() {
+        let work = dir.join(format!("run-{}", part.file_name()));
+        std::fs::create_dir_all(&work).unwrap();
+        // Only this part's inputs, renamed, as the function downloads them.
+        let mut apart = plan.clone();
+        let inputs: Vec<PathBuf> = plan
+            .part_inputs(part)
+            .iter()
+            .map(|p| p.to_path_buf())
+            .collect();
+        for (k, input) in inputs.iter().enumerate() {
+            let ext = input.extension().unwrap().to_str().unwrap();
+            let copy = work.join(format!("input-{k}.{ext}"));
+            std::fs::copy(input, &copy).unwrap();
+            let swap = |p: &mut PathBuf| {
+                if p == input {
+                    *p = copy.clone();
+                }
+            };
+            for s in &mut apart.scenes {
+                if let Shot::Camera { image, .. } = &mut s.shot {
+                    swap(image);
+                }
+            }
+            swap(&mut apart.voiceover.path);
+            if let Some(w) = &mut apart.watermark {
+                swap(&mut w.image);
+            }
+            if let Some(c) = &mut apart.end_clip {
+                swap(&mut c.path);
+            }
+        }
+        let out = work.join(part.file_name());
+        render_part(&apart, part, &work, &settings, &out)
+            .await
+            .unwrap_or_else(|e| panic!("{part:?}: {e}"));
+        parts.insert(part, out);
+    }
+    let joined_dir = dir.join("join");
+    std::fs::create_dir_all(&joined_dir).unwrap();
+    let joined = joined_dir.join("joined.mp4");
+    let output = join(&plan, &parts, &joined_dir, &settings, &joined)
+        .await
+        .expect("join");
+    assert_eq!((output.width, output.height), (360, 640));
+    assert_eq!(stream_md5(&joined, "v"), stream_md5(&local, "v"));
+    assert_eq!(stream_md5(&joined, "a"), stream_md5(&local, "a"));
+
+    // A part the plan doesn't have, and a join with a part missing, are refused.
+    let none = render_part(&plan, Part::Scene(3), &dir, &settings, &dir.join("x.mp4")).await;
+    assert!(none.unwrap_err().to_string().contains("no part"));
+    parts.remove(&Part::Scene(1));
+    let missing = join(&plan, &parts, &joined_dir, &settings, &dir.join("y.mp4")).await;
+    assert!(missing.unwrap_err().to_string().contains("missing"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
