@@ -94,7 +94,15 @@ pub struct Tools {
     /// longer than the queue's visibility timeout, so a crashed worker's message, when it
     /// comes back, finds the claim expired.
     pub lease_ms: i64,
+    /// How long a campaign may stay in `rendering` before the render message gives up on
+    /// its unfinished videos: the campaign fails and they are given back to the quota
+    /// (a render job or clip that never ends must not hold the campaign forever).
+    pub render_deadline_ms: i64,
 }
+
+/// The default [`Tools::render_deadline_ms`]: 30 minutes, six times the render of eight
+/// 60 s videos on AWS (docs/video.md).
+pub const DEFAULT_RENDER_DEADLINE_MS: i64 = 30 * 60 * 1000;
 
 /// The default claim on a campaign, and how long a received local queue message stays
 /// hidden: longer than a claimed webhook attempt takes to count as stale, so a retried
@@ -117,6 +125,7 @@ impl Tools {
             inspector: Arc::new(NoTool),
             renders_at_once: 1,
             lease_ms: DEFAULT_LEASE_MS,
+            render_deadline_ms: DEFAULT_RENDER_DEADLINE_MS,
         }
     }
 }

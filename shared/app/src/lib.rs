@@ -12,6 +12,6 @@ pub mod policy;
 pub mod telemetry;
 
 pub use context::{
-    Context, Ports, PublishConfig, Tools, DEFAULT_LEASE_MS, DEFAULT_RETRY_DELAYS,
-    YOUTUBE_CHUNK_UNIT,
+    Context, Ports, PublishConfig, Tools, DEFAULT_LEASE_MS, DEFAULT_RENDER_DEADLINE_MS,
+    DEFAULT_RETRY_DELAYS, YOUTUBE_CHUNK_UNIT,
 };

@@ -41,5 +41,6 @@ pub fn local_tools(media: Arc<dyn MediaStore>) -> Tools {
             .map(|n| n.get())
             .unwrap_or(2),
         lease_ms: DEFAULT_LEASE_MS,
+        render_deadline_ms: reelforge_app::DEFAULT_RENDER_DEADLINE_MS,
     }
 }

@@ -35,6 +35,22 @@ use uuid::Uuid;
 /// How often the render message looks at unfinished render jobs.
 pub const RECHECK_SECS: u32 = 900;
 
+/// The campaign's error when its render outlived [`Tools::render_deadline_ms`](crate::Tools).
+pub const RENDER_DEADLINE_ERROR: &str =
+    "The videos were not rendered in time; unproduced videos were given back to the quota";
+
+/// Whether the campaign has been rendering longer than the deployment allows: from the
+/// time it entered `rendering`, or from its creation when its history doesn't say.
+fn past_deadline(app: &Context, campaign: &Campaign) -> bool {
+    let since = campaign
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.status == CampaignStatus::Rendering)
+        .map_or(campaign.created_at.timestamp_millis(), |h| h.at_ms);
+    app.clock.now_ms() - since > app.tools.render_deadline_ms
+}
+
 pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     let mark_rendering = |c: &mut Campaign| {
         for v in &mut c.videos {
@@ -48,6 +64,17 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
         Claim::Wait(secs) => return Ok(Next::RetryIn(secs)),
         Claim::Skip => return Ok(Next::Done),
     };
+    if past_deadline(app, &campaign) {
+        tracing::error!(campaign_id = %campaign.id, "render deadline passed");
+        fail(
+            app,
+            campaign.id,
+            CampaignStatus::Rendering,
+            RENDER_DEADLINE_ERROR,
+        )
+        .await?;
+        return Ok(Next::Done);
+    }
     let mut finished: Vec<(Uuid, u64)> = Vec::new();
     let mut submitted: Vec<(Uuid, String)> = Vec::new();
     let mut ended: Vec<JobStateChange> = Vec::new();

@@ -849,3 +849,67 @@ async fn listing_pages_never_repeat_or_skip_while_campaigns_are_created(backend:
     assert_eq!(status, 200);
     assert!(page["campaigns"].as_array().unwrap().len() >= 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_render_past_its_deadline_fails_the_campaign_and_gives_the_videos_back() {
+    let r = rig(Backend::Local, "deadline", true).await;
+    let started = chrono::Utc::now() - chrono::Duration::minutes(20);
+    let c = campaign_at(
+        &r,
+        CampaignStatus::Rendering,
+        started,
+        &[Language::En, Language::Ja],
+    )
+    .await;
+    // English is ready; Japanese was submitted and its job never ended.
+    let ja = c.videos[1].id;
+    reelforge_app::lifecycle::rewrite(&r.app, &c, |c| {
+        let v = c.videos.iter_mut().find(|v| v.id == ja).unwrap();
+        v.status = VideoStatus::Rendering;
+        v.render_job = Some("job-lost".into());
+        v.file_key = None;
+    })
+    .await
+    .unwrap();
+    let used = |r: &Rig| {
+        let (store, account) = (r.app.ports.campaigns.clone(), r.account.clone());
+        async move { store.quota_used(&account, "2026-11").await.unwrap() }
+    };
+    assert_eq!(used(&r).await, 2);
+
+    // 20 minutes in, under the 30-minute deadline: it keeps looking at the job.
+    let msg = StageMessage::stage(Stage::Render, c.id);
+    let next = pipeline::process(&r.app, &msg).await.unwrap();
+    assert_eq!(next, Next::RetryIn(pipeline::render::RECHECK_SECS));
+    assert_eq!(stored(&r, c.id).await.status, CampaignStatus::Rendering);
+    assert!(
+        r.renderer.jobs.lock().unwrap().is_empty(),
+        "nothing submitted again"
+    );
+
+    // The next look, 11 minutes later (past the 30-minute deadline; the message's claim
+    // long expired): the campaign fails, the unproduced video is given back, the ready
+    // one is kept.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(11);
+    let late = Context::new(r.app.ports.clone())
+        .with_tools(r.app.tools.clone())
+        .with_clock(Arc::new(reelforge_core::clock::ManualClock::new(
+            later.timestamp_millis(),
+        )));
+    assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
+    let failed = stored(&r, c.id).await;
+    assert_eq!(failed.status, CampaignStatus::Failed);
+    assert_eq!(failed.failed_stage, Some(CampaignStatus::Rendering));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(pipeline::render::RENDER_DEADLINE_ERROR)
+    );
+    assert_eq!(
+        used(&r).await,
+        1,
+        "the unproduced video went back to the quota"
+    );
+    // A copy of the message afterwards changes nothing.
+    assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
+    assert_eq!(used(&r).await, 1);
+}
