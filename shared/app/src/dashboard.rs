@@ -207,7 +207,8 @@ mod tests {
         }
     }
 
-    const S3: &str = "https://reelforge-prod-media-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com";
+    const S3: &str =
+        "https://reelforge-prod-media-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com";
 
     #[test]
     fn the_policy_adds_the_media_origin_to_images_and_media_only() {

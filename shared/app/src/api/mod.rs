@@ -91,8 +91,7 @@ pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
         Err(resp) => return resp,
     };
     let Some(segments) = segments else {
-        return ApiResponse::not_found()
-            .with_scopes(&principal.scopes);
+        return ApiResponse::not_found().with_scopes(&principal.scopes);
     };
     let resp = match (segments.as_slice(), &req.method) {
         (["openapi.json"], _) => ApiResponse::method_not_allowed("GET"),
