@@ -1,10 +1,10 @@
 //! The Lambda adapters: API Gateway HTTP API (payload v2) events to the shared router
-//! ([`run_api`]) or to the dashboard's assets ([`run_dashboard`]), SQS batches to the
-//! pipeline stages ([`run_stages`]), dead letters ([`run_dead_letters`]) and MediaConvert
-//! events ([`run_render_events`]).
+//! (`run_api`) or to the dashboard's assets ([`run_dashboard`]), SQS batches to the
+//! pipeline stages (`run_stages`), dead letters (`run_dead_letters`) and MediaConvert
+//! events (`run_render_events`).
 //!
 //! Everything that keeps records and queues (DynamoDB, SQS, `aws-config`, and each
-//! function's [`context`], built once at cold start) is behind the `store` feature, which
+//! function's `context()`, built once at cold start) is behind the `store` feature, which
 //! every function but `api-dashboard` is built with: the dashboard's function links no
 //! AWS SDK at all.
 
