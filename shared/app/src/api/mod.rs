@@ -26,7 +26,7 @@ pub fn account_recent_campaigns() -> usize {
 use crate::context::Context;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use std::net::IpAddr;
 
 /// Request bodies above this are refused with 413 before any parsing (file uploads have
@@ -78,7 +78,7 @@ fn canonical_segments(rest: &str) -> Option<Vec<&str>> {
 pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
     let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
     let Some(rest) = path.strip_prefix("/api/v1") else {
-        return ApiResponse::error(StatusCode::NOT_FOUND, "Not found");
+        return ApiResponse::not_found();
     };
     let segments = canonical_segments(rest);
     if let Some(public) = segments.as_deref() {
@@ -91,8 +91,7 @@ pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
         Err(resp) => return resp,
     };
     let Some(segments) = segments else {
-        return ApiResponse::error(StatusCode::NOT_FOUND, "Not found")
-            .with_scopes(&principal.scopes);
+        return ApiResponse::not_found().with_scopes(&principal.scopes);
     };
     let resp = match (segments.as_slice(), &req.method) {
         (["openapi.json"], _) => ApiResponse::method_not_allowed("GET"),
@@ -145,7 +144,7 @@ pub async fn handle(app: &Context, req: ApiRequest) -> ApiResponse {
             let kind = profiles::Kind::from_segment(segment).expect("matched");
             profiles::route(app, &req, &principal, kind, Some(id)).await
         }
-        _ => ApiResponse::error(StatusCode::NOT_FOUND, "Not found"),
+        _ => ApiResponse::not_found(),
     };
     resp.with_scopes(&principal.scopes)
 }

@@ -40,6 +40,11 @@ impl ApiResponse {
         self
     }
 
+    /// 404 for a path nothing serves: `{"success":false,"error":"Not found"}`.
+    pub fn not_found() -> Self {
+        Self::error(StatusCode::NOT_FOUND, "Not found")
+    }
+
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Self::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").header("allow", allow)
     }

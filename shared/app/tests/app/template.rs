@@ -428,12 +428,103 @@ fn every_route_is_wired_to_exactly_one_function_and_nothing_else_is() {
             "{method} {path} must be wired to exactly one function, found {owners:?}"
         );
     }
-    // What is left may only be the catch-all that answers the contract's 404/405.
+    // What is left may only be the catch-all that answers the contract's 404/405 and
+    // the dashboard's files, which are not the router's routes but `dashboard::paths`
+    // served by their own function (checked by the test below).
     let extra: Vec<_> = wired
-        .keys()
-        .filter(|(_, path)| path != "$default")
+        .iter()
+        .filter(|((method, path), owners)| {
+            let dashboard = method == "ANY"
+                && reelforge_app::dashboard::paths().any(|p| p == path)
+                && owners.as_slice() == [DASHBOARD];
+            path != "$default" && !dashboard
+        })
         .collect();
     assert!(extra.is_empty(), "routes not documented: {extra:?}");
+}
+
+/// The dashboard's function, the one deliberate exception to "every route is the
+/// router's" and "every function keeps records": its routes are exactly the paths
+/// `reelforge_app::dashboard` serves (any method: GET and HEAD answered, others its
+/// 405), no other function has one of them, and it may call nothing (no `Policies` or
+/// `Role`: SAM's default role, its logs and X-Ray traces), with a log group like every
+/// function's, a per-route throttle backstop (no key, no per-IP window) and the media
+/// bucket's origin for its policy. Its crate is built without the `store` feature.
+#[test]
+fn the_dashboard_function_serves_exactly_its_files_and_may_call_nothing() {
+    let source = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let all = lines(&source);
+    let top = mapping(&all);
+    let resources = mapping(&top.get("Resources").expect("Resources").body);
+    let template = parse_template();
+    let f = &template.functions[DASHBOARD];
+    assert_eq!(f.binary, "api-dashboard");
+    let routes: BTreeSet<(String, String)> = f.routes.iter().cloned().collect();
+    let paths: BTreeSet<(String, String)> = reelforge_app::dashboard::paths()
+        .map(|p| ("ANY".to_string(), p.to_string()))
+        .collect();
+    assert_eq!(routes.len(), f.routes.len(), "a route wired twice");
+    assert_eq!(
+        routes, paths,
+        "the dashboard's events and the paths it serves"
+    );
+    for (name, other) in &template.functions {
+        if name != DASHBOARD {
+            let taken: Vec<_> = other
+                .routes
+                .iter()
+                .filter(|(_, p)| reelforge_app::dashboard::paths().any(|d| d == p))
+                .collect();
+            assert!(taken.is_empty(), "{name} routes {taken:?}");
+        }
+    }
+    // No permissions of its own.
+    let props = resources[DASHBOARD].get("Properties").expect("Properties");
+    for key in [
+        "Policies",
+        "Role",
+        "Layers",
+        "VpcConfig",
+        "FileSystemConfigs",
+    ] {
+        assert!(props.get(key).is_none(), "ApiDashboard has {key}");
+    }
+    assert!(f.policies.is_empty());
+    assert!(f.queues.is_empty());
+    let logs = resources["ApiDashboardLogs"].text();
+    assert!(
+        logs.contains("Type: AWS::Logs::LogGroup")
+            && logs.contains(r#"LogGroupName: !Sub "/aws/lambda/${ApiDashboard}""#),
+        "{logs}"
+    );
+    let variables = props
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .expect("Environment Variables");
+    assert_eq!(
+        variables.get("REELFORGE_MEDIA_ORIGIN").map(|v| v.inline),
+        Some(r#"!Sub "https://${MediaBucket}.s3.${AWS::Region}.${AWS::URLSuffix}""#),
+        "the media bucket's virtual-hosted regional origin (shared/lambda/tests: the presigned links')"
+    );
+    let throttled = resources["Api"]
+        .get("Properties")
+        .and_then(|p| p.get("RouteSettings"))
+        .expect("RouteSettings");
+    for path in reelforge_app::dashboard::paths() {
+        let route = throttled
+            .get(&format!("ANY {path}"))
+            .unwrap_or_else(|| panic!("no throttle backstop for ANY {path}"));
+        assert!(route.scalar("ThrottlingRateLimit").is_some());
+    }
+    let manifest = std::fs::read_to_string(root().join("functions/api-dashboard/Cargo.toml"))
+        .expect("api-dashboard Cargo.toml");
+    assert!(
+        manifest.contains("reelforge-lambda.workspace = true\n"),
+        "api-dashboard is built without features (no store): {manifest}"
+    );
+    let main = std::fs::read_to_string(root().join("functions/api-dashboard/src/main.rs"))
+        .expect("api-dashboard main");
+    assert!(main.contains("reelforge_lambda::run_dashboard()"));
 }
 
 #[test]
@@ -462,6 +553,9 @@ fn sample_api_events_name_a_route_of_their_function() {
         );
     }
 }
+
+/// The dashboard's function: no record, no queue, no route of the router.
+const DASHBOARD: &str = "ApiDashboard";
 
 /// Where dead letters the dead-letter handler can't process end up.
 const PARKING: &str = "ParkingQueue";
@@ -1080,6 +1174,11 @@ fn keys_and_accounts_are_written_by_no_function_and_read_by_few() {
     let mut account_readers = BTreeSet::new();
     for (name, f) in &template.functions {
         let statements = dynamodb_statements(&f.policies);
+        if name == DASHBOARD {
+            // The one function that keeps no records (the test above).
+            assert!(statements.is_empty(), "{name} may reach the table");
+            continue;
+        }
         assert!(!statements.is_empty(), "{name}: no DynamoDB access at all?");
         for s in &statements {
             assert!(

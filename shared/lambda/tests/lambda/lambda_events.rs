@@ -168,6 +168,34 @@ async fn get_event_reads_the_campaign() {
     assert_eq!(v["status"], "collecting");
 }
 
+/// The origin the template gives the dashboard for the sample's bucket and region.
+pub const SAMPLE_MEDIA_ORIGIN: &str =
+    "https://reelforge-prod-media-123456789012-us-east-1.s3.us-east-1.amazonaws.com";
+
+/// The dashboard's sample event (`ANY /`, a browser's GET): the page, its type and a
+/// policy that allows the media bucket's origin for images and media.
+#[test]
+fn dashboard_event_serves_the_page_with_the_media_origin_in_its_policy() {
+    let origin = reelforge_lambda::dashboard_media_origin(Some(SAMPLE_MEDIA_ORIGIN))
+        .expect("a valid origin")
+        .expect("set");
+    let resp = reelforge_lambda::handle_dashboard(Some(&origin), &event("api-dashboard"));
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("img-src 'self' {SAMPLE_MEDIA_ORIGIN};"))
+            && csp.contains(&format!("media-src 'self' {SAMPLE_MEDIA_ORIGIN};")),
+        "{csp}"
+    );
+    assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self';"));
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let lambda_http::Body::Text(page) = resp.body() else {
+        panic!("the page is text: {:?}", resp.body());
+    };
+    assert!(page.starts_with("<!doctype html>"), "{page:.40}");
+}
+
 #[test]
 fn every_function_has_an_event() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");

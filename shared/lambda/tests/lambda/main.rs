@@ -1,4 +1,5 @@
 //! The Lambda adapters driven by the sample events in `events/`.
 
+mod dashboard;
 mod lambda_events;
 mod render_events;
