@@ -3,6 +3,8 @@
 
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
+#[cfg(feature = "mediaconvert")]
+pub mod fanout;
 #[cfg(feature = "kms")]
 pub mod kms;
 #[cfg(feature = "mediaconvert")]

@@ -4,6 +4,11 @@
 use reelforge_core::ports::JobStateChange;
 use reelforge_core::render::RenderError;
 
+/// The user-metadata key naming the fan-out render a stitch job belongs to
+/// ([`crate::fanout`]): the render recorded on the video, so the event is read as that
+/// render's end.
+pub const RENDER_JOB_METADATA: &str = "render_job";
+
 fn bad_event(msg: &str) -> RenderError {
     RenderError::Io(std::io::Error::new(
         std::io::ErrorKind::InvalidData,
@@ -30,12 +35,18 @@ pub fn parse_job_state_change(event: &serde_json::Value) -> Result<JobStateChang
     };
     let job_id = text("jobId")?;
     let status = text("status")?;
-    let user_metadata = detail["userMetadata"]
+    let user_metadata: std::collections::BTreeMap<String, String> = detail["userMetadata"]
         .as_object()
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
         .collect();
+    // A stitch job speaks for the fan-out render it finishes.
+    let job_id = user_metadata
+        .get(RENDER_JOB_METADATA)
+        .filter(|r| !r.is_empty())
+        .cloned()
+        .unwrap_or(job_id);
     let output_duration_ms = detail["outputGroupDetails"]
         .as_array()
         .into_iter()

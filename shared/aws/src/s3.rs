@@ -142,6 +142,22 @@ impl MediaStore for S3Media {
         Ok(Some(body.into_bytes()))
     }
 
+    async fn media_exists(&self, key: &str) -> StoreResult<bool> {
+        check(key)?;
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(false),
+            Err(e) => Err(StoreError::Unavailable(s3_error(&e))),
+        }
+    }
+
     async fn download_url(&self, key: &str, ttl: Duration) -> StoreResult<String> {
         check(key)?;
         let config = PresigningConfig::expires_in(ttl)

@@ -266,6 +266,10 @@ pub trait MediaStore: Send + Sync {
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> StoreResult<String>;
     /// Removes `key`; `Ok(())` also when there was no such file.
     async fn delete_media(&self, key: &str) -> StoreResult<()>;
+    /// Whether `key` is stored, without reading it (S3 answers a HEAD).
+    async fn media_exists(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.get_media(key).await?.is_some())
+    }
 }
 
 pub use crate::media_key::{media_key_is_valid, MAX_MEDIA_KEY};
@@ -340,7 +344,7 @@ pub trait PageCapture: Send + Sync {
 }
 
 /// One video to render: a plan whose paths are media keys, and where its outputs go.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenderJob {
     pub plan: crate::render::RenderPlan,
     /// The outputs are `{output_stem}.mp4` and `{output_stem}.jpg` (thumbnail).
@@ -348,6 +352,10 @@ pub struct RenderJob {
     /// Carried by asynchronous jobs to their completion events.
     pub metadata: std::collections::BTreeMap<String, String>,
 }
+
+/// The user-metadata key of a render job that names the thumbnail it captures (a media
+/// key under the job's output stem); the job's completion records it on the video.
+pub const THUMBNAIL_METADATA: &str = "thumbnail_key";
 
 /// What starting a render did.
 #[derive(Debug, Clone, PartialEq, Eq)]

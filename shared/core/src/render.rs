@@ -75,8 +75,9 @@ pub struct Scene {
     pub note: String,
 }
 
+/// Tagged `shot` (a card has a `kind` of its own).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "shot", rename_all = "snake_case")]
 pub enum Shot {
     /// A moving window onto a captured page: from `from` to `to` on an eased curve.
     Camera {

@@ -6,7 +6,7 @@
 
 use crate::render::{RenderPlan, Shot};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One independently rendered piece of a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -114,6 +114,33 @@ impl RenderPlan {
             }
         }
         files
+    }
+}
+
+impl RenderPlan {
+    /// Replaces every input path that `f` maps (a backend that moves the files: media
+    /// keys to local copies); paths `f` returns `None` for stay.
+    pub fn map_inputs(&mut self, f: impl Fn(&Path) -> Option<PathBuf>) {
+        let mut paths: Vec<&mut PathBuf> = vec![&mut self.voiceover.path];
+        for s in &mut self.scenes {
+            if let Shot::Camera { image, .. } = &mut s.shot {
+                paths.push(image);
+            }
+        }
+        if let Some(w) = &mut self.watermark {
+            paths.push(&mut w.image);
+        }
+        if let Some(c) = &mut self.end_clip {
+            paths.push(&mut c.path);
+        }
+        if let Some(Some(m)) = self.music.as_mut().map(|m| m.path.as_mut()) {
+            paths.push(m);
+        }
+        for p in paths {
+            if let Some(new) = f(p) {
+                *p = new;
+            }
+        }
     }
 }
 
@@ -254,6 +281,23 @@ mod tests {
         assert_eq!(paths(Part::Scene(3)), ["page.png", "ja.png", "wm.png"]);
         assert_eq!(paths(Part::EndClip), ["end.mp4"]);
         assert_eq!(paths(Part::Sound), ["voice.wav", "end.mp4"]);
+        // Mapping moves every input, each where it appears, and leaves the rest.
+        let mut moved = p.clone();
+        moved.map_inputs(|p| (p != Path::new("ja.png")).then(|| Path::new("/tmp").join(p)));
+        let all: Vec<String> = moved
+            .parts()
+            .into_iter()
+            .flat_map(|part| moved.part_inputs(part))
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(all.contains(&"ja.png".to_string()));
+        assert!(all.contains(&"/tmp/page.png".to_string()));
+        assert!(all.contains(&"/tmp/voice.wav".to_string()));
+        assert!(all.contains(&"/tmp/wm.png".to_string()));
+        assert!(all.contains(&"/tmp/end.mp4".to_string()));
+        // A whole plan goes through JSON unchanged (the AWS render stores its job).
+        let back: RenderPlan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
         let json = serde_json::to_string(&Part::Scene(3)).unwrap();
         assert_eq!(json, r#"{"part":"scene","index":3}"#);
         assert_eq!(

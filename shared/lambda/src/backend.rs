@@ -138,13 +138,20 @@ fn tools(config: &aws_config::SdkConfig, media: Arc<dyn MediaStore>) -> Tools {
     }
     #[cfg(feature = "mediaconvert")]
     {
-        tools.renderer = Arc::new(reelforge_aws::mediaconvert::MediaConvertRenderer {
-            client: reelforge_aws::mediaconvert::Client::new(config),
+        let bucket = env("REELFORGE_MEDIA_BUCKET").unwrap_or_default();
+        tools.renderer = Arc::new(reelforge_aws::fanout::FanOutRenderer {
             media,
-            role_arn: env("REELFORGE_MEDIACONVERT_ROLE_ARN").unwrap_or_default(),
-            queue_arn: env("REELFORGE_MEDIACONVERT_QUEUE_ARN"),
-            bucket: env("REELFORGE_MEDIA_BUCKET").unwrap_or_default(),
-            deployment_stage: env("REELFORGE_STAGE").unwrap_or_else(|| "local".into()),
+            parts: reelforge_aws::fanout::PartQueue::from_config(
+                config,
+                env("REELFORGE_QUEUE_URL_PARTS").unwrap_or_default(),
+            ),
+            stitcher: reelforge_aws::fanout::Stitcher {
+                client: reelforge_aws::mediaconvert::Client::new(config),
+                role_arn: env("REELFORGE_MEDIACONVERT_ROLE_ARN").unwrap_or_default(),
+                queue_arn: env("REELFORGE_MEDIACONVERT_QUEUE_ARN"),
+                bucket,
+                deployment_stage: env("REELFORGE_STAGE").unwrap_or_else(|| "local".into()),
+            },
         });
     }
     #[cfg(feature = "capture")]

@@ -15,10 +15,14 @@ use reelforge_app::api::{body_limit, ApiRequest, ApiResponse};
 
 #[cfg(feature = "store")]
 mod backend;
+#[cfg(feature = "clips")]
+mod clips;
 mod dashboard;
 
 #[cfg(feature = "store")]
 pub use backend::*;
+#[cfg(feature = "clips")]
+pub use clips::*;
 pub use dashboard::*;
 
 pub use lambda_http::Error;

@@ -198,7 +198,8 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn emulator_config() -> SdkConfig {
+/// An SDK configuration for the emulator (for clients a store doesn't make).
+pub async fn emulator_config() -> SdkConfig {
     sdk_config(
         endpoint(),
         TimeoutConfig::builder()

@@ -540,8 +540,20 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
                 );
                 let ready = |c: &mut Campaign| {
                     if let Some(v) = c.videos.iter_mut().find(|v| v.id == video_id) {
+                        let stem = v.media_stem(campaign_id);
+                        // The thumbnail the job captured, when it names one of its own.
+                        if let Some(thumb) = change
+                            .user_metadata
+                            .get(reelforge_core::ports::THUMBNAIL_METADATA)
+                            .filter(|k| {
+                                k.starts_with(&format!("{stem}."))
+                                    && reelforge_core::ports::media_key_is_valid(k)
+                            })
+                        {
+                            v.thumbnail_key = Some(thumb.clone());
+                        }
                         v.status = VideoStatus::Ready;
-                        v.file_key = Some(format!("{}.mp4", v.media_stem(campaign_id)));
+                        v.file_key = Some(format!("{stem}.mp4"));
                         v.duration_seconds = Some(seconds);
                         v.credits_cost = Some(credits);
                     }

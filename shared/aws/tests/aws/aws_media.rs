@@ -5,16 +5,12 @@
 
 use reelforge_testkit::stub_aws;
 
-use reelforge_aws::mediaconvert::{
-    caption_file, caption_key, client_request_token, job_settings, submit, JobTarget,
-};
+use reelforge_aws::fanout::{stitch_token, Stitcher};
 use reelforge_aws::mediaconvert_events::parse_job_state_change;
 use reelforge_aws::polly::PollyVoice;
 use reelforge_core::model::Language;
-use reelforge_core::render::{
-    caption_box, AudioTrack, CaptionCue, CaptionPosition, CaptionStyle, Captions, Corner, EndClip,
-    FrameSize, RenderError, RenderPlan, Rgb, Scene, Shadow, Watermark, WordTiming,
-};
+use reelforge_core::ports::RenderJob;
+use reelforge_core::render::{AudioTrack, FrameSize, RenderError, RenderPlan};
 use reelforge_core::voice::{parse_wav, VoiceError};
 use reelforge_core::voice_engine::VoiceEngine;
 use serde_json::{json, Value};
@@ -228,479 +224,137 @@ async fn polly_service_errors_become_short_engine_errors() {
 }
 
 // ---------------------------------------------------------------------------------------
-// MediaConvert
+// MediaConvert: the stitch job of a fan-out render (the whole flow is in the lambda tests)
 // ---------------------------------------------------------------------------------------
 
 const BUCKET: &str = "reelforge-test-media";
 const ROLE: &str = "arn:aws:iam::123456789012:role/reelforge-mediaconvert";
-const QUEUE: &str = "arn:aws:mediaconvert:us-east-1:123456789012:queues/Default";
 
-fn target(output_key: &str) -> JobTarget {
-    JobTarget {
+fn stitcher(server: &Server, client: aws_sdk_mediaconvert::Client) -> Stitcher {
+    let _ = server;
+    Stitcher {
+        client,
         role_arn: ROLE.into(),
-        queue_arn: Some(QUEUE.into()),
+        queue_arn: Some("arn:aws:mediaconvert:us-east-1:123456789012:queues/Default".into()),
         bucket: BUCKET.into(),
-        output_key: output_key.into(),
-        user_metadata: BTreeMap::from([
-            ("campaign_id".to_string(), "cid-1".to_string()),
-            ("video_id".to_string(), "vid-1".to_string()),
-        ]),
-        watermark_pixels: Some((400, 200)),
+        deployment_stage: "prod".into(),
     }
 }
 
-fn cue(words: &[(&str, u64, u64)]) -> CaptionCue {
-    CaptionCue {
-        words: words
-            .iter()
-            .map(|&(text, start_ms, end_ms)| WordTiming {
-                text: text.into(),
-                start_ms,
-                end_ms,
-            })
-            .collect(),
-    }
-}
-
-fn set_image(scene: &mut Scene, key: &str) {
-    if let reelforge_core::render::Shot::Camera { image, .. } = &mut scene.shot {
-        *image = key.into();
-    }
-}
-
-/// Three scenes (4.7 s) over a 4.5 s voiceover, styled captions, a watermark and an end
-/// clip.
-fn full_plan() -> RenderPlan {
-    let cam = reelforge_core::render::Cam {
-        x: 0.0,
-        y: 0.0,
-        zoom: 1.0,
-    };
-    let scene = |n: u32, ms: u64| Scene {
-        duration_ms: ms,
-        shot: reelforge_core::render::Shot::Camera {
-            image: format!("work/cid-1/screens/1080x1920/screen-{n}.png").into(),
-            image_width: 1080,
-            image_height: 1920,
-            from: cam,
-            to: cam,
-            pad: Rgb::WHITE,
-        },
-        transition: Default::default(),
-        note: String::new(),
-    };
-    RenderPlan {
-        size: FrameSize::PORTRAIT_1080,
-        fps: 30,
-        speech: vec![],
-        music: None,
-        scenes: vec![scene(1, 1000), scene(2, 2500), scene(3, 1200)],
-        voiceover: AudioTrack {
-            path: "audio/cid-1/en.wav".into(),
-            duration_ms: 4500,
-        },
-        captions: Some(Captions {
-            language: "en".into(),
-            style: CaptionStyle {
-                size: 64,
-                color: Rgb::new(0xFF, 0x80, 0x00),
-                stroke_color: Rgb::new(0x10, 0x10, 0x10),
-                stroke_thickness: 6,
-                shadow: Shadow {
-                    x: 4,
-                    y: 5,
-                    color: Rgb::new(0x20, 0x20, 0x20),
-                    blur: 2,
-                },
-                position: CaptionPosition::LowerThird,
-                ..CaptionStyle::default()
+fn render_job(stem: &str) -> RenderJob {
+    RenderJob {
+        plan: RenderPlan {
+            size: FrameSize::PORTRAIT_1080,
+            fps: 30,
+            scenes: vec![],
+            voiceover: AudioTrack {
+                path: "work/c/voice/en.wav".into(),
+                duration_ms: 3000,
             },
-            cues: vec![
-                cue(&[("Make", 0, 400), ("videos", 400, 900), ("fast", 900, 1400)]),
-                cue(&[
-                    ("from", 2000, 2300),
-                    ("any", 2300, 2600),
-                    ("page", 2600, 3000),
-                ]),
-            ],
-        }),
-        watermark: Some(Watermark {
-            image: "assets/acct-1/watermark.png".into(),
-            position: Corner::BottomRight,
-            width_fraction: 0.25,
-        }),
-        end_clip: Some(EndClip {
-            path: "assets/acct-1/end.mp4".into(),
-        }),
+            speech: vec![],
+            music: None,
+            captions: None,
+            watermark: None,
+            end_clip: None,
+        },
+        output_stem: stem.into(),
+        metadata: BTreeMap::from([
+            (
+                "campaign_id".to_string(),
+                "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d".to_string(),
+            ),
+            (
+                "video_id".to_string(),
+                "3d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d".to_string(),
+            ),
+        ]),
     }
-}
-
-fn create_job_response() -> Canned {
-    Canned::json(
-        201,
-        json!({
-            "job": {
-                "id": "1234-abcd",
-                "arn": "arn:aws:mediaconvert:us-east-1:123456789012:jobs/1234-abcd",
-                "role": ROLE,
-                "queue": QUEUE,
-                "status": "SUBMITTED",
-                "settings": {},
-                "userMetadata": {"campaign_id": "cid-1", "video_id": "vid-1"}
-            }
-        }),
-    )
-}
-
-async fn mediaconvert_client(server: &Server) -> aws_sdk_mediaconvert::Client {
-    aws_sdk_mediaconvert::Client::new(&sdk_config(&server.endpoint).await)
-}
-
-fn s3(key: &str) -> String {
-    format!("s3://{BUCKET}/{key}")
 }
 
 #[tokio::test]
-async fn mediaconvert_create_job_request_matches_the_plan() {
-    let server = Server::start(|_: &Recorded| create_job_response()).await;
-    let client = mediaconvert_client(&server).await;
-    let plan = full_plan();
-    let target = target("videos/cid-1/vertical_en_vid-1");
-
-    let id = submit(&client, &plan, &target).await.unwrap();
-    assert_eq!(id, "1234-abcd");
-
+async fn the_stitch_job_is_signed_tokened_and_tagged_with_its_render() {
+    let server = Server::start(|_: &Recorded| {
+        Canned::json(
+            201,
+            json!({"job": {"id": "1795320372112-q8x2vn", "status": "SUBMITTED"}}),
+        )
+    })
+    .await;
+    let client = aws_sdk_mediaconvert::Client::new(&sdk_config(&server.endpoint).await);
+    let s = stitcher(&server, client);
+    let job = render_job("videos/c/vertical_en_v");
+    let dir = "work/8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d/render/0123456789abcdef";
+    assert_eq!(s.submit(dir, &job).await.unwrap(), "1795320372112-q8x2vn");
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
-    let request = &requests[0];
+    let req = &requests[0];
     assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
+        (req.method.as_str(), req.path.as_str()),
         ("POST", "/2017-08-29/jobs")
     );
-    assert!(request
+    assert!(req
         .header("authorization")
         .unwrap()
         .contains("/us-east-1/mediaconvert/aws4_request"));
-    let body = request.json();
+    let body = req.json();
     assert_eq!(body["role"], ROLE);
-    assert_eq!(body["queue"], QUEUE);
+    assert_eq!(
+        body["queue"],
+        "arn:aws:mediaconvert:us-east-1:123456789012:queues/Default"
+    );
+    assert_eq!(body["clientRequestToken"], stitch_token(BUCKET, dir));
     assert_eq!(
         body["userMetadata"],
-        json!({"campaign_id": "cid-1", "video_id": "vid-1"})
+        json!({
+            "campaign_id": "8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d",
+            "video_id": "3d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d",
+            "reelforge_stage": "prod",
+            "render_job": format!("fanout:{dir}"),
+            "thumbnail_key": "videos/c/vertical_en_v.0000001.jpg",
+        })
     );
-    assert_eq!(body["clientRequestToken"], client_request_token(&target));
-
     let settings = &body["settings"];
-    assert_eq!(settings["timecodeConfig"]["source"], "ZEROBASED");
-
-    // Inputs in playing order: voiceover (black video + captions), 200 ms of padding so
-    // the main part lasts the scenes' 4.7 s, the end clip.
-    let inputs = settings["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 3, "{settings:#}");
-    let voice = &inputs[0];
-    assert!(voice.get("fileInput").is_none() && voice.get("videoGenerator").is_none());
-    let voice_audio = &voice["audioSelectors"]["Audio Selector 1"];
     assert_eq!(
-        voice_audio["externalAudioFileInput"],
-        s3("audio/cid-1/en.wav")
+        settings["inputs"],
+        json!([{
+            "fileInput": format!("s3://{BUCKET}/{dir}/joined.mp4"),
+            "timecodeSource": "ZEROBASED",
+            "audioSelectors": {"Audio Selector 1": {"defaultSelection": "DEFAULT"}},
+        }])
     );
-    assert_eq!(voice_audio["remixSettings"]["channelsIn"], 1);
-    assert_eq!(voice_audio["remixSettings"]["channelsOut"], 2);
-    let captions_in = &voice["captionSelectors"]["Captions Selector 1"]["sourceSettings"];
-    assert_eq!(captions_in["sourceType"], "WEBVTT");
-    assert_eq!(
-        captions_in["fileSourceSettings"]["sourceFile"],
-        s3(&caption_key(&target))
-    );
-    assert_eq!(caption_key(&target), "videos/cid-1/vertical_en_vid-1.vtt");
-    let padding = &inputs[1]["videoGenerator"];
-    assert_eq!(padding["duration"], 200);
-    assert_eq!(
-        (&padding["width"], &padding["height"]),
-        (&json!(1080), &json!(1920))
-    );
-    assert_eq!(inputs[2]["fileInput"], s3("assets/acct-1/end.mp4"));
-
-    // One MP4 file output at the frame size.
-    let group = &settings["outputGroups"][0];
-    assert_eq!(group["outputGroupSettings"]["type"], "FILE_GROUP_SETTINGS");
-    assert_eq!(
-        group["outputGroupSettings"]["fileGroupSettings"]["destination"],
-        s3("videos/cid-1/vertical_en_vid-1")
-    );
-    let outputs = group["outputs"].as_array().unwrap();
-    assert_eq!(outputs.len(), 1);
-    let output = &outputs[0];
-    assert_eq!(output["extension"], "mp4");
-    assert_eq!(output["containerSettings"]["container"], "MP4");
-    let video = &output["videoDescription"];
-    assert_eq!(
-        (&video["width"], &video["height"]),
-        (&json!(1080), &json!(1920))
-    );
-    assert_eq!(video["codecSettings"]["codec"], "H_264");
-    let h264 = &video["codecSettings"]["h264Settings"];
+    let mp4 = &settings["outputGroups"][0]["outputs"][0];
+    let h264 = &mp4["videoDescription"]["codecSettings"]["h264Settings"];
     assert_eq!(h264["rateControlMode"], "QVBR");
+    assert_eq!(h264["framerateControl"], "INITIALIZE_FROM_SOURCE");
+    assert_eq!(h264["maxBitrate"], 5_000_000);
     assert_eq!(
-        (&h264["framerateNumerator"], &h264["framerateDenominator"]),
-        (&json!(30), &json!(1))
+        mp4["containerSettings"]["mp4Settings"]["moovPlacement"],
+        "PROGRESSIVE_DOWNLOAD"
     );
-    let audio = &output["audioDescriptions"][0];
-    assert_eq!(audio["audioSourceName"], "Audio Selector 1");
-    assert_eq!(audio["codecSettings"]["codec"], "AAC");
-    let aac = &audio["codecSettings"]["aacSettings"];
-    assert_eq!(aac["sampleRate"], 48000);
-    assert_eq!(aac["codingMode"], "CODING_MODE_2_0");
-
-    // Scenes in order, full frame, each for its own duration; watermark on top.
-    let images = video["videoPreprocessors"]["imageInserter"]["insertableImages"]
-        .as_array()
-        .unwrap();
-    assert_eq!(images.len(), 4);
-    let scenes: Vec<(String, String, i64, i64)> = images[..3]
-        .iter()
-        .map(|i| {
-            assert_eq!(
-                (&i["imageX"], &i["imageY"], &i["width"], &i["height"]),
-                (&json!(0), &json!(0), &json!(1080), &json!(1920))
-            );
-            assert_eq!(i["opacity"], 100);
-            (
-                i["imageInserterInput"].as_str().unwrap().to_string(),
-                i["startTime"].as_str().unwrap().to_string(),
-                i["duration"].as_i64().unwrap(),
-                i["layer"].as_i64().unwrap(),
-            )
+    let audio = &mp4["audioDescriptions"][0];
+    assert_eq!(audio["codecSettings"]["aacSettings"]["sampleRate"], 48_000);
+    assert_eq!(
+        audio["audioNormalizationSettings"],
+        json!({
+            "algorithm": "ITU_BS_1770_3",
+            "algorithmControl": "CORRECT_AUDIO",
+            "targetLkfs": -14.0,
+            "peakCalculation": "TRUE_PEAK",
+            "truePeakLimiterThreshold": -1.0,
+            "loudnessLogging": "DONT_LOG",
         })
-        .collect();
-    let expected: Vec<(String, String, i64, i64)> = [
-        (1, "00:00:00:00", 1000, 0),
-        (2, "00:00:01:00", 2500, 1),
-        (3, "00:00:03:15", 1200, 2),
-    ]
-    .iter()
-    .map(|&(n, start, duration, layer)| {
-        (
-            s3(&format!("work/cid-1/screens/1080x1920/screen-{n}.png")),
-            start.to_string(),
-            duration,
-            layer,
-        )
-    })
-    .collect();
-    assert_eq!(scenes, expected);
-    let wm = &images[3];
-    assert_eq!(wm["imageInserterInput"], s3("assets/acct-1/watermark.png"));
-    assert_eq!(wm["layer"], 99);
-    assert_eq!(wm["startTime"], "00:00:00:00");
-    assert_eq!(wm["duration"], 4700);
-    // 25 % of 1080 = 270 wide, 2:1 image -> 134 high (even); 43 px margins.
-    assert_eq!((&wm["width"], &wm["height"]), (&json!(270), &json!(134)));
+    );
+    let frames = &settings["outputGroups"][1]["outputs"][0];
+    assert_eq!(frames["extension"], "jpg");
     assert_eq!(
-        (&wm["imageX"], &wm["imageY"]),
-        (&json!(1080 - 270 - 43), &json!(1920 - 134 - 43))
-    );
-
-    // Burned-in captions in the plan's style.
-    let caption = &output["captionDescriptions"][0];
-    assert_eq!(caption["captionSelectorName"], "Captions Selector 1");
-    assert_eq!(caption["languageCode"], "ENG");
-    let dest = &caption["destinationSettings"];
-    assert_eq!(dest["destinationType"], "BURN_IN");
-    let burn = &dest["burninDestinationSettings"];
-    assert_eq!(burn["stylePassthrough"], "DISABLED");
-    assert_eq!(burn["fontColor"], "HEX");
-    assert_eq!(burn["hexFontColor"], "FF8000");
-    assert_eq!(burn["fontSize"], 64);
-    assert_eq!(burn["outlineColor"], "BLACK");
-    assert_eq!(burn["outlineSize"], 6);
-    assert_eq!(burn["shadowColor"], "BLACK");
-    assert_eq!(burn["shadowOpacity"], 159);
-    assert_eq!(
-        (&burn["shadowXOffset"], &burn["shadowYOffset"]),
-        (&json!(4), &json!(5))
-    );
-    assert_eq!(burn["backgroundOpacity"], 0);
-    assert_eq!(burn["alignment"], "CENTERED");
-    assert_eq!(burn["fontScript"], "AUTOMATIC");
-    let captions = plan.captions.as_ref().unwrap();
-    let area = caption_box(captions, plan.size, 2);
-    assert_eq!(burn["yPosition"], area.y);
-    assert!(
-        burn.get("xPosition").is_none(),
-        "centred captions are centred by alignment: {burn}"
-    );
-
-    // The sidecar the job reads: one cue per page, in the plan's timing.
-    let vtt = caption_file(&plan);
-    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
-    assert!(
-        vtt.contains("00:00:00.000 --> 00:00:02.000\nMake videos fast\n"),
-        "{vtt}"
-    );
-    assert!(
-        vtt.contains("00:00:02.000 --> 00:00:03.400\nfrom any page\n"),
-        "{vtt}"
+        frames["videoDescription"]["codecSettings"],
+        json!({"codec": "FRAME_CAPTURE", "frameCaptureSettings": {
+            "framerateNumerator": 1, "framerateDenominator": 1, "maxCaptures": 2, "quality": 80}})
     );
 }
 
 #[tokio::test]
-async fn mediaconvert_request_token_is_stable_per_output() {
-    let server = Server::start(|_: &Recorded| create_job_response()).await;
-    let client = mediaconvert_client(&server).await;
-    let plan = full_plan();
-    let first = target("videos/cid-1/vertical_en_vid-1");
-    let mut same = first.clone();
-    same.user_metadata.insert("attempt".into(), "2".into());
-    let other = target("videos/cid-1/vertical_ja_vid-2");
-    for t in [&first, &same, &other] {
-        submit(&client, &plan, t).await.unwrap();
-    }
-    let tokens: Vec<String> = server
-        .requests()
-        .iter()
-        .map(|r| r.json()["clientRequestToken"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(tokens.len(), 3);
-    assert_eq!(tokens[0], tokens[1], "same output, same token");
-    assert_ne!(tokens[0], tokens[2], "another output, another token");
-    assert!(!tokens[0].is_empty());
-}
-
-#[tokio::test]
-async fn mediaconvert_landscape_plan_without_extras_and_custom_caption_position() {
-    let server = Server::start(|_: &Recorded| create_job_response()).await;
-    let client = mediaconvert_client(&server).await;
-    let mut plan = full_plan();
-    plan.size = FrameSize::LANDSCAPE_1080;
-    plan.scenes.truncate(2); // 1000 + 2500 ms, held to the 4.5 s voiceover
-    plan.watermark = None;
-    plan.end_clip = None;
-    let captions = plan.captions.as_mut().unwrap();
-    captions.language = "zh-Hant".into();
-    captions.style.position = CaptionPosition::At { x: 0.45, y: 0.2 };
-    captions.style.stroke_color = Rgb::new(0, 0, 230);
-    captions.style.shadow = Shadow {
-        x: 0,
-        y: 0,
-        color: Rgb::BLACK,
-        blur: 0,
-    };
-    let mut t = target("videos/cid-1/landscape_zh_vid-3");
-    t.queue_arn = None;
-    submit(&client, &plan, &t).await.unwrap();
-
-    let body = server.requests()[0].json();
-    assert!(body.get("queue").is_none(), "{body}");
-    let settings = &body["settings"];
-    let inputs = settings["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 1, "no padding, no end clip: {settings:#}");
-    let output = &settings["outputGroups"][0]["outputs"][0];
-    let video = &output["videoDescription"];
-    assert_eq!(
-        (&video["width"], &video["height"]),
-        (&json!(1920), &json!(1080))
-    );
-    let images = video["videoPreprocessors"]["imageInserter"]["insertableImages"]
-        .as_array()
-        .unwrap();
-    let timing: Vec<(&str, i64)> = images
-        .iter()
-        .map(|i| {
-            (
-                i["startTime"].as_str().unwrap(),
-                i["duration"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(timing, [("00:00:00:00", 1000), ("00:00:01:00", 3500)]);
-    assert_eq!(
-        (&images[0]["width"], &images[0]["height"]),
-        (&json!(1920), &json!(1080))
-    );
-
-    let caption = &output["captionDescriptions"][0];
-    assert_eq!(caption["languageCode"], "ZHO");
-    let burn = &caption["destinationSettings"]["burninDestinationSettings"];
-    assert_eq!(burn["fontScript"], "HANT");
-    assert_eq!(burn["outlineColor"], "BLUE");
-    assert_eq!(burn["shadowColor"], "NONE");
-    assert_eq!(burn["shadowOpacity"], 0);
-    let area = caption_box(plan.captions.as_ref().unwrap(), plan.size, 2);
-    assert_eq!(
-        (&burn["xPosition"], &burn["yPosition"]),
-        (&json!(area.x), &json!(area.y))
-    );
-    assert!(area.x > 0 && area.x < 1920 / 2);
-}
-
-#[test]
-fn mediaconvert_without_captions_has_no_caption_selector_or_burn_in() {
-    let mut plan = full_plan();
-    plan.captions = None;
-    let settings = job_settings(&plan, &target("videos/c/v")).unwrap();
-    let input = &settings.inputs()[0];
-    assert!(input.caption_selectors().is_none());
-    let output = &settings.output_groups()[0].outputs()[0];
-    assert!(output.caption_descriptions().is_empty());
-    assert_eq!(caption_file(&plan), "WEBVTT\n");
-}
-
-#[tokio::test]
-async fn mediaconvert_refuses_plans_it_cannot_render_before_sending() {
-    let server = Server::start(|_: &Recorded| create_job_response()).await;
-    let client = mediaconvert_client(&server).await;
-    let t = target("videos/cid-1/v");
-    type Change = fn(&mut RenderPlan, &mut JobTarget);
-    let cases: Vec<(&str, Change)> = vec![
-        (
-            "absolute path",
-            (|p: &mut RenderPlan, _: &mut JobTarget| {
-                set_image(&mut p.scenes[0], "/etc/passwd.png")
-            }),
-        ),
-        (
-            "escaping key",
-            (|p: &mut RenderPlan, _: &mut JobTarget| p.voiceover.path = "audio/../../x.wav".into()),
-        ),
-        (
-            "jpeg overlay",
-            (|p: &mut RenderPlan, _: &mut JobTarget| set_image(&mut p.scenes[1], "work/c/s.jpg")),
-        ),
-        (
-            "too many scenes",
-            (|p: &mut RenderPlan, _: &mut JobTarget| {
-                let s = p.scenes[0].clone();
-                p.scenes = vec![s; 100];
-            }),
-        ),
-        (
-            "bad bucket",
-            (|_: &mut RenderPlan, t: &mut JobTarget| t.bucket = "Not_A_Bucket".into()),
-        ),
-        (
-            "bad role",
-            (|_: &mut RenderPlan, t: &mut JobTarget| t.role_arn = "reelforge".into()),
-        ),
-        (
-            "invalid plan",
-            (|p: &mut RenderPlan, _: &mut JobTarget| p.scenes.clear()),
-        ),
-    ];
-    for (name, change) in cases {
-        let (mut plan, mut target) = (full_plan(), t.clone());
-        change(&mut plan, &mut target);
-        let err = submit(&client, &plan, &target).await.unwrap_err();
-        assert!(
-            matches!(err, RenderError::InvalidPlan(_)),
-            "{name}: {err:?}"
-        );
-    }
-    assert!(server.requests().is_empty());
-}
-
-#[tokio::test]
-async fn mediaconvert_service_errors_name_the_error_code() {
+async fn the_stitch_job_refuses_what_it_cannot_send_and_names_service_errors() {
     let server = Server::start(|_: &Recorded| Canned {
         status: 400,
         headers: vec![
@@ -710,15 +364,27 @@ async fn mediaconvert_service_errors_name_the_error_code() {
         body: br#"{"message":"/settings/inputs/0: bad input"}"#.to_vec(),
     })
     .await;
-    let client = mediaconvert_client(&server).await;
-    let err = submit(&client, &full_plan(), &target("videos/c/v"))
-        .await
-        .unwrap_err();
+    let client = aws_sdk_mediaconvert::Client::new(&sdk_config(&server.endpoint).await);
+    let s = stitcher(&server, client);
+    let dir = "work/8f6a1c2e-4b7d-4e0a-9c3f-2d1e0b9a8c7d/render/0123456789abcdef";
+    let err = s.submit(dir, &render_job("videos/c/v")).await.unwrap_err();
     let RenderError::ToolFailed { status, stderr, .. } = err else {
         panic!("{err:?}");
     };
     assert_eq!(status, "BadRequestException");
     assert!(stderr.contains("bad input"), "{stderr}");
+    let sent = server.requests().len();
+    // Keys outside the bucket and a role that is not an ARN never reach the service.
+    for stem in ["/abs", "videos/../x", "videos//v", ""] {
+        assert!(s.submit(dir, &render_job(stem)).await.is_err(), "{stem:?}");
+    }
+    let mut no_role = s.clone();
+    no_role.role_arn = "reelforge-mediaconvert".into();
+    assert!(no_role
+        .submit(dir, &render_job("videos/c/v"))
+        .await
+        .is_err());
+    assert_eq!(server.requests().len(), sent);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -780,32 +446,18 @@ fn an_error_event_carries_its_code_and_message() {
     assert_eq!(change.output_duration_ms, None);
     assert_eq!(change.user_metadata["video_id"], "v-9");
 
+    // A stitch job's event is read as its fan-out render's end.
+    let mut stitch = event.clone();
+    stitch["detail"]["userMetadata"]["render_job"] = json!("fanout:work/c/render/0123456789abcdef");
+    assert_eq!(
+        parse_job_state_change(&stitch).unwrap().job_id,
+        "fanout:work/c/render/0123456789abcdef"
+    );
+
     let mut other = event.clone();
     other["source"] = json!("aws.s3");
     assert!(parse_job_state_change(&other).is_err());
     let mut no_id = event;
     no_id["detail"].as_object_mut().unwrap().remove("jobId");
     assert!(parse_job_state_change(&no_id).is_err());
-}
-
-/// An end clip is cut at 15 s by the job itself, whatever its file says.
-#[test]
-fn the_end_clip_input_is_clipped_at_15_s() {
-    let settings = job_settings(&full_plan(), &target("videos/c/v")).unwrap();
-    let clip = settings
-        .inputs()
-        .iter()
-        .find(|i| {
-            i.file_input()
-                .is_some_and(|f| f.ends_with("assets/acct-1/end.mp4"))
-        })
-        .expect("the end clip's input");
-    let cut = clip.input_clippings();
-    assert_eq!(cut.len(), 1);
-    assert_eq!(cut[0].end_timecode(), Some("00:00:15:00"));
-    assert_eq!(
-        reelforge_core::ports::MAX_END_CLIP_MS,
-        15_000,
-        "END_CLIP_END_TIMECODE follows MAX_END_CLIP_MS"
-    );
 }

@@ -7,10 +7,8 @@ use reelforge_core::model::Stage;
 use reelforge_testkit as support;
 use reelforge_testkit::stub_aws;
 
-use reelforge_app::pipeline::process::captures_key;
-use reelforge_app::pipeline::render::{job_finished, RECHECK_SECS};
-use reelforge_app::pipeline::voiceover::VoiceTrack;
-use reelforge_app::pipeline::{artifacts, Next};
+use reelforge_app::pipeline::render::job_finished;
+use reelforge_app::pipeline::Next;
 use reelforge_app::{Context, Ports};
 use reelforge_core::clock::SystemClock;
 use reelforge_core::model::{
@@ -22,10 +20,9 @@ use reelforge_core::ports::{
     AccountStore, CampaignStore, CreateOutcome, MediaStore, StageQueue, WebhookStore,
 };
 use reelforge_local::LocalStore;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use stub_aws::{sdk_config, Canned, Server};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 trait Store: AccountStore + CampaignStore + WebhookStore + MediaStore + StageQueue {}
@@ -48,7 +45,11 @@ where
 }
 
 /// A campaign in `rendering` with one video per language, stored with its reservation.
-async fn rendering_campaign(app: &Context, id: Uuid, videos: &[(Uuid, Language)]) -> Campaign {
+pub(crate) async fn rendering_campaign(
+    app: &Context,
+    id: Uuid,
+    videos: &[(Uuid, Language)],
+) -> Campaign {
     let account = reelforge_app::admin::create_account(
         &*app.ports.accounts,
         &SystemClock,
@@ -129,7 +130,7 @@ fn change(campaign: Uuid, video: Uuid, status: &str) -> JobStateChange {
     }
 }
 
-async fn stored(app: &Context, id: Uuid) -> Campaign {
+pub(crate) async fn stored(app: &Context, id: Uuid) -> Campaign {
     app.ports.campaigns.get_campaign(id).await.unwrap().unwrap()
 }
 
@@ -265,152 +266,6 @@ async fn concurrent_completions_complete_once(app: Context) {
     assert_eq!(c.status, CampaignStatus::Review);
     assert!(c.videos.iter().all(|v| v.status == VideoStatus::Ready));
     assert_eq!(app.ports.webhooks.list_events(id).await.unwrap().len(), 1);
-}
-
-/// A MediaConvert stand-in: CreateJob answers a new job id and remembers the job's
-/// metadata; GetJob answers COMPLETE for it.
-async fn mediaconvert_stub() -> Server {
-    let jobs: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-    Server::start(move |req| {
-        let mut jobs = jobs.lock().unwrap();
-        if req.method == "POST" && req.path == "/2017-08-29/jobs" {
-            let id = format!("job-{}", jobs.len() + 1);
-            jobs.insert(id.clone(), req.json()["userMetadata"].clone());
-            Canned::json(201, json!({"job": {"id": id, "status": "SUBMITTED"}}))
-        } else if let Some(id) = req.path.strip_prefix("/2017-08-29/jobs/") {
-            match jobs.get(id) {
-                Some(meta) => Canned::json(
-                    200,
-                    json!({"job": {"id": id, "status": "COMPLETE", "userMetadata": meta,
-                        "outputGroupDetails": [{"outputDetails": [{"durationInMs": 31_500}]}]}}),
-                ),
-                None => Canned::json(404, json!({"message": "no such job"})),
-            }
-        } else {
-            Canned::json(400, json!({"message": "unexpected request"}))
-        }
-    })
-    .await
-}
-
-/// The render stage on AWS: one CreateJob per video (its caption sidecar stored first),
-/// the message kept alive for the periodic check, a duplicate message submitting
-/// nothing, and the check finding the finished jobs and completing the campaign.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn render_stage_submits_one_job_per_video_and_its_check_completes_the_campaign() {
-    let stub = mediaconvert_stub().await;
-    let config = sdk_config(&stub.endpoint).await;
-    let store = local_store();
-    let mut app = app(store.clone());
-    app.tools.renderer = Arc::new(reelforge_aws::mediaconvert::MediaConvertRenderer {
-        client: aws_sdk_mediaconvert::Client::new(&config),
-        media: store,
-        role_arn: "arn:aws:iam::123456789012:role/reelforge-mediaconvert".into(),
-        queue_arn: None,
-        bucket: "reelforge-test-media".into(),
-        deployment_stage: "local".into(),
-    });
-    let (id, en, ja) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    rendering_campaign(&app, id, &[(en, Language::En), (ja, Language::Ja)]).await;
-    // What the earlier stages left.
-    let size = reelforge_app::pipeline::process::frame_size(Platform::YoutubeShorts);
-    let captures: reelforge_app::pipeline::process::Captures = BTreeMap::from([(
-        captures_key("page", size),
-        reelforge_app::pipeline::process::Captured {
-            image: artifacts::page_capture(id, "page", size),
-            layout: reelforge_core::layout::PageLayout {
-                image_height: 4000,
-                ..Default::default()
-            },
-        },
-    )]);
-    artifacts::put_json(&app, &artifacts::captures(id), &captures)
-        .await
-        .unwrap();
-    let collected = reelforge_app::pipeline::collect::CollectedPage {
-        url: "https://example.com/".into(),
-        facts: Default::default(),
-        alternates: Default::default(),
-    };
-    artifacts::put_json(&app, &artifacts::collected(id), &collected)
-        .await
-        .unwrap();
-    for language in [Language::En, Language::Ja] {
-        let track = VoiceTrack {
-            duration_seconds: 30.0,
-            words: vec![reelforge_core::voice::WordTiming {
-                text: "Hello.".into(),
-                start: 0.5,
-                end: 1.0,
-            }],
-            sentences: vec!["Hello.".into()],
-        };
-        artifacts::put_json(&app, &artifacts::voice_words(id, language), &track)
-            .await
-            .unwrap();
-    }
-
-    let message =
-        reelforge_core::model::StageMessage::stage(reelforge_core::model::Stage::Render, id);
-    let next = reelforge_app::pipeline::process(&app, &message)
-        .await
-        .unwrap();
-    assert_eq!(next, Next::RetryIn(RECHECK_SECS));
-    let creates: Vec<_> = stub
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect();
-    assert_eq!(creates.len(), 2, "one CreateJob per video");
-    for create in &creates {
-        let body = create.json();
-        assert_eq!(body["userMetadata"]["campaign_id"], id.to_string());
-        let output = body["settings"]["outputGroups"][0]["outputGroupSettings"]
-            ["fileGroupSettings"]["destination"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            output.starts_with(&format!("s3://reelforge-test-media/videos/{id}/vertical_")),
-            "{output}"
-        );
-    }
-    let c = stored(&app, id).await;
-    assert_eq!(c.status, CampaignStatus::Rendering);
-    assert!(
-        c.lease.is_none(),
-        "the claim is given back after submitting"
-    );
-    for v in &c.videos {
-        assert!(v.render_job.is_some(), "{v:?}");
-        let vtt = app
-            .ports
-            .media
-            .get_media(&format!("{}.vtt", v.media_stem(id)))
-            .await
-            .unwrap()
-            .expect("caption sidecar stored before the job");
-        assert!(vtt.starts_with(b"WEBVTT"));
-    }
-
-    // The periodic check (no completion event arrived): both jobs are found finished.
-    let next = reelforge_app::pipeline::process(&app, &message)
-        .await
-        .unwrap();
-    assert_eq!(next, Next::Done);
-    let c = stored(&app, id).await;
-    assert_eq!(c.status, CampaignStatus::Review);
-    assert!(c
-        .videos
-        .iter()
-        .all(|v| v.status == VideoStatus::Ready && v.duration_seconds == Some(31.5)));
-    let requests = stub.requests();
-    assert_eq!(
-        requests.iter().filter(|r| r.method == "POST").count(),
-        2,
-        "no job submitted twice"
-    );
-    assert_eq!(requests.iter().filter(|r| r.method == "GET").count(), 2);
 }
 
 /// A stage that wrote the next status but whose hand-off was lost: the retried (or any

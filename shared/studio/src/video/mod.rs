@@ -302,6 +302,10 @@ fn end_clip_command(
     out: &Path,
 ) -> Result<tokio::process::Command, RenderError> {
     let mut args = base_args();
+    // Never more than an end clip may last, whatever the file says (its upload was
+    // checked by its headers; this bounds the work a forged one could cause).
+    args.push("-t".into());
+    args.push(format!("{}ms", reelforge_core::ports::MAX_END_CLIP_MS).into());
     args.push("-i".into());
     args.push(file_arg(path)?);
     let (w, h) = (plan.size.width, plan.size.height);
@@ -332,7 +336,8 @@ async fn sound(
     let end = match &plan.end_clip {
         Some(c) => {
             let info = probe_clip(settings, &c.path).await?;
-            Some((c.path.as_path(), info.duration_ms, info.has_audio))
+            let ms = info.duration_ms.min(reelforge_core::ports::MAX_END_CLIP_MS);
+            Some((c.path.as_path(), ms, info.has_audio))
         }
         None => None,
     };
