@@ -556,6 +556,9 @@ fn sample_api_events_name_a_route_of_their_function() {
 
 /// The dashboard's function: no record, no queue, no route of the router.
 const DASHBOARD: &str = "ApiDashboard";
+/// The function that renders video parts: S3 and MediaConvert only, no records, no
+/// messages (docs/video.md "On AWS").
+const RENDER_CLIP: &str = "RenderClip";
 
 /// Where dead letters the dead-letter handler can't process end up.
 const PARKING: &str = "ParkingQueue";
@@ -1174,8 +1177,9 @@ fn keys_and_accounts_are_written_by_no_function_and_read_by_few() {
     let mut account_readers = BTreeSet::new();
     for (name, f) in &template.functions {
         let statements = dynamodb_statements(&f.policies);
-        if name == DASHBOARD {
-            // The one function that keeps no records (the test above).
+        if name == DASHBOARD || name == RENDER_CLIP {
+            // The functions that keep no records (the test above, and
+            // `render_clip_reads_work_files_writes_its_render_and_starts_jobs`).
             assert!(statements.is_empty(), "{name} may reach the table");
             continue;
         }
@@ -1699,7 +1703,8 @@ async fn worker_roles_allow_the_store_calls_their_code_makes() {
     // Every worker is covered.
     let covered: BTreeSet<&str> = calls.iter().map(|(f, _, _)| f.as_str()).collect();
     for (name, f) in &template.functions {
-        if f.routes.is_empty() {
+        // RenderClip makes no DynamoDB or SQS call (its role is checked on its own).
+        if f.routes.is_empty() && name != RENDER_CLIP {
             assert!(covered.contains(name.as_str()), "{name} is not checked");
         }
     }
@@ -1750,5 +1755,61 @@ fn functions_roll_back_on_their_alarms_and_queues_are_watched() {
                 "{queue} has no oldest-message alarm"
             );
         }
+    }
+}
+
+/// RenderClip (docs/video.md "On AWS") keeps no records and sends no messages: it reads
+/// work files and playlist uploads, writes only under a render's directory, creates
+/// MediaConvert jobs and passes only the MediaConvert role; it consumes the parts queue
+/// with partial batch failures. Stage render and rerender hand it parts and may only
+/// look at jobs.
+#[test]
+fn render_clip_reads_work_files_writes_its_render_and_starts_jobs() {
+    let template = parse_template();
+    let f = &template.functions[RENDER_CLIP];
+    assert_eq!(f.binary, "render-clip");
+    assert!(f.routes.is_empty());
+    assert_eq!(f.queues.len(), 1);
+    assert_eq!(f.queues[0].0, "RenderPartsQueue");
+    assert!(f.queues[0]
+        .1
+        .contains("FunctionResponseTypes: [ReportBatchItemFailures]"));
+    let actions: BTreeSet<&str> = f
+        .policies
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Action: "))
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from([
+            "s3:GetObject",
+            "s3:PutObject",
+            "mediaconvert:CreateJob",
+            "iam:PassRole"
+        ]),
+        "{}",
+        f.policies
+    );
+    for needed in [
+        r#"- !Sub "${MediaBucket.Arn}/work/*""#,
+        r#"- !Sub "${MediaBucket.Arn}/uploads/*""#,
+        r#"Resource: !Sub "${MediaBucket.Arn}/work/*/render/*""#,
+        "Resource: !GetAtt MediaConvertRole.Arn",
+    ] {
+        assert!(f.policies.contains(needed), "RenderClip lacks {needed}");
+    }
+    assert!(
+        !f.policies.contains("videos/"),
+        "RenderClip writes no video"
+    );
+    assert!(!f.policies.contains("dynamodb:") && !f.policies.contains("sqs:"));
+    for stage in ["StageRender", "StageRerender"] {
+        let p = &template.functions[stage].policies;
+        assert!(p.contains("- !GetAtt RenderPartsQueue.Arn"), "{stage}");
+        assert!(p.contains("Action: mediaconvert:GetJob"), "{stage}");
+        assert!(
+            !p.contains("CreateJob") && !p.contains("iam:PassRole"),
+            "{stage}"
+        );
     }
 }

@@ -441,3 +441,48 @@ async fn a_render_fans_out_over_sqs_joins_in_lambda_and_is_stitched_by_mediaconv
     assert_eq!(c.status, CampaignStatus::Review);
     assert!(c.videos.iter().all(|v| v.status == VideoStatus::Ready));
 }
+
+/// The function's sample event through its batch handler: the part message is read and
+/// handled; with no render job stored it fails, and only that record is reported (SQS
+/// shows it again). An unreadable body is reported too; nothing reaches MediaConvert.
+#[tokio::test]
+async fn the_sample_event_reaches_the_part_handler_and_failures_are_reported() {
+    let stub = mediaconvert_stub().await;
+    let dir = std::env::temp_dir().join(format!("reelforge-render-clip-{}", Uuid::new_v4()));
+    let media: Arc<dyn MediaStore> = Arc::new(reelforge_local::LocalStore::open(&dir).unwrap());
+    let parts = Parts {
+        media,
+        stitcher: Stitcher {
+            client: aws_sdk_mediaconvert::Client::new(&sdk_config(&stub.endpoint).await),
+            role_arn: "arn:aws:iam::123456789012:role/reelforge-mediaconvert".into(),
+            queue_arn: None,
+            bucket: "reelforge-test-media".into(),
+            deployment_stage: "test".into(),
+        },
+        settings: reelforge_studio::FfmpegSettings::default(),
+    };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/render-clip.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let message: PartMessage =
+        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(message.part, Part::Scene(0));
+    let mut unreadable = event["Records"][0].clone();
+    unreadable["messageId"] = json!("unreadable-1");
+    unreadable["body"] = json!("{\"job\": 7}");
+    event["Records"].as_array_mut().unwrap().push(unreadable);
+    let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+    let response = reelforge_lambda::handle_part_batch(&parts, batch).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        ["5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40", "unreadable-1"]
+    );
+    assert!(stub.requests().is_empty());
+    let err = handle_part(&parts, &message).await.unwrap_err();
+    assert!(err.to_string().contains("no render job"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

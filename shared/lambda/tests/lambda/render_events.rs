@@ -5,7 +5,6 @@
 
 use reelforge_core::model::Stage;
 use reelforge_testkit as support;
-use reelforge_testkit::stub_aws;
 
 use reelforge_app::pipeline::render::job_finished;
 use reelforge_app::pipeline::Next;
@@ -20,7 +19,7 @@ use reelforge_core::ports::{
     AccountStore, CampaignStore, CreateOutcome, MediaStore, StageQueue, WebhookStore,
 };
 use reelforge_local::LocalStore;
-use serde_json::json;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
