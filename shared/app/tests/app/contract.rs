@@ -2012,6 +2012,7 @@ async fn media_files<S: Store>(store: Arc<S>) {
         Uuid::new_v4()
     );
     assert_eq!(store.get_media(&key).await.unwrap(), None);
+    assert!(!store.media_exists(&key).await.unwrap());
     store
         .put_media(&key, bytes::Bytes::from_static(b"first"), "video/mp4")
         .await
@@ -2020,6 +2021,9 @@ async fn media_files<S: Store>(store: Arc<S>) {
         store.get_media(&key).await.unwrap().as_deref(),
         Some(&b"first"[..])
     );
+    assert!(store.media_exists(&key).await.unwrap());
+    // A key that only starts another's name is not there.
+    assert!(!store.media_exists(&key[..key.len() - 1]).await.unwrap());
     // Rewriting a deterministic key (a retried stage) replaces the file whole.
     let big = bytes::Bytes::from(vec![7u8; 300_000]);
     store
@@ -2050,6 +2054,7 @@ async fn media_files<S: Store>(store: Arc<S>) {
             store.get_media(bad).await.is_err(),
             "{bad:?} must be refused"
         );
+        assert!(store.media_exists(bad).await.is_err(), "{bad:?}");
         assert!(store
             .download_url(bad, Duration::from_secs(60))
             .await
