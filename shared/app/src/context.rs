@@ -100,8 +100,10 @@ pub struct Tools {
     pub render_deadline_ms: i64,
 }
 
-/// The default [`Tools::render_deadline_ms`]: 30 minutes, six times the render of eight
-/// 60 s videos on AWS (docs/video.md).
+/// The default [`Tools::render_deadline_ms`]: 30 minutes. Locally a campaign renders
+/// while the stage runs (about 40 s for three videos here); on AWS the parts of all its
+/// videos run in parallel (not measured there), so this is a bound for a stuck render,
+/// not an estimate.
 pub const DEFAULT_RENDER_DEADLINE_MS: i64 = 30 * 60 * 1000;
 
 /// The default claim on a campaign, and how long a received local queue message stays

@@ -541,16 +541,8 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
                 let ready = |c: &mut Campaign| {
                     if let Some(v) = c.videos.iter_mut().find(|v| v.id == video_id) {
                         let stem = v.media_stem(campaign_id);
-                        // The thumbnail the job captured, when it names one of its own.
-                        if let Some(thumb) = change
-                            .user_metadata
-                            .get(reelforge_core::ports::THUMBNAIL_METADATA)
-                            .filter(|k| {
-                                k.starts_with(&format!("{stem}."))
-                                    && reelforge_core::ports::media_key_is_valid(k)
-                            })
-                        {
-                            v.thumbnail_key = Some(thumb.clone());
+                        if let Some(thumb) = job_thumbnail(change, &stem) {
+                            v.thumbnail_key = Some(thumb);
                         }
                         v.status = VideoStatus::Ready;
                         v.file_key = Some(format!("{stem}.mp4"));
@@ -591,6 +583,18 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
     Err(StageError::Tool(
         "too many concurrent updates of the campaign".into(),
     ))
+}
+
+/// The thumbnail a finished job captured, when its metadata names one under the job's
+/// output stem (a key outside it is ignored).
+pub(crate) fn job_thumbnail(change: &JobStateChange, stem: &str) -> Option<String> {
+    change
+        .user_metadata
+        .get(reelforge_core::ports::THUMBNAIL_METADATA)
+        .filter(|k| {
+            k.starts_with(&format!("{stem}.")) && reelforge_core::ports::media_key_is_valid(k)
+        })
+        .cloned()
 }
 
 /// The campaign's caption style for a frame size: its playlist's font profile, else the
@@ -683,4 +687,44 @@ pub fn cues(track: &VoiceTrack) -> Vec<CaptionCue> {
         cues.push(CaptionCue { words });
     }
     cues
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(thumbnail: Option<&str>) -> JobStateChange {
+        JobStateChange {
+            job_id: "j".into(),
+            status: "COMPLETE".into(),
+            user_metadata: thumbnail
+                .map(|t| {
+                    BTreeMap::from([(
+                        reelforge_core::ports::THUMBNAIL_METADATA.to_string(),
+                        t.to_string(),
+                    )])
+                })
+                .unwrap_or_default(),
+            output_duration_ms: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn a_jobs_thumbnail_counts_only_under_its_own_stem() {
+        let stem = "videos/c/vertical_en_v";
+        assert_eq!(
+            job_thumbnail(&change(Some("videos/c/vertical_en_v.0000001.jpg")), stem),
+            Some("videos/c/vertical_en_v.0000001.jpg".into())
+        );
+        for other in [
+            "videos/c/vertical_en_w.0000001.jpg",
+            "videos/c/vertical_en_v-edit1.0000001.jpg",
+            "videos/c/vertical_en_v./../x.jpg",
+            "uploads/a/p/watermark.png",
+        ] {
+            assert_eq!(job_thumbnail(&change(Some(other)), stem), None, "{other}");
+        }
+        assert_eq!(job_thumbnail(&change(None), stem), None);
+    }
 }

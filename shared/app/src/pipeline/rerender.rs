@@ -115,7 +115,10 @@ async fn rerender_all(app: &Context, campaign: &Campaign) -> Result<(), StageErr
                     video.id,
                     edit.number,
                     Some(duration_ms),
-                    true,
+                    Some(format!(
+                        "{}.jpg",
+                        edit_stem(campaign.id, video, edit.number)
+                    )),
                 )
                 .await?;
             }
@@ -235,7 +238,7 @@ pub async fn finish_edit(
     video_id: Uuid,
     number: u32,
     duration_ms: Option<u64>,
-    thumbnail: bool,
+    thumbnail: Option<String>,
 ) -> Result<(), StageError> {
     for _ in 0..16 {
         let Some(campaign) = app.ports.campaigns.get_campaign(campaign_id).await? else {
@@ -252,8 +255,11 @@ pub async fn finish_edit(
         let stem = edit_stem(campaign_id, video, number);
         video.status = VideoStatus::Ready;
         video.file_key = Some(format!("{stem}.mp4"));
-        if thumbnail {
-            video.thumbnail_key = Some(format!("{stem}.jpg"));
+        if let Some(key) = thumbnail
+            .as_ref()
+            .filter(|k| k.starts_with(&format!("{stem}.")))
+        {
+            video.thumbnail_key = Some(key.clone());
         }
         if let Some(ms) = duration_ms {
             let seconds = ms as f64 / 1000.0;
@@ -361,7 +367,14 @@ pub async fn job_finished(app: &Context, change: &JobStateChange) -> Result<(), 
                 video_id,
                 number,
                 change.output_duration_ms,
-                false,
+                // The stitch job's frame capture (under the edit's stem), when it made one.
+                campaign
+                    .videos
+                    .iter()
+                    .find(|v| v.id == video_id)
+                    .and_then(|v| {
+                        super::render::job_thumbnail(change, &edit_stem(campaign_id, v, number))
+                    }),
             )
             .await
         }

@@ -630,6 +630,7 @@ async fn an_edit_rendered_by_a_job_is_finished_by_its_event() {
     event["detail"]["jobId"] = json!("job-1");
     event["detail"]["userMetadata"] = json!({
         "reelforge_stage": "prod", "campaign_id": c.id, "video_id": video.id, "edit": "1",
+        "thumbnail_key": format!("{}-edit1.0000001.jpg", video.media_stem(c.id)),
     });
     reelforge_lambda::handle_render_event(&r.app, event.clone())
         .await
@@ -645,8 +646,9 @@ async fn an_edit_rendered_by_a_job_is_finished_by_its_event() {
         Some(format!("{}-edit1.mp4", video.media_stem(c.id)))
     );
     assert_eq!(
-        v.thumbnail_key, video.thumbnail_key,
-        "MediaConvert made no new thumbnail"
+        v.thumbnail_key,
+        Some(format!("{}-edit1.0000001.jpg", video.media_stem(c.id))),
+        "the stitch job's frame capture"
     );
     assert_eq!(v.duration_seconds, Some(35.04));
     assert_eq!(done.status, CampaignStatus::Review);

@@ -329,7 +329,7 @@ fn linked(package: &str) -> BTreeSet<String> {
         .collect()
 }
 
-const FUNCTIONS: [&str; 16] = [
+const FUNCTIONS: [&str; 17] = [
     "api-campaign-create",
     "api-campaign-get",
     "api-campaign-review",
@@ -346,6 +346,7 @@ const FUNCTIONS: [&str; 16] = [
     "stage-rerender",
     "stage-publish",
     "api-dashboard",
+    "render-clip",
 ];
 
 const SDKS: [&str; 7] = [
@@ -360,6 +361,16 @@ const SDKS: [&str; 7] = [
 
 #[test]
 fn each_function_links_only_the_sdks_it_calls() {
+    // Every function crate is checked.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+    let mut crates: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    crates.sort();
+    let mut listed: Vec<String> = FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(crates, listed, "FUNCTIONS lists every function crate");
     let mut table = Vec::new();
     for f in FUNCTIONS {
         let deps = linked(f);
@@ -382,10 +393,21 @@ fn each_function_links_only_the_sdks_it_calls() {
                 "{f} links an AWS SDK or aws-config"
             );
             assert!(!deps.contains("reelforge-aws"), "{f} links reelforge-aws");
+        } else if f == "render-clip" {
+            // Renders video parts: reads and writes S3, creates MediaConvert jobs, keeps
+            // no records and sends no messages (docs/video.md "On AWS").
+            assert!(
+                deps.contains("aws-sdk-s3") && deps.contains("aws-sdk-mediaconvert"),
+                "{f} needs S3 and MediaConvert"
+            );
+            assert!(
+                !deps.contains("aws-sdk-dynamodb") && !deps.contains("aws-sdk-sqs"),
+                "{f} links DynamoDB or SQS"
+            );
         } else {
             assert!(
                 deps.contains("aws-sdk-dynamodb") && deps.contains("aws-sdk-sqs"),
-                "{f}: every function but api-dashboard keeps records and queues"
+                "{f}: every function but api-dashboard and render-clip keeps records and queues"
             );
         }
         if f.starts_with("api-") || f == "webhook-sender" {
@@ -408,7 +430,11 @@ fn each_function_links_only_the_sdks_it_calls() {
             );
         };
         // A script edit is spoken and rendered again by its own stage (SPEC §11).
-        only("aws-sdk-mediaconvert", &["stage-render", "stage-rerender"]);
+        // The stages look at jobs; render-clip creates them.
+        only(
+            "aws-sdk-mediaconvert",
+            &["stage-render", "stage-rerender", "render-clip"],
+        );
         only("aws-sdk-polly", &["stage-voiceover", "stage-rerender"]);
         only("aws-sdk-bedrockruntime", &["stage-script"]);
         // Sealing (the API) and opening destination credentials (the publisher).
