@@ -7,6 +7,22 @@ use reelforge_core::render::{FrameSize, PixelRect, Rgb};
 use std::path::Path;
 use std::process::Command;
 
+/// Runs ffmpeg (quiet, overwriting) with `args` and returns its standard output; a
+/// failure fails the test with ffmpeg's message.
+pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `ffprobe -show_format -show_streams` as JSON.
 pub fn probe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")

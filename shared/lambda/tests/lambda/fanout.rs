@@ -19,7 +19,7 @@ use reelforge_core::model::{CampaignStatus, Language, Platform, Stage, StageMess
 use reelforge_core::ports::{MediaStore, RenderJob};
 use reelforge_core::render_parts::Part;
 use reelforge_lambda::{handle_part, PartOutcome, Parts};
-use reelforge_testkit::media::{duration, probe, stream};
+use reelforge_testkit::media::{duration, ffmpeg, probe, stream};
 use reelforge_testkit::moto;
 use reelforge_testkit::stub_aws::{sdk_config, Canned, Server};
 use serde_json::{json, Value};
@@ -59,20 +59,6 @@ async fn mediaconvert_stub() -> Server {
         }
     })
     .await
-}
-
-fn ffmpeg(args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg on PATH");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// A file made by ffmpeg from a lavfi source.

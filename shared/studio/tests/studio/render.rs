@@ -49,18 +49,7 @@ pub(crate) fn workdir(name: &str) -> PathBuf {
     dir
 }
 
-pub(crate) fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg on PATH");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub(crate) use media::ffmpeg;
 
 fn image(dir: &Path, name: &str, colour: &str, size: &str) -> PathBuf {
     let path = dir.join(name);
