@@ -378,7 +378,10 @@ async fn every_stage_message_delivered_three_times_does_each_piece_of_work_once(
         "renders; ffmpeg runs: {ffmpeg_runs:#?}"
     );
     // No scene clip was rendered twice either.
-    let clips: Vec<&String> = ffmpeg_runs.iter().filter(|l| l.contains("/clip")).collect();
+    let clips: Vec<&String> = ffmpeg_runs
+        .iter()
+        .filter(|l| l.contains("/parts/scene-"))
+        .collect();
     let distinct: BTreeSet<&String> = clips.iter().copied().collect();
     assert!(!clips.is_empty(), "no clip renders: {ffmpeg_runs:#?}");
     assert_eq!(
