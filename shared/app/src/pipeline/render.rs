@@ -135,6 +135,19 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
         return Ok(Next::Done);
     }
     if let Err(e) = result {
+        // A run that failed keeps nothing it made: the videos that did render are not
+        // recorded as ready, so their stored files go too (a retry renders them again;
+        // a campaign that fails in the end leaves no file behind).
+        for (video_id, _) in &finished {
+            if let Some(video) = campaign.videos.iter().find(|v| v.id == *video_id) {
+                let stem = video.media_stem(campaign.id);
+                for ext in ["mp4", "jpg"] {
+                    if let Err(err) = app.ports.media.delete_media(&format!("{stem}.{ext}")).await {
+                        tracing::warn!(campaign_id = %campaign.id, %video_id, error = %err, "could not remove a render of a failed run");
+                    }
+                }
+            }
+        }
         if submitted.is_empty() {
             release(app, &campaign).await;
         }

@@ -96,6 +96,13 @@ async fn rerender_all(app: &Context, campaign: &Campaign) -> Result<(), StageErr
             continue;
         };
         if let Some(job_id) = &edit.render_job {
+            // A render that outlived the deployment's deadline is given up: the video
+            // keeps its previous file and says why.
+            if app.clock.now_ms() - edit.requested_at_ms > app.tools.render_deadline_ms {
+                tracing::error!(campaign_id = %campaign.id, video_id = %video.id, job_id = %job_id, "edit render deadline passed");
+                give_up(app, campaign.id, Some((video.id, edit.number))).await?;
+                continue;
+            }
             if let Some(change) = app.tools.renderer.job_state(job_id).await? {
                 job_finished(app, &change).await?;
             }

@@ -915,3 +915,155 @@ async fn a_render_past_its_deadline_fails_the_campaign_and_gives_the_videos_back
     assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
     assert_eq!(used(&r).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_whose_render_outlives_the_deadline_is_given_up() {
+    let r = rig(Backend::Local, "edit-deadline", true).await;
+    let c = review_campaign(&r, &[Language::En]).await;
+    let video = c.videos[0].clone();
+    assert_eq!(
+        edit(
+            &r,
+            c.id,
+            &video.id.to_string(),
+            "A script that never renders."
+        )
+        .await
+        .0,
+        202
+    );
+    let msg = StageMessage::stage(Stage::Rerender, c.id);
+    assert_eq!(
+        pipeline::process(&r.app, &msg).await.unwrap(),
+        Next::RetryIn(pipeline::render::RECHECK_SECS)
+    );
+    let waiting = stored(&r, c.id).await.videos[0].clone();
+    assert_eq!(waiting.status, VideoStatus::Rendering);
+    assert!(waiting.review.pending_edit.is_some());
+
+    // 31 minutes later the job still has not ended: the edit is given up.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(31);
+    let late = Context::new(r.app.ports.clone())
+        .with_tools(r.app.tools.clone())
+        .with_clock(Arc::new(reelforge_core::clock::ManualClock::new(
+            later.timestamp_millis(),
+        )));
+    assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
+    let back = stored(&r, c.id).await.videos[0].clone();
+    assert_eq!(back.status, VideoStatus::Ready);
+    assert!(back.review.pending_edit.is_none());
+    assert_eq!(back.file_key, video.file_key, "the previous file stays");
+    assert!(back.review.edit_error.is_some());
+    assert_eq!(
+        r.renderer.jobs.lock().unwrap().len(),
+        1,
+        "not submitted again"
+    );
+}
+
+/// Renders every video but one, which fails as a full disk would.
+struct AllButOne {
+    media: Arc<dyn MediaStore>,
+    fails: Uuid,
+}
+
+#[async_trait]
+impl VideoRenderer for AllButOne {
+    async fn start(&self, job: &RenderJob) -> Result<RenderStarted, ToolError> {
+        if job.metadata.get("video_id") == Some(&self.fails.to_string()) {
+            return Err(ToolError("No space left on device".into()));
+        }
+        for (ext, ct) in [("mp4", "video/mp4"), ("jpg", "image/jpeg")] {
+            self.media
+                .put_media(
+                    &format!("{}.{ext}", job.output_stem),
+                    bytes::Bytes::from_static(b"rendered"),
+                    ct,
+                )
+                .await
+                .map_err(|e| ToolError(e.to_string()))?;
+        }
+        Ok(RenderStarted::Finished { duration_ms: 2_600 })
+    }
+
+    async fn job_state(&self, _job_id: &str) -> Result<Option<JobStateChange>, ToolError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_render_run_that_fails_keeps_no_file_of_the_videos_it_did_render() {
+    let r = rig(Backend::Local, "half", false).await;
+    let c = campaign_at(
+        &r,
+        CampaignStatus::Rendering,
+        chrono::Utc::now(),
+        &[Language::En, Language::Ja],
+    )
+    .await;
+    reelforge_app::lifecycle::rewrite(&r.app, &c, |c| {
+        for v in &mut c.videos {
+            v.status = VideoStatus::Rendering;
+            v.file_key = None;
+            v.thumbnail_key = None;
+        }
+    })
+    .await
+    .unwrap();
+    for v in &c.videos {
+        let stem = v.media_stem(c.id);
+        r.app
+            .ports
+            .media
+            .delete_media(&format!("{stem}.mp4"))
+            .await
+            .unwrap();
+        let track = reelforge_app::pipeline::voiceover::VoiceTrack {
+            duration_seconds: 3.0,
+            words: vec![reelforge_core::voice::WordTiming {
+                text: "Hello.".into(),
+                start: 0.2,
+                end: 0.8,
+            }],
+            sentences: vec!["Hello.".into()],
+        };
+        reelforge_app::pipeline::artifacts::put_json(
+            &r.app,
+            &reelforge_app::pipeline::artifacts::voice_words(c.id, v.language),
+            &track,
+        )
+        .await
+        .unwrap();
+    }
+    let mut tools = r.app.tools.clone();
+    tools.renderer = Arc::new(AllButOne {
+        media: r.app.ports.media.clone(),
+        fails: c.videos[1].id,
+    });
+    let app = Context::new(r.app.ports.clone()).with_tools(tools);
+    let err = pipeline::process(&app, &StageMessage::stage(Stage::Render, c.id))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    let after = stored(&r, c.id).await;
+    assert_eq!(after.status, CampaignStatus::Rendering);
+    assert!(after
+        .videos
+        .iter()
+        .all(|v| v.status == VideoStatus::Rendering));
+    for v in &c.videos {
+        let stem = v.media_stem(c.id);
+        for ext in ["mp4", "jpg"] {
+            assert_eq!(
+                r.app
+                    .ports
+                    .media
+                    .get_media(&format!("{stem}.{ext}"))
+                    .await
+                    .unwrap(),
+                None,
+                "{stem}.{ext} kept after a failed run"
+            );
+        }
+    }
+}
