@@ -92,6 +92,21 @@ impl VoiceEngine for CountedVoice {
     }
 }
 
+/// Stores stand-in outputs (`{stem}.mp4`, `{stem}.jpg`) as a finished local render would.
+async fn store_outputs(media: &dyn MediaStore, stem: &str) -> Result<RenderStarted, ToolError> {
+    for (ext, ct) in [("mp4", "video/mp4"), ("jpg", "image/jpeg")] {
+        media
+            .put_media(
+                &format!("{stem}.{ext}"),
+                bytes::Bytes::from_static(b"rendered"),
+                ct,
+            )
+            .await
+            .map_err(|e| ToolError(e.to_string()))?;
+    }
+    Ok(RenderStarted::Finished { duration_ms: 2_600 })
+}
+
 /// Renders nothing: stores stand-in outputs under the job's stem (or submits a "job"),
 /// recording every job.
 struct CountedRenderer {
@@ -113,17 +128,7 @@ impl VideoRenderer for CountedRenderer {
                 job_id: format!("job-{n}"),
             });
         }
-        for (ext, ct) in [("mp4", "video/mp4"), ("jpg", "image/jpeg")] {
-            self.media
-                .put_media(
-                    &format!("{}.{ext}", job.output_stem),
-                    bytes::Bytes::from_static(b"rendered"),
-                    ct,
-                )
-                .await
-                .map_err(|e| ToolError(e.to_string()))?;
-        }
-        Ok(RenderStarted::Finished { duration_ms: 2_600 })
+        store_outputs(&*self.media, &job.output_stem).await
     }
 
     async fn job_state(&self, _job_id: &str) -> Result<Option<JobStateChange>, ToolError> {
@@ -973,17 +978,7 @@ impl VideoRenderer for AllButOne {
         if job.metadata.get("video_id") == Some(&self.fails.to_string()) {
             return Err(ToolError("No space left on device".into()));
         }
-        for (ext, ct) in [("mp4", "video/mp4"), ("jpg", "image/jpeg")] {
-            self.media
-                .put_media(
-                    &format!("{}.{ext}", job.output_stem),
-                    bytes::Bytes::from_static(b"rendered"),
-                    ct,
-                )
-                .await
-                .map_err(|e| ToolError(e.to_string()))?;
-        }
-        Ok(RenderStarted::Finished { duration_ms: 2_600 })
+        store_outputs(&*self.media, &job.output_stem).await
     }
 
     async fn job_state(&self, _job_id: &str) -> Result<Option<JobStateChange>, ToolError> {
