@@ -89,26 +89,33 @@ async fn download(url: &str, to: &Path) -> Result<u64, String> {
     Ok(resp.body.len() as u64)
 }
 
-/// One row per video (one frame from the middle of each scene), stacked:
-/// `contact-sheet.png`.
+/// One row per video (one frame per scene), stacked: `contact-sheet.png`. The frames are
+/// taken `cores` at a time, each by its own short ffmpeg run (a scene's clip starts with a
+/// key frame and the frame is taken soon after, so each run decodes a few frames), and
+/// one last run lays them out.
 async fn contact_sheet(videos: &[(PathBuf, Vec<f64>)], out: &Path) -> Result<(), String> {
-    let dir = out.join(".contact-rows");
+    const WIDTH: usize = 180;
+    let dir = out.join(".contact-frames");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
     let widest = videos
         .iter()
         .map(|(_, at)| at.len())
         .max()
         .unwrap_or(1)
         .max(1);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots = Arc::new(tokio::sync::Semaphore::new(cores));
+    let mut runs = tokio::task::JoinSet::new();
+    let mut rows: Vec<Vec<PathBuf>> = Vec::new();
     for (i, (video, at)) in videos.iter().enumerate() {
-        let row = dir.join(format!("row-{i}.png"));
-        let mut frames = Vec::new();
+        let mut row = Vec::new();
         for (k, t) in at.iter().enumerate() {
-            let frame = dir.join(format!("row-{i}-{k}.png"));
-            ffmpeg(&[
+            let frame = dir.join(format!("{i}-{k}.png"));
+            let args: Vec<String> = vec![
+                "-threads".into(),
+                "1".into(),
                 "-ss".into(),
                 format!("{t:.3}"),
                 "-i".into(),
@@ -116,40 +123,56 @@ async fn contact_sheet(videos: &[(PathBuf, Vec<f64>)], out: &Path) -> Result<(),
                 "-frames:v".into(),
                 "1".into(),
                 "-vf".into(),
-                "scale=180:-2".into(),
+                format!("scale={WIDTH}:-2"),
                 format!("file:{}", frame.display()),
-            ])
-            .await?;
-            frames.push(frame);
+            ];
+            let slots = slots.clone();
+            runs.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                ffmpeg(&args).await
+            });
+            row.push(frame);
         }
-        let mut args = Vec::new();
-        for f in &frames {
-            args.push("-i".to_string());
-            args.push(format!("file:{}", f.display()));
-        }
-        // Every row as wide as the longest (rows of fewer scenes padded).
-        let pad = format!("pad={}:ih", 180 * widest);
-        args.push("-filter_complex".into());
-        args.push(if frames.len() > 1 {
-            format!("hstack=inputs={},{pad}", frames.len())
-        } else {
-            pad
-        });
-        args.push(format!("file:{}", row.display()));
-        ffmpeg(&args).await?;
         rows.push(row);
     }
-    let sheet = out.join("contact-sheet.png");
+    while let Some(done) = runs.join_next().await {
+        done.map_err(|e| format!("contact sheet: {e}"))??;
+    }
+    // Every row as wide as the longest (rows of fewer scenes padded), rows stacked.
     let mut args = Vec::new();
-    for row in &rows {
-        args.push("-i".to_string());
-        args.push(format!("file:{}", row.display()));
+    let mut graph = String::new();
+    let mut n = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let first = n;
+        for frame in row {
+            args.push("-i".to_string());
+            args.push(format!("file:{}", frame.display()));
+            n += 1;
+        }
+        let labels: String = (first..n).map(|k| format!("[{k}:v]")).collect();
+        let pad = format!("pad={}:ih", WIDTH * widest);
+        graph.push_str(&match row.len() {
+            0 => format!("color=black:s={}x2:d=0.04[r{i}];", WIDTH * widest),
+            1 => format!("{labels}{pad}[r{i}];"),
+            len => format!("{labels}hstack=inputs={len},{pad}[r{i}];"),
+        });
     }
+    let stacked: String = (0..rows.len()).map(|i| format!("[r{i}]")).collect();
     if rows.len() > 1 {
-        args.push("-filter_complex".into());
-        args.push(format!("vstack=inputs={}", rows.len()));
+        graph.push_str(&format!("{stacked}vstack=inputs={}[sheet]", rows.len()));
+    } else {
+        graph.push_str(&format!("{stacked}null[sheet]"));
     }
-    args.push(format!("file:{}", sheet.display()));
+    let sheet = out.join("contact-sheet.png");
+    args.extend([
+        "-filter_complex".into(),
+        graph,
+        "-map".into(),
+        "[sheet]".into(),
+        "-frames:v".into(),
+        "1".into(),
+        format!("file:{}", sheet.display()),
+    ]);
     ffmpeg(&args).await?;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     Ok(())
@@ -364,7 +387,7 @@ async fn drive(
             v["script_source"].as_str().unwrap_or("?")
         );
         // The storyboard the render stage left: what each scene shows and why.
-        let mut middles = Vec::new();
+        let mut frames_at = Vec::new();
         let key = format!(
             "work/{id}/storyboards/{}.json",
             v["id"].as_str().unwrap_or_default()
@@ -379,11 +402,13 @@ async fn drive(
                     scene["transition"]["kind"].as_str().unwrap_or(""),
                     scene["note"].as_str().unwrap_or("")
                 );
-                middles.push(start + length / 2.0);
+                // A second in (its transition and a card's text animations are over),
+                // or the middle of a short scene.
+                frames_at.push(start + (length / 2.0).min(1.0));
             }
         }
-        if middles.is_empty() {
-            middles = (0..4).map(|k| duration * (k as f64 + 0.5) / 4.0).collect();
+        if frames_at.is_empty() {
+            frames_at = (0..4).map(|k| duration * (k as f64 + 0.5) / 4.0).collect();
         }
         files.push(json!({
             "file": mp4,
@@ -394,7 +419,7 @@ async fn drive(
             "credits_cost": v["credits_cost"],
             "script_source": v["script_source"],
         }));
-        for_sheet.push((mp4, middles));
+        for_sheet.push((mp4, frames_at));
     }
     if !for_sheet.is_empty() {
         contact_sheet(&for_sheet, out).await?;

@@ -32,14 +32,11 @@ pub fn local_tools(media: Arc<dyn MediaStore>) -> Tools {
         capture: Arc::new(ChromiumCapture {
             options: CaptureOptions::from_env(),
         }),
-        renderer: Arc::new(FfmpegRenderer {
-            media,
-            settings: ffmpeg.clone(),
-        }),
+        renderer: Arc::new(FfmpegRenderer::new(media, ffmpeg.clone())),
         inspector: Arc::new(FfprobeInspector { settings: ffmpeg }),
-        renders_at_once: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
+        // Every video of a campaign at once: their ffmpeg runs queue for the renderer's
+        // slots (one per core), so the cores stay busy until the last clip.
+        renders_at_once: 32,
         lease_ms: DEFAULT_LEASE_MS,
         render_deadline_ms: reelforge_app::DEFAULT_RENDER_DEADLINE_MS,
     }

@@ -5,7 +5,8 @@
 //! caption words.
 //!
 //! Run: `cargo bench -p reelforge-studio --bench render_speed`
-//! (env BENCH_RUNS, default 3; BENCH_FPS, default 30; BENCH_JOBS, default the cores).
+//! (env BENCH_RUNS, default 3; BENCH_FPS, default 30; BENCH_JOBS, default the cores;
+//! BENCH_KEEP=1 keeps the working directory: the clips, caption files and card images).
 
 use reelforge_testkit::bench_report as common;
 
@@ -197,5 +198,9 @@ async fn main() {
         "median_speed": median,
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }));
-    let _ = std::fs::remove_dir_all(&dir);
+    if env("BENCH_KEEP").is_some() {
+        println!("kept: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -127,10 +127,19 @@ pub(crate) fn fontconfig_file(fonts: &Path, cache: &Path) -> Result<String, Rend
 /// Runs a tool to completion within `timeout` (killed when it runs out, or when the
 /// caller gives up); its standard output on success.
 pub(crate) async fn run(
-    mut cmd: tokio::process::Command,
+    cmd: tokio::process::Command,
     program: &Path,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, RenderError> {
+    run_output(cmd, program, timeout).await.map(|o| o.stdout)
+}
+
+/// [`run`], with what the tool wrote to standard error too.
+pub(crate) async fn run_output(
+    mut cmd: tokio::process::Command,
+    program: &Path,
+    timeout: std::time::Duration,
+) -> Result<std::process::Output, RenderError> {
     let name = program.display().to_string();
     let running = cmd
         .stdin(std::process::Stdio::null())
@@ -164,7 +173,7 @@ pub(crate) async fn run(
             stderr: tail,
         });
     }
-    Ok(output.stdout)
+    Ok(output)
 }
 
 /// Writes a JPEG thumbnail of `video`: the frame at `at_ms`, scaled to `width` pixels

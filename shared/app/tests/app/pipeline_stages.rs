@@ -117,10 +117,7 @@ fn counted_tools(dir: &Path, store: Arc<LocalStore>) -> (StageTools, Tools) {
     let mut stage_tools = reelforge_local::local_tools(store.clone());
     let mut settings = reelforge_local::ffmpeg_settings();
     settings.ffmpeg = ffmpeg;
-    stage_tools.renderer = Arc::new(FfmpegRenderer {
-        media: store,
-        settings,
-    });
+    stage_tools.renderer = Arc::new(FfmpegRenderer::new(store, settings));
     stage_tools.capture = Arc::new(ChromiumCapture {
         options: CaptureOptions {
             chromium,

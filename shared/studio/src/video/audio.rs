@@ -7,7 +7,7 @@
 //! the depth asked for (15 dB) from 0.12 s before each sentence to 0.05 s after it, and
 //! does not pump inside sentences (a compressor's depth follows the voice's level).
 
-use super::super::ffmpeg::{file_arg, run, FfmpegSettings};
+use super::super::ffmpeg::{file_arg, run, run_output, FfmpegSettings};
 use super::music;
 use reelforge_core::render::RenderError;
 use std::ffi::OsString;
@@ -43,13 +43,14 @@ pub struct Loudness {
     pub true_peak_db: f64,
 }
 
-/// Makes the soundtrack into `out` (AAC in MP4), working in `work`.
+/// Makes the soundtrack into `out` (AAC in MP4), working in `work`; its integrated
+/// loudness (LUFS), measured as it was encoded.
 pub async fn make(
     settings: &FfmpegSettings,
     track: &Soundtrack<'_>,
     work: &Path,
     out: &Path,
-) -> Result<Loudness, RenderError> {
+) -> Result<f64, RenderError> {
     let voice = measure(settings, track.voice).await?;
     let mix = work.join("mix.wav");
     let (inputs, graph) = match track.music {
@@ -66,42 +67,42 @@ pub async fn make(
             let level = if is_bed {
                 bed_loudness(settings, &path).await?
             } else {
-                measure(settings, &path).await?.integrated_lufs
+                measure(settings, &path).await?
             };
             music_graph(track, voice, &path, is_bed, level)
         }
     };
-    let mut args = base_args();
+    let mut args = measuring_args();
     for input in inputs {
         args.extend(input);
     }
     args.push("-filter_complex".into());
-    args.push(graph.into());
-    args.extend(["-map", "[out]", "-c:a", "pcm_s16le", "-ar", "48000"].map(OsString::from));
+    // The mix is measured on its way to the file (no second read).
+    args.push(format!("{graph};[out]{MEASURE}[measured]").into());
+    args.extend(["-map", "[measured]", "-c:a", "pcm_s16le", "-ar", "48000"].map(OsString::from));
     args.push(file_arg(&mix)?);
-    run_ffmpeg(settings, args).await?;
+    let mixed = run_measuring(settings, args).await?;
 
-    // Gain to the target, a limiter for the peaks, straight into AAC; measured, and done
-    // again with the difference only when the limiter took more than 0.4 LU (a peaky mix).
-    let mut gain =
-        TARGET_LUFS - measure(settings, &mix).await?.integrated_lufs + LIMITER_ALLOWANCE_DB;
+    // Gain to the target, a limiter for the peaks, straight into AAC, measured on the way
+    // in; done again with the difference only when the limiter took more than 0.4 LU (a
+    // peaky mix).
+    let mut gain = TARGET_LUFS - mixed + LIMITER_ALLOWANCE_DB;
     let mut result = None;
     for _ in 0..2 {
-        let mut args = base_args();
+        let mut args = measuring_args();
         args.extend(["-i".into(), file_arg(&mix)?]);
         args.push("-af".into());
         args.push(
             format!(
                 "volume={gain:.2}dB,alimiter=limit=0.78:attack=1:release=50:level=false,\
-                 aresample=48000"
+                 aresample=48000,{MEASURE}"
             )
             .into(),
         );
         args.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(OsString::from));
         args.push(file_arg(out)?);
-        run_ffmpeg(settings, args).await?;
-        let got = measure(settings, out).await?;
-        let off = TARGET_LUFS - got.integrated_lufs;
+        let got = run_measuring(settings, args).await?;
+        let off = TARGET_LUFS - got;
         result = Some(got);
         if off.abs() <= 0.4 {
             break;
@@ -109,6 +110,35 @@ pub async fn make(
         gain += off;
     }
     result.ok_or_else(|| RenderError::Probe("no loudness measured".into()))
+}
+
+/// ffmpeg's loudness meter, integrated loudness only (a true-peak meter oversamples 4x;
+/// the limiter sees to the peaks), its per-frame lines out of the log.
+const MEASURE: &str = "ebur128=framelog=verbose";
+
+/// Arguments for a run whose log carries the meter's summary.
+fn measuring_args() -> Vec<OsString> {
+    [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-y",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
+}
+
+/// Runs ffmpeg with a [`MEASURE`] in its graph; the integrated loudness it logged.
+async fn run_measuring(settings: &FfmpegSettings, args: Vec<OsString>) -> Result<f64, RenderError> {
+    let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
+    cmd.args(args);
+    let output = run_output(cmd, &settings.ffmpeg, settings.timeout).await?;
+    parse_ebur128(&String::from_utf8_lossy(&output.stderr))
+        .map(|l| l.integrated_lufs)
+        .ok_or_else(|| RenderError::Probe("no loudness summary".into()))
 }
 
 /// What the limiter usually takes from a voice-and-music mix, added to the first guess.
@@ -135,11 +165,11 @@ fn secs(ms: u64) -> String {
 }
 
 /// The voice, at [`VOICE_LUFS`], stereo, padded to the main part's length.
-fn voice_chain(track: &Soundtrack<'_>, voice: Loudness) -> String {
+fn voice_chain(track: &Soundtrack<'_>, voice_lufs: f64) -> String {
     format!(
         "[0:a]aresample=48000,volume={:.2}dB,highpass=f=80,pan=stereo|c0=c0|c1=c0,\
          apad=whole_dur={d},atrim=end={d},asetpts=PTS-STARTPTS",
-        VOICE_LUFS - voice.integrated_lufs,
+        VOICE_LUFS - voice_lufs,
         d = secs(track.main_ms)
     )
 }
@@ -171,7 +201,7 @@ fn input(path: &Path) -> Vec<OsString> {
     v
 }
 
-fn voice_only_graph(track: &Soundtrack<'_>, voice: Loudness) -> (Vec<Vec<OsString>>, String) {
+fn voice_only_graph(track: &Soundtrack<'_>, voice: f64) -> (Vec<Vec<OsString>>, String) {
     let mut inputs = vec![input(track.voice)];
     let mut graph = format!("{}[main]", voice_chain(track, voice));
     if let Some((path, _, true)) = track.end_clip {
@@ -230,7 +260,7 @@ pub fn music_chain(track: &Soundtrack<'_>, is_bed: bool, level: f64, index: usiz
 
 fn music_graph(
     track: &Soundtrack<'_>,
-    voice: Loudness,
+    voice: f64,
     music: &Path,
     is_bed: bool,
     level: f64,
@@ -259,27 +289,17 @@ fn music_graph(
 async fn bed_loudness(settings: &FfmpegSettings, bed: &Path) -> Result<f64, RenderError> {
     static LEVEL: tokio::sync::OnceCell<f64> = tokio::sync::OnceCell::const_new();
     LEVEL
-        .get_or_try_init(|| async { Ok(measure(settings, bed).await?.integrated_lufs) })
+        .get_or_try_init(|| measure(settings, bed))
         .await
         .copied()
 }
 
-/// Integrated loudness and true peak (ffmpeg's `ebur128`).
-pub async fn measure(settings: &FfmpegSettings, path: &Path) -> Result<Loudness, RenderError> {
-    let mut cmd = tokio::process::Command::new(&settings.ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-i"])
-        .arg(file_arg(path)?)
-        .args(["-af", "ebur128=peak=true", "-f", "null", "-"])
-        .stderr(std::process::Stdio::piped());
-    let out = tokio::time::timeout(settings.timeout, cmd.kill_on_drop(true).output())
-        .await
-        .map_err(|_| RenderError::Probe("loudness measurement timed out".into()))?
-        .map_err(|source| RenderError::Spawn {
-            program: settings.ffmpeg.display().to_string(),
-            source,
-        })?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    parse_ebur128(&text).ok_or_else(|| RenderError::Probe("no loudness summary".into()))
+/// Integrated loudness of a file (LUFS).
+pub async fn measure(settings: &FfmpegSettings, path: &Path) -> Result<f64, RenderError> {
+    let mut args = measuring_args();
+    args.extend(["-i".into(), file_arg(path)?]);
+    args.extend(["-af", MEASURE, "-f", "null", "-"].map(OsString::from));
+    run_measuring(settings, args).await
 }
 
 /// The summary of ffmpeg's `ebur128` filter: `I: -14.1 LUFS` and `Peak: -1.9 dBFS`.

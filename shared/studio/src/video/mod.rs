@@ -182,49 +182,95 @@ fn input_files(plan: &RenderPlan) -> Vec<&Path> {
     files
 }
 
-/// The image each of `scenes` draws from: its page, or its card's background, drawn
-/// here (all in one ffmpeg run) as `card-<scene>.png`.
+/// How [`scene_images`] hands the clips their pages.
+#[derive(Clone, Copy, PartialEq)]
+enum Pages {
+    /// As they are (PNG): one clip reads its page once.
+    AsTheyAre,
+    /// Converted once to uncompressed PPM (the same RGB pixels), which a clip reads
+    /// without decoding: a whole video's clips read the same page a dozen times.
+    Uncompressed,
+}
+
+/// The image each of `scenes` draws from: its page (see [`Pages`]), or its card's
+/// background, drawn here as `card-<scene>.png`; all in one ffmpeg run.
 async fn scene_images(
     plan: &RenderPlan,
     scenes: &[usize],
     workdir: &Path,
     settings: &FfmpegSettings,
+    pages: Pages,
 ) -> Result<std::collections::BTreeMap<usize, PathBuf>, RenderError> {
     let mut images = std::collections::BTreeMap::new();
     let mut cards: Vec<(usize, &reelforge_core::render::Card)> = Vec::new();
+    // Each page once: (its file, the copy clips read).
+    let mut converted: Vec<(&Path, PathBuf)> = Vec::new();
     for &i in scenes {
         match &plan.scenes[i].shot {
+            Shot::Camera { image, .. } if pages == Pages::Uncompressed => {
+                let copy = match converted.iter().find(|(from, _)| *from == image.as_path()) {
+                    Some((_, copy)) => copy.clone(),
+                    None => {
+                        let copy = workdir.join(format!("page-{}.ppm", converted.len()));
+                        converted.push((image.as_path(), copy.clone()));
+                        copy
+                    }
+                };
+                images.insert(i, copy);
+            }
             Shot::Camera { image, .. } => {
                 images.insert(i, image.clone());
             }
             Shot::Card(c) => cards.push((i, c)),
         }
     }
-    if cards.is_empty() {
+    if cards.is_empty() && converted.is_empty() {
         return Ok(images);
     }
     let mut args = base_args();
-    let mut graph = String::new();
-    for (k, (_, card)) in cards.iter().enumerate() {
-        if k > 0 {
-            graph.push(';');
-        }
-        graph.push_str(
-            &cards::background_graph(plan.size, card.colours).replace("[bg]", &format!("[bg{k}]")),
-        );
+    for (from, _) in &converted {
+        args.push("-i".into());
+        args.push(file_arg(from)?);
     }
-    args.push("-filter_complex".into());
-    args.push(graph.into());
-    for (k, (i, _)) in cards.iter().enumerate() {
-        let path = workdir.join(format!("card-{i}.png"));
+    for (k, (_, copy)) in converted.iter().enumerate() {
         args.extend([
             "-map".into(),
-            format!("[bg{k}]").into(),
+            format!("{k}:v").into(),
             "-frames:v".into(),
             "1".into(),
+            "-c:v".into(),
+            "ppm".into(),
+            "-pix_fmt".into(),
+            "rgb24".into(),
+            "-f".into(),
+            "image2".into(),
         ]);
-        args.push(file_arg(&path)?);
-        images.insert(*i, path);
+        args.push(file_arg(copy)?);
+    }
+    if !cards.is_empty() {
+        let mut graph = String::new();
+        for (k, (_, card)) in cards.iter().enumerate() {
+            if k > 0 {
+                graph.push(';');
+            }
+            graph.push_str(
+                &cards::background_graph(plan.size, card.colours)
+                    .replace("[bg]", &format!("[bg{k}]")),
+            );
+        }
+        args.push("-filter_complex".into());
+        args.push(graph.into());
+        for (k, (i, _)) in cards.iter().enumerate() {
+            let path = workdir.join(format!("card-{i}.png"));
+            args.extend([
+                "-map".into(),
+                format!("[bg{k}]").into(),
+                "-frames:v".into(),
+                "1".into(),
+            ]);
+            args.push(file_arg(&path)?);
+            images.insert(*i, path);
+        }
     }
     let mut cmd = command(settings, workdir)?;
     cmd.args(args);
@@ -374,7 +420,7 @@ pub async fn render_part(
     match part {
         Part::Scene(i) => {
             let wanted: Vec<usize> = [i.checked_sub(1), Some(i)].into_iter().flatten().collect();
-            let images = scene_images(plan, &wanted, workdir, settings).await?;
+            let images = scene_images(plan, &wanted, workdir, settings, Pages::AsTheyAre).await?;
             let prev = i.checked_sub(1).and_then(|p| images.get(&p));
             let cmd = scene_command(
                 plan,
@@ -460,13 +506,35 @@ pub async fn join(
 
 /// Renders `plan` into `out`; `workdir` (which must exist) holds the parts and files.
 /// Every part of [`RenderPlan::parts`] with [`render_part`]'s commands, the soundtrack in
-/// parallel with the clips, the clips `settings.jobs` at a time, longest first (card
-/// backgrounds drawn once for all), then [`join`].
+/// parallel with the clips, at most `settings.jobs` runs at a time, clips longest first
+/// (card backgrounds drawn once for all), then [`join`].
 pub async fn render(
     plan: &RenderPlan,
     workdir: &Path,
     out: &Path,
     settings: &FfmpegSettings,
+) -> Result<RenderOutput, RenderError> {
+    render_sharing(plan, workdir, out, settings, &clip_slots(settings.jobs)).await
+}
+
+/// Slots for the heavy ffmpeg runs of renders that share one machine: its soundtrack
+/// chain, its card backgrounds and each clip take one while they run.
+pub type ClipSlots = Arc<tokio::sync::Semaphore>;
+
+/// `jobs` slots (at least one).
+pub fn clip_slots(jobs: usize) -> ClipSlots {
+    Arc::new(tokio::sync::Semaphore::new(jobs.max(1)))
+}
+
+/// [`render`] with its heavy runs in `slots`, which other renders share: the videos of a
+/// campaign rendered at once queue their runs in one line (first come, first served),
+/// so the cores stay busy while one video joins and another still has clips to draw.
+pub async fn render_sharing(
+    plan: &RenderPlan,
+    workdir: &Path,
+    out: &Path,
+    settings: &FfmpegSettings,
+    slots: &ClipSlots,
 ) -> Result<RenderOutput, RenderError> {
     let started = Instant::now();
     prepare(plan, &input_files(plan), workdir, settings).await?;
@@ -480,16 +548,31 @@ pub async fn render(
         .map(|p| (p, parts_dir.join(p.file_name())))
         .collect();
 
-    // The soundtrack, in parallel with everything below.
+    // Every heavy run waits for its slot here, in this order, before it is started, so
+    // renders sharing `slots` are served in turn.
+    let slot = || async {
+        slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| RenderError::Probe("render slots closed".into()))
+    };
+    // The soundtrack (one chain of runs), in parallel with everything below.
     let sound_task = {
         let (plan, work, settings) = (plan.clone(), workdir.to_path_buf(), settings.clone());
         let out = files[&Part::Sound].clone();
-        tokio::spawn(async move { sound(&plan, &work, &settings, &out).await })
+        let slot = slot().await?;
+        tokio::spawn(async move {
+            let _slot = slot;
+            sound(&plan, &work, &settings, &out).await
+        })
     };
 
     let all: Vec<usize> = (0..plan.scenes.len()).collect();
-    let images = scene_images(plan, &all, workdir, settings).await?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(settings.jobs.max(1)));
+    let images = {
+        let _slot = slot().await?;
+        scene_images(plan, &all, workdir, settings, Pages::Uncompressed).await?
+    };
     let mut order: Vec<usize> = all.clone();
     order.sort_by_key(|&i| std::cmp::Reverse(frames[i].1));
     let mut runs = tokio::task::JoinSet::new();
@@ -509,9 +592,10 @@ pub async fn render(
         )?);
     }
     for cmd in commands {
-        let (slots, program, timeout) = (slots.clone(), settings.ffmpeg.clone(), settings.timeout);
+        let (program, timeout) = (settings.ffmpeg.clone(), settings.timeout);
+        let slot = slot().await?;
         runs.spawn(async move {
-            let _slot = slots.acquire_owned().await;
+            let _slot = slot;
             run(cmd, &program, timeout).await.map(|_| ())
         });
     }

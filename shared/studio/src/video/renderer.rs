@@ -1,6 +1,6 @@
 //! The local [`VideoRenderer`]: a job's plan rendered with ffmpeg while asked.
 
-use super::render;
+use super::{clip_slots, render, render_sharing, ClipSlots};
 use crate::ffmpeg::{thumbnail, FfmpegSettings, RenderOutput};
 use reelforge_core::model::Stage;
 use reelforge_core::ports::{
@@ -36,10 +36,12 @@ const THUMBNAIL_WIDTH: u32 = 360;
 
 /// The local [`VideoRenderer`]: renders a job's plan with ffmpeg while asked. The plan's
 /// paths are media keys; each input is copied into a scratch directory first, and the
-/// video and its thumbnail are stored as `{output_stem}.mp4` / `.jpg`.
+/// video and its thumbnail are stored as `{output_stem}.mp4` / `.jpg`. The videos it
+/// renders at the same time share `settings.jobs` slots for their ffmpeg runs.
 pub struct FfmpegRenderer {
-    pub media: Arc<dyn MediaStore>,
-    pub settings: FfmpegSettings,
+    media: Arc<dyn MediaStore>,
+    settings: FfmpegSettings,
+    slots: ClipSlots,
 }
 
 #[async_trait::async_trait]
@@ -87,7 +89,7 @@ impl VideoRenderer for FfmpegRenderer {
             *music = self.fetch(music, dir, "music").await?;
         }
         let out = dir.join("out.mp4");
-        let output = render_with_ffmpeg_settings(&plan, dir, &out, &self.settings)
+        let output = render_sharing(&plan, dir, &out, &self.settings, &self.slots)
             .await
             .map_err(|e| ToolError(format!("render: {e}")))?;
         let thumb = dir.join("thumb.jpg");
@@ -123,6 +125,16 @@ impl VideoRenderer for FfmpegRenderer {
 }
 
 impl FfmpegRenderer {
+    /// Renders from and into `media` with `settings`.
+    pub fn new(media: Arc<dyn MediaStore>, settings: FfmpegSettings) -> FfmpegRenderer {
+        let slots = clip_slots(settings.jobs);
+        FfmpegRenderer {
+            media,
+            settings,
+            slots,
+        }
+    }
+
     /// Copies the stored file `key` into `dir` as `name` (with the key's extension).
     async fn fetch(&self, key: &Path, dir: &Path, name: &str) -> Result<PathBuf, ToolError> {
         let key = key.to_string_lossy();
