@@ -344,7 +344,7 @@ fn opening_card(brand: &Brand) -> Card {
             .chars()
             .find(|c| c.is_alphanumeric())
             .map(|c| c.to_uppercase().collect()),
-        colours: brand.colours,
+        colours: under_white_text(brand.colours),
     }
 }
 
@@ -355,7 +355,35 @@ fn closing_card(brand: &Brand) -> Card {
         subtitle: String::new(),
         pill: Some(brand.domain.clone()),
         monogram: None,
-        colours: (brand.colours.1, brand.colours.0),
+        colours: under_white_text((brand.colours.1, brand.colours.0)),
+    }
+}
+
+/// Contrast a card's colours keep against white: the cards draw white text over their
+/// gradient (whose light sheen adds up to 15 % white) and brand-coloured text on white
+/// (the monogram, the pill), so both ways need AA's 4.5:1 with room to spare.
+pub const CARD_CONTRAST: f64 = 5.5;
+
+/// The brand's colours, made dark enough for [`CARD_CONTRAST`]: a near-grey colour (a
+/// white or grey page background picked as a brand colour) is replaced by a darker shade
+/// of the other; a colourful one is darkened in steps, keeping its hue.
+pub fn under_white_text((a, b): (Rgb, Rgb)) -> (Rgb, Rgb) {
+    let legible = |c: Rgb| c.contrast(Rgb::WHITE) >= CARD_CONTRAST;
+    let darken = |mut c: Rgb| {
+        while !legible(c) {
+            c = c.mix(Rgb::BLACK, 0.1);
+        }
+        c
+    };
+    let greyish = |c: Rgb| {
+        let (hi, lo) = (c.r.max(c.g).max(c.b), c.r.min(c.g).min(c.b));
+        i32::from(hi) - i32::from(lo) < 40
+    };
+    let (da, db) = (darken(a), darken(b));
+    match (greyish(a) && !legible(a), greyish(b) && !legible(b)) {
+        (true, false) => (db.mix(Rgb::BLACK, 0.35), db),
+        (false, true) => (da, da.mix(Rgb::BLACK, 0.35)),
+        _ => (da, db),
     }
 }
 
@@ -587,6 +615,38 @@ pub fn overlap(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// White card text stays legible whatever the page's colours: a near-white page
+    /// colour gives way to a shade of the other, a light colourful one is darkened, dark
+    /// ones are kept.
+    #[test]
+    fn card_colours_keep_white_text_legible() {
+        let purple = Rgb::new(0x72, 0x3c, 0xeb);
+        let near_white = Rgb::new(0xfc, 0xfc, 0xfd);
+        let yellow = Rgb::new(0xfa, 0xcc, 0x15);
+        let navy = Rgb::new(0x1f, 0x2a, 0x44);
+        for pair in [
+            (purple, near_white),
+            (near_white, purple),
+            (yellow, near_white),
+            (yellow, purple),
+            (navy, purple),
+            (near_white, near_white),
+        ] {
+            let (a, b) = under_white_text(pair);
+            for c in [a, b] {
+                assert!(c.contrast(Rgb::WHITE) >= CARD_CONTRAST, "{pair:?} -> {c:?}");
+            }
+        }
+        // Dark enough already: unchanged.
+        assert_eq!(under_white_text((navy, purple)), (navy, purple));
+        // The white page colour becomes a darker purple, not grey.
+        let (_, b) = under_white_text((purple, near_white));
+        assert!(b.b > b.g && b.r > b.g, "{b:?}");
+        // A light yellow keeps its hue: red and green still above blue.
+        let (y, _) = under_white_text((yellow, purple));
+        assert!(y.r > y.b && y.g > y.b, "{y:?}");
+    }
 
     fn region(kind: RegionKind, text: &str, y: f64, h: f64) -> Region {
         Region {

@@ -72,12 +72,28 @@ fn em(c: char) -> f32 {
     }
 }
 
+/// Scripts written without spaces between words (Chinese characters, kana, their
+/// punctuation), broken between characters; Korean spaces its words like English.
+fn unspaced(c: char) -> bool {
+    matches!(c as u32, 0x2E80..=0x303F | 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
+}
+
 /// Text laid out in at most `lines` lines of `max_em` ems each (CJK characters are one em,
 /// others about half): broken at spaces where the text has them, else between characters;
 /// what does not fit ends in an ellipsis. Lines are joined with ASS's `\N` after escaping.
 fn fit(text: &str, max_em: f32, lines: usize) -> String {
+    wrap(text, max_em, lines)
+        .0
+        .iter()
+        .map(|l| ass_text(l))
+        .collect::<Vec<_>>()
+        .join("\\N")
+}
+
+/// [`fit`]'s lines, and whether text was cut.
+fn wrap(text: &str, max_em: f32, lines: usize) -> (Vec<String>, bool) {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let spaced = words.len() > 1 && !text.chars().any(|c| (c as u32) >= 0x2E80);
+    let spaced = words.len() > 1 && !text.chars().any(unspaced);
     let units: Vec<String> = if spaced {
         words.iter().map(|w| w.to_string()).collect()
     } else {
@@ -100,18 +116,33 @@ fn fit(text: &str, max_em: f32, lines: usize) -> String {
             let last = out.last_mut().expect("one line at least");
             while width(last) + 1.0 > max_em && last.pop().is_some() {}
             *last = format!("{}…", last.trim_end());
-            return out
-                .iter()
-                .map(|l| ass_text(l))
-                .collect::<Vec<_>>()
-                .join("\\N");
+            return (out, true);
         }
         out.push(unit.clone());
     }
-    out.iter()
-        .map(|l| ass_text(l))
-        .collect::<Vec<_>>()
-        .join("\\N")
+    (out, false)
+}
+
+/// A card title's size in pixels at 1080 (the style's 112, or smaller so a longer title
+/// fits its two lines whole), its text and its number of lines; `width` is the space it
+/// has.
+fn title(text: &str, width: f32, s: f32) -> (f32, String, usize) {
+    let sizes = [112.0, 96.0, 84.0, 72.0];
+    let px = sizes
+        .into_iter()
+        .find(|px| !wrap(text, width / (px * s), 2).1)
+        .unwrap_or(sizes[sizes.len() - 1]);
+    let lines = wrap(text, width / (px * s), 2).0.len();
+    (px, fit(text, width / (px * s), 2), lines)
+}
+
+/// The ASS override that sets a title's size, when it is not the style's.
+fn title_size_tag(px: f32, s: f32) -> String {
+    if px < 112.0 {
+        format!("\\fs{:.0}", px * s)
+    } else {
+        String::new()
+    }
 }
 
 /// The card's text events for a clip `duration_ms` long (clip-local times).
@@ -129,7 +160,6 @@ pub fn events(card: &Card, frame: FrameSize, duration_ms: u64) -> String {
             "Dialogue: {layer},0:00:00.00,{end},{style},,0,0,0,,{text}"
         );
     };
-    let title_em = w / (112.0 * s);
     match card.kind {
         CardKind::Opening => {
             let mark_y = top + h * 0.22;
@@ -157,17 +187,19 @@ pub fn events(card: &Card, frame: FrameSize, duration_ms: u64) -> String {
                 );
             }
             let title_y = top + h * 0.47;
+            let (px, text, lines) = title(&card.title, w, s);
             line(
                 1,
                 "CardTitle",
                 &format!(
-                    "{{\\an5\\fad(220,0)\\move({cx:.0},{:.0},{cx:.0},{title_y:.0},100,600)\\t(600,{duration_ms},\\fscx108\\fscy108\\fsp4)}}{}",
+                    "{{\\an5{}\\fad(220,0)\\move({cx:.0},{:.0},{cx:.0},{title_y:.0},100,600)\\t(600,{duration_ms},\\fscx108\\fscy108\\fsp4)}}{text}",
+                    title_size_tag(px, s),
                     title_y + 60.0 * s,
-                    fit(&card.title, title_em, 2)
                 ),
             );
             if !card.subtitle.is_empty() {
-                let sub_y = title_y + 150.0 * s;
+                // Below the title's last line (the title is centred on `title_y`).
+                let sub_y = title_y + 150.0 * s + (lines - 1) as f32 * px * s * 0.6;
                 line(
                     1,
                     "CardSub",
@@ -181,12 +213,13 @@ pub fn events(card: &Card, frame: FrameSize, duration_ms: u64) -> String {
         }
         CardKind::Closing => {
             let title_y = top + h * 0.36;
+            let (px, text, _) = title(&card.title, w, s);
             line(
                 1,
                 "CardTitle",
                 &format!(
-                    "{{\\an5\\fad(200,0)\\fscx85\\fscy85\\t(0,300,\\fscx100\\fscy100)\\t(300,{duration_ms},\\fscx110\\fscy110)\\pos({cx:.0},{title_y:.0})}}{}",
-                    fit(&card.title, title_em, 2)
+                    "{{\\an5{}\\fad(200,0)\\fscx85\\fscy85\\t(0,300,\\fscx100\\fscy100)\\t(300,{duration_ms},\\fscx110\\fscy110)\\pos({cx:.0},{title_y:.0})}}{text}",
+                    title_size_tag(px, s),
                 ),
             );
             if let Some(pill) = &card.pill {
@@ -276,5 +309,51 @@ mod tests {
         );
         // The title may wrap (`\\N`) but is all there.
         assert!(e.replace("\\N", " ").contains("Start free today"), "{e}");
+    }
+
+    /// A call to action too long for two lines at the title's size is set smaller, whole,
+    /// in every language of the demo; a short one keeps the style's size.
+    #[test]
+    fn long_calls_to_action_are_set_smaller_not_cut() {
+        for cta in [
+            "Start free with Lumen Notes",
+            "Lumen Notesを無料で始める",
+            "Lumen Notes 무료로 시작하기",
+        ] {
+            let e = events(
+                &card(CardKind::Closing, cta),
+                FrameSize::PORTRAIT_1080,
+                3000,
+            );
+            let title = e.lines().find(|l| l.contains("CardTitle")).unwrap();
+            assert!(!title.contains('…'), "{title}");
+            assert!(sized(title), "{title}");
+            let words: String = cta.split_whitespace().collect();
+            let shown: String = title
+                .rsplit('}')
+                .next()
+                .unwrap()
+                .replace("\\N", "")
+                .split_whitespace()
+                .collect();
+            assert_eq!(shown, words, "{title}");
+            // Korean breaks between words, as English does.
+            if cta.contains("무료로") {
+                assert!(title.contains("무료로"), "{title}");
+            }
+        }
+        let e = events(
+            &card(CardKind::Closing, "Start free"),
+            FrameSize::PORTRAIT_1080,
+            3000,
+        );
+        assert!(!sized(&e), "{e}");
+    }
+
+    /// Whether an event sets a font size (`\\fs` and a number, not `\\fscx`).
+    fn sized(event: &str) -> bool {
+        event
+            .match_indices("\\fs")
+            .any(|(i, _)| event[i + 3..].starts_with(|c: char| c.is_ascii_digit()))
     }
 }
