@@ -402,9 +402,11 @@ async fn drive(
                     scene["transition"]["kind"].as_str().unwrap_or(""),
                     scene["note"].as_str().unwrap_or("")
                 );
-                // A second in (its transition and a card's text animations are over),
-                // or the middle of a short scene.
-                frames_at.push(start + (length / 2.0).min(1.0));
+                // A camera scene just after its transition (0.35 s), a card a second
+                // in (its text has come in); the middle of a shorter scene. Each clip
+                // starts with a key frame, so the earlier, the fewer frames to decode.
+                let settled = if scene["shot"] == "card" { 1.0 } else { 0.45 };
+                frames_at.push(start + (length / 2.0).min(settled));
             }
         }
         if frames_at.is_empty() {
