@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Builds Lambda layers from registry packages (docs/deploy.md, "Layers"):
 #
-#   ffmpeg   (arm64 and x86_64): the static ffmpeg of the imageio-ffmpeg wheels (PyPI),
-#            as bin/ffmpeg -> target/layers/ffmpeg-<arch>.zip (for the renderer of #9).
+#   ffmpeg   (arm64 and x86_64) -> target/layers/ffmpeg-<arch>.zip, for render-clip:
+#            bin/ffmpeg   static ffmpeg 7 with libx264, libass and fontconfig, from the
+#                         imageio-ffmpeg wheels (PyPI; John Van Sickle's builds, GPLv3);
+#            bin/ffprobe  static ffprobe, from @ffprobe-installer/linux-<arch> (npm);
+#            fonts/       the caption and card fonts: Noto Sans CJK (Regular, Bold; SIL
+#                         OFL) and DejaVu Sans (Debian's fonts-noto-cjk, fonts-dejavu-core).
+#            The template's defaults find them there (FfmpegDir /opt/bin, FontsDir
+#            /opt/fonts). For the machine's own architecture the script then checks the
+#            layer: a zooming clip with a libass caption drawn with the layer's fonts
+#            only, encoded by libx264 and read back by the layer's ffprobe.
 #   chromium (x86_64 only): @sparticuz/chromium (npm), a headless Chromium built for
 #            Lambda's Amazon Linux 2023, with its libraries and fonts, brotli-decompressed
 #            (brotli from PyPI) -> target/layers/chromium-x86_64.zip; binary at
@@ -31,19 +39,83 @@ targets=("$@")
 .venv/layers/bin/python3 -m pip install --quiet --disable-pip-version-check 'brotli>=1.1,<2'
 
 ffmpeg_layer() {
-  local arch=$1 platform=$2
-  step "ffmpeg layer ($arch) from the imageio-ffmpeg wheel"
-  rm -rf "$work/ffmpeg-$arch" && mkdir -p "$work/ffmpeg-$arch/wheel" "$work/ffmpeg-$arch/layer/bin"
+  local arch=$1 platform=$2 npm_arch=$3
+  step "ffmpeg layer ($arch): imageio-ffmpeg's ffmpeg, @ffprobe-installer's ffprobe, fonts"
+  local dir="$work/ffmpeg-$arch"
+  rm -rf "$dir" && mkdir -p "$dir/wheel" "$dir/npm" "$dir/layer/bin" "$dir/layer/fonts"
+  # 0.7 and later carry ffmpeg 7 (0.5 carried 4.2, whose scale filter cannot zoom over
+  # time); their wheels are tagged manylinux2014.
   .venv/layers/bin/python3 -m pip download --quiet --disable-pip-version-check --no-deps \
     --only-binary=:all: --platform "$platform" --python-version 3.11 \
-    -d "$work/ffmpeg-$arch/wheel" 'imageio-ffmpeg>=0.5,<1'
-  (cd "$work/ffmpeg-$arch/wheel" && python3 -m zipfile -e ./*.whl unpacked)
+    -d "$dir/wheel" 'imageio-ffmpeg>=0.7,<1'
+  (cd "$dir/wheel" && python3 -m zipfile -e ./*.whl unpacked)
   local bin
-  bin=$(find "$work/ffmpeg-$arch/wheel/unpacked" -path '*binaries/ffmpeg-*' -type f | head -1)
+  bin=$(find "$dir/wheel/unpacked" -path '*binaries/ffmpeg-*' -type f | head -1)
   [ -n "$bin" ] || { echo "no ffmpeg binary in the wheel" >&2; exit 1; }
-  install -m 0755 "$bin" "$work/ffmpeg-$arch/layer/bin/ffmpeg"
-  (cd "$work/ffmpeg-$arch/layer" && python3 -m zipfile -c "$out/ffmpeg-$arch.zip" bin)
+  install -m 0755 "$bin" "$dir/layer/bin/ffmpeg"
+  (cd "$dir/npm" && npm pack --silent "@ffprobe-installer/linux-$npm_arch@>=5" >/dev/null)
+  tar -xzf "$dir"/npm/ffprobe-installer-*.tgz -C "$dir/npm"
+  install -m 0755 "$dir/npm/package/ffprobe" "$dir/layer/bin/ffprobe"
+  local f
+  for f in /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+    /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc \
+    /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+    /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf; do
+    [ -f "$f" ] || { echo "missing font $f (fonts-noto-cjk, fonts-dejavu-core)" >&2; exit 1; }
+    install -m 0644 "$f" "$dir/layer/fonts/"
+  done
+  if [ "$arch" = "$(uname -m | sed 's/aarch64/arm64/')" ]; then
+    check_ffmpeg_layer "$dir/layer"
+  fi
+  (cd "$dir/layer" && python3 -m zipfile -c "$out/ffmpeg-$arch.zip" bin fonts)
   ls -l "$out/ffmpeg-$arch.zip" >&2
+}
+
+# Renders what render-clip renders, in small, with nothing but the layer: a zoom whose
+# scale is evaluated per frame over time, a caption drawn by libass with the layer's
+# fonts (fontconfig pointed at them alone), libx264; then the layer's ffprobe reads it.
+check_ffmpeg_layer() {
+  local layer=$1 t="$work/check"
+  mkdir -p "$t/cache"
+  cat > "$t/fonts.conf" <<XML
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>$layer/fonts</dir><cachedir>$t/cache</cachedir></fontconfig>
+XML
+  cat > "$t/caption.ass" <<'ASS'
+[Script Info]
+ScriptType: v4.00+
+PlayResX: 1080
+PlayResY: 1920
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+Style: Caption,Noto Sans CJK JP,88,&H00FFFFFF,&H00FFFFFF,&H00000000,&H1A000000,-1,0,0,0,100,100,0,0,3,18,0,2,60,60,300,1
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:00.00,0:00:01.00,Caption,,0,0,0,,Lumen Notes 自動で整理 스스로
+ASS
+  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" "$layer/bin/ffmpeg" -nostdin -hide_banner \
+    -loglevel error -y -f lavfi -i "testsrc2=s=1080x2200:r=30:d=1" -filter_complex \
+    "[0:v]format=yuv420p,scale=w='2*trunc(1080*(1+0.1*t)/2)':h=-2:eval=frame:flags=fast_bilinear,crop=1080:1920:0:0,ass=filename=caption.ass[v]" \
+    -map '[v]' -c:v libx264 -preset ultrafast -frames:v 30 -f mp4 check.mp4)
+  local got
+  got=$("$layer/bin/ffprobe" -v error -select_streams v -show_entries \
+    stream=codec_name,width,height,nb_frames -of csv=p=0 "$t/check.mp4")
+  [ "$got" = "h264,1080,1920,30" ] || { echo "layer check: ffprobe read '$got'" >&2; exit 1; }
+  # The caption was drawn: over plain grey, white glyphs in a dark box.
+  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" "$layer/bin/ffmpeg" -nostdin -hide_banner \
+    -loglevel error -y -f lavfi -i "color=c=0x808080:s=1080x1920:d=0.04" -vf \
+    "ass=filename=caption.ass,signalstats,metadata=print:file=stats.txt" -f null -)
+  local ymin ymax
+  ymin=$(grep -o 'signalstats.YMIN=[0-9]*' "$t/stats.txt" | head -1 | cut -d= -f2)
+  ymax=$(grep -o 'signalstats.YMAX=[0-9]*' "$t/stats.txt" | head -1 | cut -d= -f2)
+  if [ -z "$ymin" ] || [ -z "$ymax" ] || [ "$ymin" -gt 40 ] || [ "$ymax" -lt 200 ]; then
+    echo "layer check: no caption drawn with the layer's fonts (Y $ymin..$ymax)" >&2
+    exit 1
+  fi
+  echo "layer check: libx264 + per-frame zoom render, ffprobe reads $got; caption drawn with the layer's fonts (Y $ymin..$ymax)" >&2
 }
 
 chromium_layer() {
@@ -83,8 +155,10 @@ SH
 for t in "${targets[@]}"; do
   case "$t" in
     ffmpeg)
-      ffmpeg_layer arm64 manylinux2014_aarch64
-      ffmpeg_layer x86_64 manylinux2010_x86_64
+      command -v npm >/dev/null || ensure_debian_packages npm
+      ensure_media_tools
+      ffmpeg_layer arm64 manylinux2014_aarch64 arm64
+      ffmpeg_layer x86_64 manylinux2014_x86_64 x64
       ;;
     chromium) chromium_layer ;;
     *) echo "unknown layer $t (ffmpeg, chromium)" >&2; exit 2 ;;

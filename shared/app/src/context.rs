@@ -101,7 +101,7 @@ pub struct Tools {
 }
 
 /// The default [`Tools::render_deadline_ms`]: 30 minutes. Locally a campaign renders
-/// while the stage runs (about 40 s for three videos here); on AWS the parts of all its
+/// while the stage runs (about 25 s for three videos here); on AWS the parts of all its
 /// videos run in parallel (not measured there), so this is a bound for a stuck render,
 /// not an estimate.
 pub const DEFAULT_RENDER_DEADLINE_MS: i64 = 30 * 60 * 1000;
