@@ -517,8 +517,8 @@ pub async fn render(
     render_sharing(plan, workdir, out, settings, &clip_slots(settings.jobs)).await
 }
 
-/// Slots for the heavy ffmpeg runs of renders that share one machine: its soundtrack
-/// chain, its card backgrounds and each clip take one while they run.
+/// Slots for the ffmpeg runs of renders that share one machine: a render's soundtrack
+/// chain, its card backgrounds, each clip and the join take one while they run.
 pub type ClipSlots = Arc<tokio::sync::Semaphore>;
 
 /// `jobs` slots (at least one).
@@ -615,7 +615,10 @@ pub async fn render_sharing(
     }
     sounded?;
     files.retain(|_, p| p.exists());
-    let mut output = join(plan, &files, workdir, settings, out).await?;
+    let mut output = {
+        let _slot = slot().await?;
+        join(plan, &files, workdir, settings, out).await?
+    };
     output.elapsed = started.elapsed();
     Ok(output)
 }

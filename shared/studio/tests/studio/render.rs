@@ -683,3 +683,80 @@ async fn parts_rendered_apart_join_into_the_local_render() {
     assert!(missing.unwrap_err().to_string().contains("missing"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Renders that share slots never run more ffmpeg processes at once than there are
+/// slots: two videos rendered at the same time through one slot take turns, run by run,
+/// and both come out whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_sharing_one_slot_take_turns() {
+    use reelforge_studio::video::{clip_slots, render_sharing};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workdir("slots");
+    let size = FrameSize {
+        width: 360,
+        height: 640,
+    };
+    let page = image(&dir, "page.png", "0x1a3a6e", "360x900");
+    let plan = RenderPlan {
+        size,
+        fps: 30,
+        speech: vec![(200, 1400)],
+        music: Some(reelforge_core::render::Music { path: None }),
+        scenes: vec![
+            scene(page.clone(), size, 900, 800),
+            scene(page, size, 900, 800),
+        ],
+        voiceover: AudioTrack {
+            path: tone(&dir, 1.6),
+            duration_ms: 1600,
+        },
+        captions: None,
+        watermark: None,
+        end_clip: None,
+    };
+    // An ffmpeg that notes when each run starts and ends (short appends are atomic).
+    let log = dir.join("runs.log");
+    let wrapper = dir.join("ffmpeg-noted");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho start >> '{log}'\nffmpeg \"$@\"\nstatus=$?\necho end >> '{log}'\nexit $status\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let settings = FfmpegSettings {
+        ffmpeg: wrapper,
+        jobs: 1,
+        ..FfmpegSettings::default()
+    };
+    let slots = clip_slots(1);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (out_a, out_b) = (a.join("out.mp4"), b.join("out.mp4"));
+    let (ra, rb) = tokio::join!(
+        render_sharing(&plan, &a, &out_a, &settings, &slots),
+        render_sharing(&plan, &b, &out_b, &settings, &slots)
+    );
+    for r in [ra, rb] {
+        let out = r.expect("render");
+        assert!((out.duration_ms as i64 - 1600).abs() < 100, "{out:?}");
+    }
+    let noted = std::fs::read_to_string(&log).unwrap();
+    let (mut running, mut most, mut runs) = (0, 0, 0);
+    for line in noted.lines() {
+        if line == "start" {
+            running += 1;
+            runs += 1;
+            most = most.max(running);
+        } else {
+            running -= 1;
+        }
+    }
+    // Per video: the page conversion, two clips, the soundtrack's runs and the join.
+    assert!(runs >= 2 * 6, "{runs} runs: {noted}");
+    assert_eq!(running, 0, "{noted}");
+    assert_eq!(most, 1, "two runs at once with one slot: {noted}");
+}
