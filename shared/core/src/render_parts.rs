@@ -1,6 +1,6 @@
 //! A [`RenderPlan`] split into parts that render independently: one clip per scene, the
 //! end clip re-encoded like the others, and the soundtrack. Locally ffmpeg renders them
-//! two at a time in one process; on AWS each part is one run of the `render-clip`
+//! one run per core at a time in one process; on AWS each part is one run of the `render-clip`
 //! function (docs/video.md, "On AWS"). Both then join the clips by stream copy and mux
 //! the soundtrack, so both backends draw exactly the same frames.
 

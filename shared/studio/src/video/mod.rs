@@ -1,5 +1,5 @@
 //! The local renderer of a [`RenderPlan`]: the card backgrounds (once), the soundtrack
-//! (once, in parallel with the clips), one clip per scene (two at a time), the end clip,
+//! (once, in parallel with the clips), one clip per scene (one run per core at a time), the end clip,
 //! then a stream-copy join and the mux. The same clip graphs serve the AWS backend, where
 //! each clip is its own Lambda run.
 
