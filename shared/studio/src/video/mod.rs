@@ -1,7 +1,7 @@
 //! The local renderer of a [`RenderPlan`]: the card backgrounds (once), the soundtrack
-//! (once, in parallel with the clips), one clip per scene (one run per core at a time), the end clip,
-//! then a stream-copy join and the mux. The same clip graphs serve the AWS backend, where
-//! each clip is its own Lambda run.
+//! (once, in parallel with the clips), one clip per scene, the end clip (one ffmpeg run
+//! per core at a time), then a stream-copy join and the mux. The same clip graphs serve
+//! the AWS backend, where each clip is its own Lambda run.
 
 pub mod audio;
 pub mod cards;
