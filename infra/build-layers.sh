@@ -8,9 +8,9 @@
 #            fonts/       the caption and card fonts: Noto Sans CJK (Regular, Bold; SIL
 #                         OFL) and DejaVu Sans (Debian's fonts-noto-cjk, fonts-dejavu-core).
 #            The template's defaults find them there (FfmpegDir /opt/bin, FontsDir
-#            /opt/fonts). For the machine's own architecture the script then checks the
-#            layer: a zooming clip with a libass caption drawn with the layer's fonts
-#            only, encoded by libx264 and read back by the layer's ffprobe.
+#            /opt/fonts). The script then checks each layer (arm64 on an x86_64
+#            machine under qemu-user-static): a zooming clip with a libass caption drawn
+#            with the layer's fonts only, encoded by libx264, read back by its ffprobe.
 #   chromium (x86_64 only): @sparticuz/chromium (npm), a headless Chromium built for
 #            Lambda's Amazon Linux 2023, with its libraries and fonts, brotli-decompressed
 #            (brotli from PyPI) -> target/layers/chromium-x86_64.zip; binary at
@@ -66,6 +66,10 @@ ffmpeg_layer() {
   done
   if [ "$arch" = "$(uname -m | sed 's/aarch64/arm64/')" ]; then
     check_ffmpeg_layer "$dir/layer"
+  elif [ "$arch" = arm64 ]; then
+    # The arm64 layer on an x86_64 machine: the same check under user-mode emulation.
+    ensure_debian_packages qemu-user-static
+    check_ffmpeg_layer "$dir/layer" qemu-aarch64-static
   fi
   (cd "$dir/layer" && python3 -m zipfile -c "$out/ffmpeg-$arch.zip" bin fonts)
   ls -l "$out/ffmpeg-$arch.zip" >&2
@@ -75,7 +79,7 @@ ffmpeg_layer() {
 # scale is evaluated per frame over time, a caption drawn by libass with the layer's
 # fonts (fontconfig pointed at them alone), libx264; then the layer's ffprobe reads it.
 check_ffmpeg_layer() {
-  local layer=$1 t="$work/check"
+  local layer=$1 runner=${2:-} t="$work/check-$(basename "$(dirname "$1")")"
   mkdir -p "$t/cache"
   cat > "$t/fonts.conf" <<XML
 <?xml version="1.0"?>
@@ -96,16 +100,16 @@ Style: Caption,Noto Sans CJK JP,88,&H00FFFFFF,&H00FFFFFF,&H00000000,&H1A000000,-
 Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
 Dialogue: 0,0:00:00.00,0:00:01.00,Caption,,0,0,0,,Lumen Notes 自動で整理 스스로
 ASS
-  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" "$layer/bin/ffmpeg" -nostdin -hide_banner \
+  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" $runner "$layer/bin/ffmpeg" -nostdin -hide_banner \
     -loglevel error -y -f lavfi -i "testsrc2=s=1080x2200:r=30:d=1" -filter_complex \
     "[0:v]format=yuv420p,scale=w='2*trunc(1080*(1+0.1*t)/2)':h=-2:eval=frame:flags=fast_bilinear,crop=1080:1920:0:0,ass=filename=caption.ass[v]" \
     -map '[v]' -c:v libx264 -preset ultrafast -frames:v 30 -f mp4 check.mp4)
   local got
-  got=$("$layer/bin/ffprobe" -v error -select_streams v -show_entries \
+  got=$($runner "$layer/bin/ffprobe" -v error -select_streams v -show_entries \
     stream=codec_name,width,height,nb_frames -of csv=p=0 "$t/check.mp4")
   [ "$got" = "h264,1080,1920,30" ] || { echo "layer check: ffprobe read '$got'" >&2; exit 1; }
   # The caption was drawn: over plain grey, white glyphs in a dark box.
-  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" "$layer/bin/ffmpeg" -nostdin -hide_banner \
+  (cd "$t" && FONTCONFIG_FILE="$t/fonts.conf" $runner "$layer/bin/ffmpeg" -nostdin -hide_banner \
     -loglevel error -y -f lavfi -i "color=c=0x808080:s=1080x1920:d=0.04" -vf \
     "ass=filename=caption.ass,signalstats,metadata=print:file=stats.txt" -f null -)
   local ymin ymax
@@ -115,7 +119,7 @@ ASS
     echo "layer check: no caption drawn with the layer's fonts (Y $ymin..$ymax)" >&2
     exit 1
   fi
-  echo "layer check: libx264 + per-frame zoom render, ffprobe reads $got; caption drawn with the layer's fonts (Y $ymin..$ymax)" >&2
+  echo "layer check${runner:+ (under $runner)}: libx264 + per-frame zoom render, ffprobe reads $got; caption drawn with the layer's fonts (Y $ymin..$ymax)" >&2
 }
 
 chromium_layer() {
