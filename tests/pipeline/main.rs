@@ -532,9 +532,29 @@ fn demo_writes_three_videos_thumbnails_a_contact_sheet_and_a_summary() {
     let png = probe(&sheet);
     let s = stream(&png, "video");
     assert_eq!(s["codec_name"], "png");
-    // One row of frames per video.
+    // One row of frames per video, one 180 px frame per scene of the storyboard the demo
+    // printed (a line per scene: start, length, transition, what it shows).
     let (w, h) = (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap());
     assert!(w > 0 && h > 0 && h % 3 == 0, "{w}x{h}");
+    let mut scenes: Vec<u64> = Vec::new();
+    for line in stderr.lines() {
+        if line.starts_with("video ") {
+            scenes.push(0);
+        } else if let (Some(n), true) = (scenes.last_mut(), line.starts_with(' ')) {
+            let seconds = |c: Option<&str>| {
+                c.and_then(|c| c.strip_suffix('s'))
+                    .is_some_and(|c| c.parse::<f64>().is_ok())
+            };
+            let mut cols = line.split_whitespace();
+            if seconds(cols.next()) && seconds(cols.next()) {
+                *n += 1;
+            }
+        }
+    }
+    assert_eq!(scenes.len(), 3, "{stderr}");
+    let widest = scenes.iter().copied().max().unwrap();
+    assert!(widest >= 8, "{scenes:?}");
+    assert_eq!(w, 180 * widest, "{scenes:?}");
     assert!(std::fs::read(&sheet)
         .unwrap()
         .starts_with(b"\x89PNG\r\n\x1a\n"));
