@@ -211,7 +211,10 @@ async fn scene_images(
                 let copy = match converted.iter().find(|(from, _)| *from == image.as_path()) {
                     Some((_, copy)) => copy.clone(),
                     None => {
-                        let copy = workdir.join(format!("page-{}.ppm", converted.len()));
+                        // In a directory of their own: their names never meet an input's.
+                        let copy = workdir
+                            .join("pages")
+                            .join(format!("page-{}.ppm", converted.len()));
                         converted.push((image.as_path(), copy.clone()));
                         copy
                     }
@@ -226,6 +229,9 @@ async fn scene_images(
     }
     if cards.is_empty() && converted.is_empty() {
         return Ok(images);
+    }
+    if !converted.is_empty() {
+        tokio::fs::create_dir_all(workdir.join("pages")).await?;
     }
     let mut args = base_args();
     for (from, _) in &converted {
