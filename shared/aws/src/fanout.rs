@@ -52,6 +52,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+/// The render's campaign, when `dir` is a render directory (`work/<uuid>/render/<16 hex>`):
+/// a message names only files under its own render.
+pub fn render_dir_campaign(dir: &str) -> Option<uuid::Uuid> {
+    let rest = dir.strip_prefix("work/")?;
+    let (campaign, name) = rest.split_once("/render/")?;
+    let ok = name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| campaign.parse().ok()).flatten()
+}
+
 /// How a fan-out render is recorded on its video: `fanout:<dir>`.
 pub const FANOUT: &str = "fanout:";
 pub use crate::mediaconvert_events::RENDER_JOB_METADATA;
@@ -444,6 +453,22 @@ impl VideoRenderer for FanOutRenderer {
         })
     }
 
+    /// Removes the stored job: a part message still queued for it finds no job and does
+    /// nothing (`render-clip` acknowledges it). A part already rendering finishes; a
+    /// stitch it might still submit ends in an event that decides nothing.
+    async fn cancel(&self, job_id: &str) -> Result<(), ToolError> {
+        let Some(dir) = job_id.strip_prefix(FANOUT) else {
+            return Ok(());
+        };
+        if render_dir_campaign(dir).is_none() {
+            return Err(ToolError(format!("not a render directory: {dir:?}")));
+        }
+        self.media
+            .delete_media(&job_key(dir))
+            .await
+            .map_err(media_error("render job"))
+    }
+
     async fn job_state(&self, job_id: &str) -> Result<Option<JobStateChange>, ToolError> {
         let Some(dir) = job_id.strip_prefix(FANOUT) else {
             return crate::mediaconvert::job_state(&self.stitcher.client, job_id).await;
@@ -495,6 +520,25 @@ impl VideoRenderer for FanOutRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_directories_are_work_uuid_render_16_hex() {
+        let c = uuid::Uuid::new_v4();
+        assert_eq!(
+            render_dir_campaign(&format!("work/{c}/render/0123456789abcdef")),
+            Some(c)
+        );
+        for bad in [
+            format!("work/{c}/render/0123456789abcde"),
+            format!("work/{c}/render/0123456789abcdeg"),
+            format!("work/{c}/render/../../x/0123456789ab"),
+            format!("videos/{c}/render/0123456789abcdef"),
+            "work/not-a-uuid/render/0123456789abcdef".to_string(),
+            format!("work/{c}/screens/0123456789abcdef"),
+        ] {
+            assert_eq!(render_dir_campaign(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn part_messages_are_flat_json() {

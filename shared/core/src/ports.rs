@@ -372,6 +372,12 @@ pub trait VideoRenderer: Send + Sync {
     async fn start(&self, job: &RenderJob) -> Result<RenderStarted, ToolError>;
     /// A submitted job's end, `None` while it runs.
     async fn job_state(&self, job_id: &str) -> Result<Option<JobStateChange>, ToolError>;
+    /// Gives up a submitted job whose result is no longer wanted (its render deadline
+    /// passed): work still queued for it does nothing. Best effort; a renderer that
+    /// renders while asked has nothing to give up.
+    async fn cancel(&self, _job_id: &str) -> Result<(), ToolError> {
+        Ok(())
+    }
 }
 
 /// A "MediaConvert Job State Change" EventBridge event (see

@@ -51,6 +51,14 @@ fn past_deadline(app: &Context, campaign: &Campaign) -> bool {
     app.clock.now_ms() - since > app.tools.render_deadline_ms
 }
 
+/// Cancels a render job that is no longer wanted; a failure only costs the work it would
+/// have saved, so it is logged, not raised.
+pub(crate) async fn give_up_job(app: &Context, job_id: &str) {
+    if let Err(e) = app.tools.renderer.cancel(job_id).await {
+        tracing::warn!(%job_id, error = %e, "cancelling a render job failed");
+    }
+}
+
 pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     let mark_rendering = |c: &mut Campaign| {
         for v in &mut c.videos {
@@ -66,6 +74,15 @@ pub async fn run(app: &Context, campaign_id: Uuid) -> Result<Next, StageError> {
     };
     if past_deadline(app, &campaign) {
         tracing::error!(campaign_id = %campaign.id, "render deadline passed");
+        for video in campaign
+            .videos
+            .iter()
+            .filter(|v| v.status != VideoStatus::Ready)
+        {
+            if let Some(job_id) = &video.render_job {
+                give_up_job(app, job_id).await;
+            }
+        }
         fail(
             app,
             campaign.id,

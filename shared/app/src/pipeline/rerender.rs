@@ -100,6 +100,7 @@ async fn rerender_all(app: &Context, campaign: &Campaign) -> Result<(), StageErr
             // keeps its previous file and says why.
             if app.clock.now_ms() - edit.requested_at_ms > app.tools.render_deadline_ms {
                 tracing::error!(campaign_id = %campaign.id, video_id = %video.id, job_id = %job_id, "edit render deadline passed");
+                super::render::give_up_job(app, job_id).await;
                 give_up(app, campaign.id, Some((video.id, edit.number))).await?;
                 continue;
             }

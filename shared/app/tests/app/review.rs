@@ -112,6 +112,8 @@ async fn store_outputs(media: &dyn MediaStore, stem: &str) -> Result<RenderStart
 struct CountedRenderer {
     media: Arc<dyn MediaStore>,
     jobs: Mutex<Vec<RenderJob>>,
+    /// The job ids given up.
+    cancelled: Mutex<Vec<String>>,
     submit: bool,
 }
 
@@ -134,6 +136,11 @@ impl VideoRenderer for CountedRenderer {
     async fn job_state(&self, _job_id: &str) -> Result<Option<JobStateChange>, ToolError> {
         Ok(None)
     }
+
+    async fn cancel(&self, job_id: &str) -> Result<(), ToolError> {
+        self.cancelled.lock().unwrap().push(job_id.to_string());
+        Ok(())
+    }
 }
 
 struct Rig {
@@ -151,6 +158,7 @@ async fn rig(backend: Backend, tag: &str, submit: bool) -> Rig {
     let renderer = Arc::new(CountedRenderer {
         media: ports.media.clone(),
         jobs: Mutex::new(Vec::new()),
+        cancelled: Mutex::new(Vec::new()),
         submit,
     });
     let mut tools = Tools::none(reelforge_core::styles::ProviderId::Espeak);
@@ -893,6 +901,7 @@ async fn a_render_past_its_deadline_fails_the_campaign_and_gives_the_videos_back
         r.renderer.jobs.lock().unwrap().is_empty(),
         "nothing submitted again"
     );
+    assert!(r.renderer.cancelled.lock().unwrap().is_empty());
 
     // The next look, 11 minutes later (past the 30-minute deadline; the message's claim
     // long expired): the campaign fails, the unproduced video is given back, the ready
@@ -916,9 +925,13 @@ async fn a_render_past_its_deadline_fails_the_campaign_and_gives_the_videos_back
         1,
         "the unproduced video went back to the quota"
     );
+    // Its job was given up (what is still queued for it does nothing); the ready
+    // video's was not.
+    assert_eq!(*r.renderer.cancelled.lock().unwrap(), ["job-lost"]);
     // A copy of the message afterwards changes nothing.
     assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
     assert_eq!(used(&r).await, 1);
+    assert_eq!(r.renderer.cancelled.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -963,6 +976,11 @@ async fn an_edit_whose_render_outlives_the_deadline_is_given_up() {
         r.renderer.jobs.lock().unwrap().len(),
         1,
         "not submitted again"
+    );
+    assert_eq!(
+        *r.renderer.cancelled.lock().unwrap(),
+        ["job-1"],
+        "the edit's job given up"
     );
 }
 

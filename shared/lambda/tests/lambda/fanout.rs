@@ -429,22 +429,27 @@ async fn a_render_fans_out_over_sqs_joins_in_lambda_and_is_stitched_by_mediaconv
 }
 
 /// The function's sample event through its batch handler: the part message is read and
-/// handled; with no render job stored it fails, and only that record is reported (SQS
-/// shows it again). An unreadable body is reported too; nothing reaches MediaConvert.
+/// handled. With no render job stored (the render was given up) it is acknowledged and
+/// renders nothing; a message naming something other than a render directory, and an
+/// unreadable body, fail and only those records are reported (SQS shows them again).
+/// Giving the render up (`cancel`) removes its job, and a part message still queued
+/// then does nothing. Nothing reaches MediaConvert.
 #[tokio::test]
 async fn the_sample_event_reaches_the_part_handler_and_failures_are_reported() {
     let stub = mediaconvert_stub().await;
     let dir = std::env::temp_dir().join(format!("reelforge-render-clip-{}", Uuid::new_v4()));
     let media: Arc<dyn MediaStore> = Arc::new(reelforge_local::LocalStore::open(&dir).unwrap());
+    let config = sdk_config(&stub.endpoint).await;
+    let stitcher = Stitcher {
+        client: aws_sdk_mediaconvert::Client::new(&config),
+        role_arn: "arn:aws:iam::123456789012:role/reelforge-mediaconvert".into(),
+        queue_arn: None,
+        bucket: "reelforge-test-media".into(),
+        deployment_stage: "test".into(),
+    };
     let parts = Parts {
-        media,
-        stitcher: Stitcher {
-            client: aws_sdk_mediaconvert::Client::new(&sdk_config(&stub.endpoint).await),
-            role_arn: "arn:aws:iam::123456789012:role/reelforge-mediaconvert".into(),
-            queue_arn: None,
-            bucket: "reelforge-test-media".into(),
-            deployment_stage: "test".into(),
-        },
+        media: media.clone(),
+        stitcher: stitcher.clone(),
         settings: reelforge_studio::FfmpegSettings::default(),
     };
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/render-clip.json");
@@ -452,9 +457,13 @@ async fn the_sample_event_reaches_the_part_handler_and_failures_are_reported() {
     let message: PartMessage =
         serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(message.part, Part::Scene(0));
+    let mut outside = event["Records"][0].clone();
+    outside["messageId"] = json!("outside-1");
+    outside["body"] = json!(r#"{"job":"videos/x","part":"scene","index":0}"#);
     let mut unreadable = event["Records"][0].clone();
     unreadable["messageId"] = json!("unreadable-1");
     unreadable["body"] = json!("{\"job\": 7}");
+    event["Records"].as_array_mut().unwrap().push(outside);
     event["Records"].as_array_mut().unwrap().push(unreadable);
     let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event).unwrap();
     let response = reelforge_lambda::handle_part_batch(&parts, batch).await;
@@ -463,12 +472,43 @@ async fn the_sample_event_reaches_the_part_handler_and_failures_are_reported() {
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect();
+    assert_eq!(failed, ["outside-1", "unreadable-1"]);
     assert_eq!(
-        failed,
-        ["5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e40", "unreadable-1"]
+        handle_part(&parts, &message).await.unwrap(),
+        PartOutcome::default()
     );
+    let key = part_key(&message.job, message.part);
+    assert_eq!(media.get_media(&key).await.unwrap(), None);
+
+    // A job stored (here one the handler cannot read) makes the message fail; once the
+    // render is given up, the same message does nothing.
+    media
+        .put_media(
+            &job_key(&message.job),
+            "not a job".into(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert!(handle_part(&parts, &message).await.is_err());
+    let renderer = FanOutRenderer {
+        media: media.clone(),
+        parts: PartQueue::from_config(&config, "http://127.0.0.1:9/unused".into()),
+        stitcher,
+    };
+    use reelforge_core::ports::VideoRenderer;
+    renderer
+        .cancel(&format!("{FANOUT}{}", message.job))
+        .await
+        .unwrap();
+    assert_eq!(media.get_media(&job_key(&message.job)).await.unwrap(), None);
+    assert_eq!(
+        handle_part(&parts, &message).await.unwrap(),
+        PartOutcome::default()
+    );
+    // Only a render directory is removed; a job that is not a fan-out has nothing to give up.
+    assert!(renderer.cancel(&format!("{FANOUT}videos/x")).await.is_err());
+    renderer.cancel("1234567890123-abcdef").await.unwrap();
     assert!(stub.requests().is_empty());
-    let err = handle_part(&parts, &message).await.unwrap_err();
-    assert!(err.to_string().contains("no render job"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
