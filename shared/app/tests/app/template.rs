@@ -1811,5 +1811,19 @@ fn render_clip_reads_work_files_writes_its_render_and_starts_jobs() {
             !p.contains("CreateJob") && !p.contains("iam:PassRole"),
             "{stage}"
         );
+        // It may delete one kind of object: a render's job description (giving the
+        // render up at its deadline).
+        let deletes: Vec<&str> = p
+            .split("- Effect")
+            .filter(|statement| statement.contains("s3:DeleteObject"))
+            .collect();
+        assert_eq!(deletes.len(), 1, "{stage}: {p}");
+        assert!(
+            deletes[0].contains(r#"Resource: !Sub "${MediaBucket.Arn}/work/*/render/*/job.json""#)
+                && deletes[0].matches("Resource").count() == 1
+                && !deletes[0].contains("s3:GetObject"),
+            "{stage}: {}",
+            deletes[0]
+        );
     }
 }
