@@ -151,8 +151,8 @@ async fn contact_sheet(videos: &[(PathBuf, Vec<f64>)], out: &Path) -> Result<(),
         }
         let labels: String = (first..n).map(|k| format!("[{k}:v]")).collect();
         let pad = format!("pad={}:ih", WIDTH * widest);
+        // Every row has a frame at least (a video without a storyboard gets four).
         graph.push_str(&match row.len() {
-            0 => format!("color=black:s={}x2:d=0.04[r{i}];", WIDTH * widest),
             1 => format!("{labels}{pad}[r{i}];"),
             len => format!("{labels}hstack=inputs={len},{pad}[r{i}];"),
         });

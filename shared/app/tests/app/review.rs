@@ -906,12 +906,7 @@ async fn a_render_past_its_deadline_fails_the_campaign_and_gives_the_videos_back
     // The next look, 11 minutes later (past the 30-minute deadline; the message's claim
     // long expired): the campaign fails, the unproduced video is given back, the ready
     // one is kept.
-    let later = chrono::Utc::now() + chrono::Duration::minutes(11);
-    let late = Context::new(r.app.ports.clone())
-        .with_tools(r.app.tools.clone())
-        .with_clock(Arc::new(reelforge_core::clock::ManualClock::new(
-            later.timestamp_millis(),
-        )));
+    let late = minutes_later(&r, 11);
     assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
     let failed = stored(&r, c.id).await;
     assert_eq!(failed.status, CampaignStatus::Failed);
@@ -960,12 +955,7 @@ async fn an_edit_whose_render_outlives_the_deadline_is_given_up() {
     assert!(waiting.review.pending_edit.is_some());
 
     // 31 minutes later the job still has not ended: the edit is given up.
-    let later = chrono::Utc::now() + chrono::Duration::minutes(31);
-    let late = Context::new(r.app.ports.clone())
-        .with_tools(r.app.tools.clone())
-        .with_clock(Arc::new(reelforge_core::clock::ManualClock::new(
-            later.timestamp_millis(),
-        )));
+    let late = minutes_later(&r, 31);
     assert_eq!(pipeline::process(&late, &msg).await.unwrap(), Next::Done);
     let back = stored(&r, c.id).await.videos[0].clone();
     assert_eq!(back.status, VideoStatus::Ready);
@@ -982,6 +972,16 @@ async fn an_edit_whose_render_outlives_the_deadline_is_given_up() {
         ["job-1"],
         "the edit's job given up"
     );
+}
+
+/// The rig's app with its clock `minutes` ahead of now.
+fn minutes_later(r: &Rig, minutes: i64) -> Context {
+    let later = chrono::Utc::now() + chrono::Duration::minutes(minutes);
+    Context::new(r.app.ports.clone())
+        .with_tools(r.app.tools.clone())
+        .with_clock(Arc::new(reelforge_core::clock::ManualClock::new(
+            later.timestamp_millis(),
+        )))
 }
 
 /// Renders every video but one, which fails as a full disk would.
