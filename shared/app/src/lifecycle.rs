@@ -79,7 +79,7 @@ async fn terminal_event(
         body["failed_stage"] = json!(next.failed_stage);
     }
     Ok(Some(WebhookEvent {
-        id: format!("evt_{}", ulid::Ulid::generate().to_string().to_lowercase()),
+        id: reelforge_core::ids::ordered_id("evt_"),
         campaign_id: next.id,
         account_id: next.account_id.clone(),
         event: event.to_string(),

@@ -8,6 +8,7 @@ pub mod edit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+pub mod ids;
 pub mod keys;
 pub mod layout;
 pub mod limiter;

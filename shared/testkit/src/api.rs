@@ -30,9 +30,13 @@ pub fn request(method: Method, path: &str, key: Option<&str>, ip: u32, body: &st
     }
 }
 
-/// A fresh directory for a local store, unique to this test process and `tag`.
+/// A fresh directory for a local store, unique to this call (two tests that pick the same
+/// `tag` still get a store each). `tag` only makes the name readable.
 pub fn local_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("reelforge-ports-{}-{tag}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("reelforge-ports-{}-{n}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -178,6 +178,15 @@ fn start() -> Moto {
     panic!("moto_server did not answer on port {port} within 30 s:\n{output}");
 }
 
+/// moto handles one request at a time, so the tests of a process that send it bursts of
+/// hundreds of requests take turns: each measures the backend under its own load only.
+/// (With two bursts at once, moto's queue grows past the SDK's 30 s operation timeout and
+/// some requests rightly answer 503: the store did not answer in time.)
+pub async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// The emulator's endpoint, starting it on first use.
 pub fn endpoint() -> &'static str {
     &MOTO.get_or_init(start).endpoint

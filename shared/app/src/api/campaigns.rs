@@ -432,7 +432,9 @@ fn new_campaign(app: &Context, principal: &Principal, body: CreateBody) -> Campa
         })
         .collect();
     Campaign {
-        id: Uuid::new_v4(),
+        // Time-ordered and monotonic within the process: campaigns created in the same
+        // millisecond (the clock's resolution) still list newest first (SPEC §11).
+        id: Uuid::now_v7(),
         job_id: ulid::Ulid::generate().to_string(),
         account_id: principal.account_id.clone(),
         status: CampaignStatus::Collecting,

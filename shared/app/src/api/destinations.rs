@@ -149,10 +149,7 @@ async fn create(app: &Context, req: &ApiRequest, principal: &Principal) -> ApiRe
     if let Err(e) = input.validate() {
         return bad_request(&e.0);
     }
-    let id = format!(
-        "{DESTINATION_ID_PREFIX}{}",
-        ulid::Ulid::generate().to_string().to_lowercase()
-    );
+    let id = reelforge_core::ids::ordered_id(DESTINATION_ID_PREFIX);
     let owner = SecretOwner::new(&principal.account_id, &id);
     let destination = match input.seal(&*app.sealer, &owner).await {
         Ok(d) => d,

@@ -330,11 +330,7 @@ pub(super) async fn route(
             Err(e) => store_failure(&e),
         },
         (None, &Method::POST) => {
-            let id = format!(
-                "{}{}",
-                kind.id_prefix(),
-                ulid::Ulid::generate().to_string().to_lowercase()
-            );
+            let id = reelforge_core::ids::ordered_id(kind.id_prefix());
             let doc = match document(app, principal, kind, &id, &req.body).await {
                 Ok(d) => d,
                 Err(resp) => return resp,

@@ -326,7 +326,7 @@ async fn video_ready_event(
         "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
     });
     Ok(Some(WebhookEvent {
-        id: format!("evt_{}", ulid::Ulid::generate().to_string().to_lowercase()),
+        id: reelforge_core::ids::ordered_id("evt_"),
         campaign_id: campaign.id,
         account_id: campaign.account_id.clone(),
         event: "video.ready".to_string(),

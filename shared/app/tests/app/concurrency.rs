@@ -83,6 +83,7 @@ async fn local_two_hundred_creates_admit_exactly_ten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_two_hundred_creates_admit_exactly_ten() {
+    let _turn = support::moto::turn().await;
     two_hundred_creates_admit_exactly_ten(aws_ports().await).await;
 }
 
@@ -93,6 +94,7 @@ async fn local_four_videos_left_are_never_oversold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_four_videos_left_are_never_oversold() {
+    let _turn = support::moto::turn().await;
     four_videos_left_are_never_oversold(aws_ports().await).await;
 }
 

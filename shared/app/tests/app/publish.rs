@@ -838,7 +838,8 @@ async fn youtube_worker_killed_after_the_last_byte_leaves_one_video() {
     let worker = tokio::spawn(async move {
         pipeline::process(&app, &StageMessage::stage(Stage::Publish, c.id)).await
     });
-    for _ in 0..200 {
+    // Waits for the fake to have made the video (up to 20 s, for a slow machine).
+    for _ in 0..800 {
         if yt.videos().len() == 1 {
             break;
         }

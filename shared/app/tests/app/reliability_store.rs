@@ -189,16 +189,6 @@ fn assert_clean_refusal(resp: &ApiResponse, status: u16, context: &str, secrets:
 }
 
 // ---------------------------------------------------------------------------------------
-// Backends
-// ---------------------------------------------------------------------------------------
-
-/// moto handles one request at a time, so the AWS tests of this file take turns on it:
-/// each measures the backend under its own load only. (With two bursts at once, moto's
-/// queue grows past the SDK's 30 s operation timeout and some requests rightly answer
-/// 503: the store did not answer in time.)
-static MOTO_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-// ---------------------------------------------------------------------------------------
 // 500 parallel: the limiter
 // ---------------------------------------------------------------------------------------
 
@@ -321,7 +311,7 @@ async fn local_five_hundred_parallel_creates_admit_exactly_the_account_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_five_hundred_parallel_creates_admit_exactly_the_account_limit() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     five_hundred_creates_admit_exactly_the_account_limit(aws_ports().await).await;
 }
 
@@ -332,7 +322,7 @@ async fn local_five_hundred_parallel_requests_from_one_ip_admit_exactly_the_ip_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_five_hundred_parallel_requests_from_one_ip_admit_exactly_the_ip_limits() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     five_hundred_requests_from_one_ip_admit_exactly_the_ip_limits(aws_ports().await).await;
 }
 
@@ -621,7 +611,7 @@ async fn local_five_hundred_mixed_size_creates_never_oversell_and_racing_failure
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_five_hundred_mixed_size_creates_never_oversell_and_racing_failures_refund_exactly_once(
 ) {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     mixed_sizes_never_oversell_and_racing_failures_refund_exactly_once(aws_ports().await).await;
 }
 
@@ -904,7 +894,7 @@ fn assert_only_first_messages_of(queued: &[StageMessage], id: Uuid, context: &st
 }
 
 async fn aws_step_fails_cleanly(step: CreateStep) {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     let rig = AwsRig::new().await;
     let started = Instant::now();
     for fault in step.faults() {
@@ -947,7 +937,7 @@ async fn aws_first_message_failing_is_500_with_the_campaign_failed_and_refunded(
 /// once, with one campaign, its videos reserved once and one first-stage message.
 #[tokio::test]
 async fn aws_a_single_transient_throttle_at_any_step_is_absorbed_by_the_sdk_retry() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     let rig = AwsRig::new().await;
     for step in CreateStep::ALL {
         let context = format!("one throttle at {step:?}");
@@ -984,7 +974,7 @@ async fn aws_a_single_transient_throttle_at_any_step_is_absorbed_by_the_sdk_retr
 /// message queued — with or without an `Idempotency-Key`.
 #[tokio::test]
 async fn aws_a_campaign_write_whose_answer_is_lost_is_found_and_queued() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     let rig = AwsRig::new().await;
     for idem in [Some(format!("rel-{}", Uuid::new_v4().simple())), None] {
         let context = format!("answer lost, key {idem:?}");
@@ -1015,7 +1005,7 @@ async fn aws_a_campaign_write_whose_answer_is_lost_is_found_and_queued() {
 /// reserved.
 #[tokio::test]
 async fn aws_an_unknown_outcome_is_settled_by_the_idempotent_retry() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     let rig = AwsRig::new().await;
     let context = "answer and read-back lost";
     let (account_id, key) = rig.account().await;
@@ -1051,7 +1041,7 @@ async fn aws_an_unknown_outcome_is_settled_by_the_idempotent_retry() {
 /// leaked either way, and both answer again once the store is back.
 #[tokio::test]
 async fn aws_reads_with_the_store_failing_are_refused_and_leak_nothing() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     let rig = AwsRig::new().await;
     let (_, key) = rig.account().await;
     let created = handle(&rig.app, create(&key, fresh_ip(), 1, None)).await;
@@ -1148,7 +1138,7 @@ async fn local_a_released_idempotency_key_creates_anew_once() {
 
 #[tokio::test]
 async fn aws_a_released_idempotency_key_creates_anew_once() {
-    let _turn = MOTO_TURN.lock().await;
+    let _turn = support::moto::turn().await;
     a_released_key_creates_anew_once(aws_ports().await).await;
 }
 

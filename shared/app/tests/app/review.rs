@@ -974,6 +974,47 @@ async fn an_edit_whose_render_outlives_the_deadline_is_given_up() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn campaigns_created_in_one_millisecond_list_in_the_order_made() {
+    // The clock stands still: every campaign gets the same `created_at`, so only the id
+    // can keep them in creation order (random ids did not: CI once listed two swapped).
+    let r = rig(Backend::Local, "same-ms", false).await;
+    let frozen = Rig {
+        app: Arc::new(minutes_later(&r, 0)),
+        account: r.account.clone(),
+        key: r.key.clone(),
+        voice: r.voice.clone(),
+        renderer: r.renderer.clone(),
+    };
+    let mut made = Vec::new();
+    for _ in 0..8 {
+        let (status, answer) = call(
+            &frozen,
+            &frozen.key,
+            Method::POST,
+            "/api/v1/campaigns",
+            &json!({"url": "https://93.184.216.34/", "languages": ["en"]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+        made.push(answer["campaign_id"].as_str().unwrap().to_string());
+    }
+    made.reverse();
+    let (status, page) = list(&frozen, &frozen.key, "?limit=100").await;
+    assert_eq!(status, 200, "{page}");
+    let campaigns = page["campaigns"].as_array().unwrap();
+    let times: BTreeSet<&str> = campaigns
+        .iter()
+        .map(|c| c["created_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 1, "one creation time: {times:?}");
+    let listed: Vec<&str> = campaigns
+        .iter()
+        .map(|c| c["campaign_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, made, "newest first even within one millisecond");
+}
+
 /// The rig's app with its clock `minutes` ahead of now.
 fn minutes_later(r: &Rig, minutes: i64) -> Context {
     let later = chrono::Utc::now() + chrono::Duration::minutes(minutes);
