@@ -421,6 +421,20 @@ fn is_name_like(segment: &str) -> bool {
 /// "Acme Notes", "Home | Acme" gives "Acme", "【公式】Acme Notes｜共有ノート" gives "Acme Notes".
 /// `None` when no segment reads like a name (a title that is all tagline).
 fn name_from_title(raw: &str) -> Option<String> {
+    let segments = title_segments(raw);
+    let first = segments.first().filter(|s| is_name_like(s));
+    first
+        .or_else(|| {
+            segments
+                .iter()
+                .filter(|s| is_name_like(s))
+                .min_by_key(|s| s.chars().count())
+        })
+        .cloned()
+}
+
+/// A title's parts between its separators, without a leading "【公式】"-style label.
+fn title_segments(raw: &str) -> Vec<String> {
     let mut title = normalize_ws(raw);
     // A leading "【公式】"-style label.
     while let Some(rest) = title.strip_prefix('【') {
@@ -438,15 +452,59 @@ fn name_from_title(raw: &str) -> Option<String> {
             .filter(|s| !s.is_empty())
             .collect();
     }
-    let first = segments.first().filter(|s| is_name_like(s));
-    first
-        .or_else(|| {
-            segments
-                .iter()
-                .filter(|s| is_name_like(s))
-                .min_by_key(|s| s.chars().count())
-        })
-        .cloned()
+    segments
+}
+
+/// The longest tagline the opening card takes, in width units (a CJK letter is two): about
+/// the two lines its subtitle holds, so a chosen tagline is shown whole.
+pub const MAX_TAGLINE_UNITS: usize = 56;
+
+fn tagline_units(text: &str) -> usize {
+    let n = LetterCounts::of(text);
+    text.chars().count() + n.kana + n.han + n.hangul
+}
+
+/// The line under the product's name on the opening card, from the page: its headline
+/// (the first heading) when that is not the name; else the title's tagline part ("Acme –
+/// Notes for teams"); else the description's first sentence; the first of them that
+/// fits [`MAX_TAGLINE_UNITS`], without a closing full stop. Else the description itself
+/// (the card cuts it at two lines). `None` when the page has none of these.
+pub fn tagline(facts: &PageFacts, name: &str) -> Option<String> {
+    let plain = |t: &str| {
+        normalize_ws(t)
+            .trim_end_matches(['.', '。', '．'])
+            .trim()
+            .to_string()
+    };
+    let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    let not_name = |t: &String| !t.is_empty() && !same(t, name);
+    // A phrase, not a label: more than one word (or CJK), and not "Home" or the like.
+    let phrase = |t: &String| {
+        not_name(t)
+            && !GENERIC_TITLES.contains(&t.to_lowercase().as_str())
+            && (t.split_whitespace().count() > 1 || LetterCounts::of(t).latin == 0)
+    };
+    let headline = facts.headings.first().map(|h| plain(h)).filter(phrase);
+    let from_title = facts.title.as_deref().and_then(|t| {
+        title_segments(t)
+            .into_iter()
+            .map(|s| plain(&s))
+            .find(phrase)
+    });
+    let description = facts.description.as_deref().map(plain);
+    let first_sentence = description.as_deref().map(|d| {
+        let end = [". ", "! ", "? ", "。", "！", "？"]
+            .iter()
+            .filter_map(|stop| d.find(stop).map(|i| i + stop.trim_end().len()))
+            .min()
+            .unwrap_or(d.len());
+        plain(&d[..end])
+    });
+    [headline, from_title, first_sentence]
+        .into_iter()
+        .flatten()
+        .find(|t| not_name(t) && tagline_units(t) <= MAX_TAGLINE_UNITS)
+        .or(description.filter(|d| not_name(d)))
 }
 
 /// Whether a name can be said inside a sentence of `language`: Latin names anywhere;
@@ -552,6 +610,69 @@ mod tests {
             product_name(&[&page], "example.jp Campaign", Language::En).as_deref(),
             Some("example.jp")
         );
+    }
+
+    #[test]
+    fn the_opening_cards_tagline_is_the_pages_headline_when_it_fits() {
+        // The bundled sample site: its description (65+ characters) would be cut on the
+        // card; its headline is the tagline, whole, in each language.
+        let base = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        for (html, want) in [
+            (
+                include_str!("../../../sample-site/index.html"),
+                "Notes that organise themselves",
+            ),
+            (
+                include_str!("../../../sample-site/ja.html"),
+                "自動で整理されるノート",
+            ),
+            (
+                include_str!("../../../sample-site/ko.html"),
+                "스스로 정리되는 노트",
+            ),
+        ] {
+            let facts = crate::page::extract(html, &base);
+            assert_eq!(tagline(&facts, "Lumen Notes").as_deref(), Some(want));
+        }
+        let page = |title: &str, headings: &[&str], description: &str| PageFacts {
+            title: Some(title.into()),
+            headings: headings.iter().map(|h| h.to_string()).collect(),
+            description: Some(description.into()),
+            ..PageFacts::default()
+        };
+        let long = "Acme keeps every note your team writes, from meeting minutes to plans, in one searchable place";
+        // The headline is the name, or a label: the title's tagline part.
+        for headings in [&["Acme Notes"][..], &["Features"], &[]] {
+            assert_eq!(
+                tagline(
+                    &page("Acme Notes – Notes for teams. | Acme", headings, long),
+                    "Acme Notes"
+                )
+                .as_deref(),
+                Some("Notes for teams")
+            );
+        }
+        // No tagline in the title ("Home" and the site's name are not one): the
+        // description's first sentence when it fits, else the description.
+        assert_eq!(
+            tagline(
+                &page("Home | Acme", &[], "Notes for busy teams. Try it today."),
+                "Acme"
+            )
+            .as_deref(),
+            Some("Notes for busy teams")
+        );
+        assert_eq!(
+            tagline(&page("Home | Acme", &[long], long), "Acme").as_deref(),
+            Some(long)
+        );
+        // CJK letters are twice as wide: 29 of them do not fit, 28 do.
+        let wide = |n: usize| "あ".repeat(n);
+        for (n, fits) in [(28, true), (29, false)] {
+            let got = tagline(&page("アクメ", &[&wide(n)], "短い説明。"), "アクメ");
+            assert_eq!(got == Some(wide(n)), fits, "{n}: {got:?}");
+        }
+        assert_eq!(tagline(&PageFacts::default(), "Acme"), None);
     }
 
     #[test]

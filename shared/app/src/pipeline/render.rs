@@ -387,9 +387,7 @@ fn brand(
             .map(|s| clip_words(s, 60))
             .unwrap_or_default()
     };
-    let tagline = page_text(facts.description.as_ref().or(facts.headings.first()))
-        .trim_end_matches('.')
-        .to_string();
+    let tagline = page_text(reelforge_core::script::tagline(facts, &name).as_ref());
     let cta = captured
         .layout
         .regions_of(reelforge_core::layout::RegionKind::CallToAction)
