@@ -90,10 +90,6 @@ pub trait CampaignStore: Send + Sync {
     /// so a campaign created a moment ago may be missing for about a second). Reads
     /// every campaign: for operators and tests, never on a request path.
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>>;
-    /// The account's `limit` most recent campaigns, newest first, in one bounded read
-    /// (the account overview's recent videos; eventually consistent on AWS like
-    /// `list_campaigns`).
-    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>>;
     /// The account's produced-video counters (`stats::produced_by`, written by
     /// `commit_transition`) for the days from `from_day` (`YYYY-MM-DD`) on, and its
     /// all-time totals; at most `stats::STATS_DAYS` + 1 small records.

@@ -198,9 +198,6 @@ impl CampaignStore for Tripwire {
     async fn list_campaigns(&self, account_id: &str) -> StoreResult<Vec<Campaign>> {
         self.inner.list_campaigns(account_id).await
     }
-    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>> {
-        self.inner.recent_campaigns(account_id, limit).await
-    }
     async fn account_stats(
         &self,
         account_id: &str,

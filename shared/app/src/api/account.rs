@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 /// Videos listed under `videos`, newest first.
 const RECENT_VIDEOS: usize = 20;
 /// Campaigns read for the recent videos (a campaign has at least one video).
-pub const RECENT_CAMPAIGNS: usize = 20;
+pub const RECENT_CAMPAIGNS: u32 = 20;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -132,11 +132,13 @@ async fn overview(app: &Context, principal: &Principal) -> Result<Value, ApiResp
         .list_keys(account_id)
         .await
         .map_err(|e| store_failure(&e))?;
+    // The first page of the listing (SPEC §11), so both show campaigns in one order.
     let campaigns = ports
         .campaigns
-        .recent_campaigns(account_id, RECENT_CAMPAIGNS)
+        .list_campaign_page(account_id, None, None, RECENT_CAMPAIGNS)
         .await
-        .map_err(|e| store_failure(&e))?;
+        .map_err(|e| store_failure(&e))?
+        .campaigns;
     let counters = ports
         .campaigns
         .account_stats(account_id, &stats_from_day(now.date_naive()))

@@ -20,7 +20,7 @@ pub use response::ApiResponse;
 
 /// How many campaigns `GET /api/v1/account` reads for its recent videos.
 pub fn account_recent_campaigns() -> usize {
-    account::RECENT_CAMPAIGNS
+    account::RECENT_CAMPAIGNS as usize
 }
 
 use crate::context::Context;

@@ -124,14 +124,6 @@ impl CampaignStore for AwsStore {
             .collect()
     }
 
-    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>> {
-        self.account_index_limited(account_id, CAMPAIGN_INDEX_PREFIX, false, Some(limit))
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
-    }
-
     async fn account_stats(
         &self,
         account_id: &str,

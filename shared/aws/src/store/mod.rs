@@ -516,26 +516,9 @@ impl AwsStore {
         prefix: &str,
         ascending: bool,
     ) -> StoreResult<Vec<Item>> {
-        self.account_index_limited(account_id, prefix, ascending, None)
-            .await
-    }
-
-    /// The account's index entries under `prefix`; at most `limit` of them (each query
-    /// page asks only for what is still missing) when given.
-    async fn account_index_limited(
-        &self,
-        account_id: &str,
-        prefix: &str,
-        ascending: bool,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let wanted = limit.map(|l| l.saturating_sub(items.len()));
-            if wanted == Some(0) {
-                return Ok(items);
-            }
             self.count();
             let page = self
                 .dynamo
@@ -548,7 +531,6 @@ impl AwsStore {
                 .expression_attribute_values(":g", s(account_pk(account_id)))
                 .expression_attribute_values(":p", s(prefix))
                 .scan_index_forward(ascending)
-                .set_limit(wanted.map(|w| w.min(1000) as i32))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

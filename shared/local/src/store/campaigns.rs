@@ -178,24 +178,6 @@ impl CampaignStore for LocalStore {
         Ok(campaigns)
     }
 
-    async fn recent_campaigns(&self, account_id: &str, limit: usize) -> StoreResult<Vec<Campaign>> {
-        let conn = self.conn();
-        // Rows are inserted in creation order: the rowid is the newest-first order.
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT doc FROM campaigns WHERE account_id = ?1 ORDER BY rowid DESC LIMIT ?2",
-            )
-            .map_err(db_err)?;
-        let docs = stmt
-            .query_map(params![account_id, limit as i64], |r| r.get::<_, String>(0))
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        docs.iter()
-            .map(|d| serde_json::from_str::<Campaign>(d).map_err(json_err))
-            .collect()
-    }
-
     async fn account_stats(&self, account_id: &str, from_day: &str) -> StoreResult<AccountStats> {
         let conn = self.conn();
         let mut stmt = conn
