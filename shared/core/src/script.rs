@@ -505,6 +505,20 @@ pub fn tagline(facts: &PageFacts, name: &str) -> Option<String> {
         .flatten()
         .find(|t| not_name(t) && tagline_units(t) <= MAX_TAGLINE_UNITS)
         .or(description.filter(|d| not_name(d)))
+        .map(|t| sentence_case(&t))
+}
+
+/// "notes for teams" as a line of its own: "Notes for teams" ("iPhone cases" stays).
+fn sentence_case(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), second)
+            if first.is_lowercase() && !second.is_some_and(char::is_uppercase) =>
+        {
+            first.to_uppercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text.to_string(),
+    }
 }
 
 /// Whether a name can be said inside a sentence of `language`: Latin names anywhere;
@@ -673,6 +687,16 @@ mod tests {
             assert_eq!(got == Some(wide(n)), fits, "{n}: {got:?}");
         }
         assert_eq!(tagline(&PageFacts::default(), "Acme"), None);
+        // A title's lower-case tagline part starts with a capital on its own line; a
+        // name like "iPhone" keeps its case.
+        assert_eq!(
+            tagline(&page("Acme – notes for teams", &[], long), "Acme").as_deref(),
+            Some("Notes for teams")
+        );
+        assert_eq!(
+            tagline(&page("Acme – iPhone cases for teams", &[], long), "Acme").as_deref(),
+            Some("iPhone cases for teams")
+        );
     }
 
     #[test]
