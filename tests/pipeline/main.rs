@@ -99,9 +99,12 @@ async fn follow(
     }
 }
 
+/// Creates a campaign; every new campaign is answered `collecting` (its first GET may
+/// already see a later status: the workers can be that quick).
 async fn create(server: &Server, key: &str, body: Value) -> String {
     let r = server.client().create(key, &body).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["status"], "collecting", "{:?}", r.json());
     r.json()["campaign_id"].as_str().unwrap().to_string()
 }
 
@@ -244,8 +247,7 @@ async fn a_finished_campaign_links_checked_videos_with_durations_credits_and_scr
         json!({"url": format!("{site}/"), "languages": ["en", "ja", "ko", "de"]}),
     )
     .await;
-    let (c, seen) = follow(&server, &key, &id, "review", CAMPAIGN_DEADLINE).await;
-    assert_eq!(seen.first().map(String::as_str), Some("collecting"));
+    let (c, _) = follow(&server, &key, &id, "review", CAMPAIGN_DEADLINE).await;
     let videos = c["videos"].as_array().unwrap();
     assert_eq!(videos.len(), 4, "{c}");
     let dir = temp_dir("e2e-files");
@@ -880,7 +882,9 @@ async fn a_stage_outliving_its_timeout_is_not_done_twice() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\nexec ffmpeg \"$@\"\n",
+            // Each video's final run outlasts the stage timeout however fast the
+            // machine: a deliberate delay in the tool, so the renewals are what is tested.
+            "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$*\" in *thumb.jpg*) ;; *out.mp4*) sleep 3 ;; esac\nexec ffmpeg \"$@\"\n",
             log.display()
         ),
     )
