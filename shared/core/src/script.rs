@@ -478,11 +478,14 @@ pub fn tagline(facts: &PageFacts, name: &str) -> Option<String> {
     };
     let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
     let not_name = |t: &String| !t.is_empty() && !same(t, name);
-    // A phrase, not a label: more than one word (or CJK), and not "Home" or the like.
+    // A phrase, not a label ("Features", "特長", "Home"): at least two words, or four
+    // CJK letters.
     let phrase = |t: &String| {
+        let n = LetterCounts::of(t);
         not_name(t)
             && !GENERIC_TITLES.contains(&t.to_lowercase().as_str())
-            && (t.split_whitespace().count() > 1 || LetterCounts::of(t).latin == 0)
+            && (t.split_whitespace().count() > 1
+                || (n.latin == 0 && n.kana + n.han + n.hangul >= 4))
     };
     let headline = facts.headings.first().map(|h| plain(h)).filter(phrase);
     let from_title = facts.title.as_deref().and_then(|t| {
@@ -492,14 +495,21 @@ pub fn tagline(facts: &PageFacts, name: &str) -> Option<String> {
             .find(phrase)
     });
     let description = facts.description.as_deref().map(plain);
-    let first_sentence = description.as_deref().map(|d| {
-        let end = [". ", "! ", "? ", "。", "！", "？"]
-            .iter()
-            .filter_map(|stop| d.find(stop).map(|i| i + stop.trim_end().len()))
-            .min()
-            .unwrap_or(d.len());
-        plain(&d[..end])
-    });
+    let first_sentence = description
+        .as_deref()
+        .map(|d| {
+            let end = [". ", "! ", "? ", "。", "！", "？"]
+                .iter()
+                .filter_map(|stop| d.find(stop).map(|i| i + stop.trim_end().len()))
+                .min()
+                .unwrap_or(d.len());
+            plain(&d[..end])
+        })
+        .filter(|t| {
+            // "Acme Inc. makes notes." does not end at "Acme Inc".
+            let n = LetterCounts::of(t);
+            n.latin == 0 || t.split_whitespace().count() >= 3
+        });
     [headline, from_title, first_sentence]
         .into_iter()
         .flatten()
@@ -679,6 +689,16 @@ mod tests {
         assert_eq!(
             tagline(&page("Home | Acme", &[long], long), "Acme").as_deref(),
             Some(long)
+        );
+        // A section label is not a headline, in any script.
+        assert_eq!(
+            tagline(&page("アクメ", &["特長"], "短い説明です。"), "アクメ").as_deref(),
+            Some("短い説明です")
+        );
+        // A description whose first full stop ends an abbreviation is used whole.
+        assert_eq!(
+            tagline(&page("Acme", &[], "Acme Inc. makes notes."), "Acme").as_deref(),
+            Some("Acme Inc. makes notes")
         );
         // CJK letters are twice as wide: 29 of them do not fit, 28 do.
         let wide = |n: usize| "あ".repeat(n);
